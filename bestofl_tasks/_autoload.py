@@ -1,0 +1,114 @@
+"""Start-up hook that makes stock lm-eval 0.4.x see bestofl's tasks and models.
+
+lm-eval 0.4.13 has no plugin mechanism, so ``bestofl_autoload.pth`` (installed next to the
+packages) calls :func:`arm` at interpreter start. ``arm`` only appends a finder to
+``sys.meta_path``; nothing is imported until lm-eval itself imports
+
+* ``lm_eval.models``: then our three models are registered as lazy ``"module:Class"`` entries,
+  *after* lm-eval's built-ins, so ``hf``/``vllm``/``dummy`` keep resolving;
+* ``lm_eval.tasks.manager``: then ``TaskManager`` also indexes ``task_yamls/``.
+
+Set ``BESTOFL_AUTOLOAD=0`` to switch it off. Every failure is swallowed: a broken hook must
+never break interpreter start-up or lm-eval.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import sys
+
+MODELS = {
+    "bestofl": "bestofl_models.harness:BestOfL",
+    "multi-orm": "bestofl_models.harness:MultiORM",
+    "self-consistency": "bestofl_models.harness:SelfConsistency",
+}
+
+
+def task_yamls_dir() -> str:
+    """Directory of the task YAMLs (``task_yamls/`` beside the packages)."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "task_yamls")
+
+
+def register_models(registry_module=None) -> None:
+    """Register our models lazily unless a name is taken (e.g. by lm-eval's own plugin loader)."""
+    if registry_module is None:
+        import lm_eval.api.registry as registry_module
+    registry = registry_module.model_registry
+    for name, target in MODELS.items():
+        if name not in registry:
+            registry.register(name, target=target)
+
+
+def patch_task_manager(manager_module) -> None:
+    """Make every ``TaskManager`` also index ``task_yamls/`` (once, idempotent)."""
+    cls = manager_module.TaskManager
+    if getattr(cls.__init__, "_bestofl", False):
+        return
+    original = cls.__init__
+    ours = task_yamls_dir()
+
+    def __init__(self, *args, include_path=None, **kwargs):
+        paths = [] if include_path is None else (
+            list(include_path) if isinstance(include_path, (list, tuple)) else [include_path]
+        )
+        if not any(os.path.abspath(str(p)) == ours for p in paths):
+            paths.insert(0, ours)  # user paths come later and may override ours
+        original(self, *args, include_path=paths, **kwargs)
+
+    __init__._bestofl = True
+    __init__.__doc__ = original.__doc__
+    cls.__init__ = __init__
+
+
+_AFTER_IMPORT = {
+    "lm_eval.models": lambda module: register_models(),
+    "lm_eval.tasks.manager": patch_task_manager,
+}
+
+
+class _PostImportLoader:
+    """Wraps a module's loader to run a hook right after the module executes."""
+
+    def __init__(self, loader, hook):
+        self._loader = loader
+        self._hook = hook
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        try:
+            self._hook(module)
+        except Exception as exc:  # never break lm-eval because of us
+            print(f"bestofl: start-up hook failed ({exc!r}); set BESTOFL_AUTOLOAD=0 to silence", file=sys.stderr)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+class _Finder:
+    """Meta-path finder that only reacts to the few lm-eval modules we patch."""
+
+    # Plain classes, not importlib.abc subclasses: importing importlib.abc costs ~15 ms.
+    def find_spec(self, fullname, path, target=None):
+        hook = _AFTER_IMPORT.get(fullname)
+        if hook is None:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = _PostImportLoader(spec.loader, hook)
+        return spec
+
+
+def arm() -> None:
+    """Install the finder (cheap: no imports); patch at once if lm-eval is already imported."""
+    if any(isinstance(f, _Finder) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _Finder())
+    for name, hook in _AFTER_IMPORT.items():
+        module = sys.modules.get(name)
+        if module is not None:
+            hook(module)
