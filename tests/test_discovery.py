@@ -1,0 +1,101 @@
+"""Stock lm-eval sees our tasks and models through the start-up hook, and the hook is harmless."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+
+def run_python(code: str, env_extra: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, **kwargs)
+
+
+def test_models_register_after_builtins():
+    result = run_python(
+        textwrap.dedent(
+            """
+            from lm_eval.api.registry import get_model, model_registry
+            assert get_model("hf").__name__ == "HFLM"
+            assert get_model("dummy").__name__ == "DummyLM"
+            for name in ("bestofl", "multi-orm", "self-consistency"):
+                assert name in model_registry, name
+            print("ok")
+            """
+        )
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_task_manager_indexes_task_yamls():
+    result = run_python(
+        textwrap.dedent(
+            """
+            from lm_eval.tasks import TaskManager
+            tm = TaskManager()
+            names = set(tm.all_tasks)
+            langs = "en es fr de ru zh ja th sw bn te".split()
+            missing = [f"mgsm_xling_{l}" for l in langs if f"mgsm_xling_{l}" not in names]
+            missing += [g for g in ("mgsm_xling", "gsm8k_xling", "gsm8k_xling_train", "gsm8k_xling_en",
+                                    "gsm8k_xling_train_de", "mgsm_native_cot_de") if g not in names]
+            assert not missing, missing
+            print("ok")
+            """
+        )
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_switch_off_with_environment_variable():
+    result = run_python(
+        "from lm_eval.api.registry import get_model, model_registry\n"
+        "get_model('hf')\n"
+        "print('bestofl' in model_registry)",
+        {"BESTOFL_AUTOLOAD": "0"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_broken_hook_never_breaks_startup(tmp_path):
+    shadow = tmp_path / "bestofl_tasks"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise RuntimeError('broken on purpose')\n")
+    result = run_python("print('alive')", {"PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 0
+    assert result.stdout.strip() == "alive"
+    assert "broken on purpose" not in result.stderr
+
+
+def test_hook_is_armed_without_importing_lm_eval():
+    result = run_python(
+        "import sys\n"
+        "print(any(type(f).__name__ == '_Finder' for f in sys.meta_path), 'lm_eval' in sys.modules, 'torch' in sys.modules)"
+    )
+    assert result.stdout.split() == ["True", "False", "False"], result.stderr
+
+
+@pytest.mark.parametrize("module", ["lm_eval.models", "lm_eval.tasks.manager"])
+def test_arming_after_lm_eval_import_still_patches(module):
+    """If lm-eval was imported before the hook was armed (e.g. BESTOFL_AUTOLOAD=0, then arm())."""
+    result = run_python(
+        textwrap.dedent(
+            f"""
+            import importlib
+            importlib.import_module("{module}")
+            import bestofl_tasks._autoload as hook
+            hook.arm()
+            from lm_eval.api.registry import model_registry
+            from lm_eval.tasks.manager import TaskManager
+            print("bestofl" in model_registry if "{module}" == "lm_eval.models" else TaskManager.__init__._bestofl)
+            """
+        ),
+        {"BESTOFL_AUTOLOAD": "0"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
