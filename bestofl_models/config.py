@@ -1,0 +1,399 @@
+"""``--model_args`` of the harness models, parsed and validated before anything is loaded.
+
+lm-eval hands ``--model_args`` over as keyword arguments: strings already cast by
+``lm_eval.utils.handle_arg_string`` (``"4"`` -> 4, ``"true"`` -> True, ``"none"`` -> None) from the CLI,
+or any typed values from ``simple_evaluate(model_args={...})``. :func:`parse_model_args` accepts both.
+
+Defaults chosen here (documented in the README):
+
+* ``temperature=0.7``, ``top_p=1.0``: plain temperature sampling; ``temperature=0`` is greedy decoding and
+  is refused when a language would get more than one sample (they would all be identical).
+* ``n=8``: one sample per language of the paper's pool; the same budget for the target-only presets.
+* ``store``: ``$BESTOFL_STORE`` or ``~/.cache/bestofl/store``; ``store=none`` keeps candidates in memory only
+  (nothing is reused across runs).
+* ``batch_size``: lm-eval's ``--batch_size`` (``1`` unless given) unless ``batch_size=`` is in ``--model_args``,
+  which wins; ``auto`` means the backend's default (:data:`AUTO_BATCH_SIZE`).
+* ``keep_generator=false``: the generator is freed before the verifier loads (they may share one GPU).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+from bestofl_tasks.languages import DEFAULT_POOL, LANGUAGES
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("hf", "vllm")
+VERIFIER_BACKENDS = ("auto", "hf", "vllm")
+#: Candidates per backend call when ``batch_size`` is ``auto``.
+AUTO_BATCH_SIZE = {"hf": 16, "vllm": 512}
+STORE_ENV = "BESTOFL_STORE"
+
+
+def default_store() -> str:
+    """``$BESTOFL_STORE`` or ``~/.cache/bestofl/store``."""
+    return os.environ.get(STORE_ENV) or str(Path.home() / ".cache" / "bestofl" / "store")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """What a registered model name fixes: its default selection and where its samples come from."""
+
+    name: str
+    selection: str
+    #: ``languages``: the ``languages`` pool; ``target``: the request's target language alone.
+    pool: str
+
+
+PRESETS: dict[str, Preset] = {
+    "bestofl": Preset("bestofl", "cross_orm", "languages"),
+    "multi-orm": Preset("multi-orm", "multi_orm", "target"),
+    "self-consistency": Preset("self-consistency", "self_consistency", "target"),
+}
+
+
+@dataclass(frozen=True)
+class BestOfLConfig:
+    pretrained: str
+    preset: str = "bestofl"
+    backend: str = "hf"
+    verifier: str | None = None
+    languages: tuple[str, ...] = DEFAULT_POOL
+    pool: str = "languages"
+    selection: str = "cross_orm"
+    n: int = 8
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_gen_toks: int = 512
+    seed: int = 1234
+    store: str | None = None
+    batch_size: int = AUTO_BATCH_SIZE["hf"]
+    verifier_batch_size: int = 16
+    dtype: str = "auto"
+    device: str | None = None
+    trust_remote_code: bool = False
+    keep_generator: bool = False
+    verifier_backend: str = "auto"
+    #: Options handed to the backend as they are (``tensor_parallel_size``, ``max_model_len``, ...).
+    backend_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def needs_verifier(self) -> bool:
+        from .selection import NEEDS_VERIFIER
+
+        return self.selection in NEEDS_VERIFIER
+
+    def pool_for(self, target_lang: str) -> tuple[str, ...]:
+        """Languages to sample in for a request whose target language is ``target_lang``."""
+        return (target_lang,) if self.pool == "target" else self.languages
+
+    def sampling_settings(self) -> dict[str, Any]:
+        """The settings that define a candidate (part of its store key)."""
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_gen_toks": self.max_gen_toks,
+            "seed": self.seed,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-friendly view for lm-eval's results ``config`` block."""
+        return {
+            "preset": self.preset,
+            "pretrained": self.pretrained,
+            "backend": self.backend,
+            "verifier": self.verifier,
+            "selection": self.selection,
+            "pool": list(self.languages) if self.pool == "languages" else "target",
+            "n": self.n,
+            **self.sampling_settings(),
+            "store": self.store,
+        }
+
+
+# ----------------------------------------------------------------------------------------------- converters
+
+
+def _as_str(key: str, value: Any) -> str:
+    if isinstance(value, (str, os.PathLike)):
+        text = str(value).strip()
+        if text:
+            return text
+    raise ValueError(f"{key} must be a non-empty string, got {value!r}.")
+
+
+def _as_optional_str(key: str, value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    return _as_str(key, value)
+
+
+def _as_int(key: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{key} must be an integer, got {value!r}.")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{key} must be an integer, got {value!r}.")
+
+
+def _as_float(key: str, value: Any) -> float:
+    if not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if math.isfinite(number):
+            return number
+    raise ValueError(f"{key} must be a finite number, got {value!r}.")
+
+
+def _as_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.strip().lower() in ("true", "1", "yes")
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"{key} must be true or false, got {value!r}.")
+
+
+def _as_languages(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        codes = [code.strip() for code in value.split(":")]
+    elif isinstance(value, (list, tuple)):
+        codes = [str(code).strip() for code in value]
+    else:
+        raise ValueError(f"{key} must be language codes separated by ':' (e.g. en:de:fr), got {value!r}.")
+    codes = [code for code in codes if code]
+    if not codes:
+        raise ValueError(f"{key} is empty; give language codes separated by ':' (e.g. en:de:fr).")
+    unknown = [code for code in codes if code not in LANGUAGES]
+    if unknown:
+        raise ValueError(
+            f"{key}: unknown language code(s) {', '.join(unknown)}. Supported: {', '.join(LANGUAGES)}."
+        )
+    duplicates = sorted({code for code in codes if codes.count(code) > 1})
+    if duplicates:
+        raise ValueError(f"{key}: language(s) {', '.join(duplicates)} listed twice.")
+    return tuple(codes)
+
+
+def _as_batch_size(key: str, value: Any) -> int | None:
+    """An integer >= 1, or None for ``auto``/``auto:N``."""
+    if isinstance(value, str) and value.strip().lower().startswith("auto"):
+        return None
+    size = _as_int(key, value)
+    if size < 1:
+        raise ValueError(f"{key} must be >= 1 or 'auto', got {size}.")
+    return size
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
+    def convert(key: str, value: Any) -> str:
+        text = _as_str(key, value).lower()
+        if text not in options:
+            raise ValueError(f"{key}={value!r} is not one of: {', '.join(options)}.")
+        return text
+
+    return convert
+
+
+def _as_selection(key: str, value: Any) -> str:
+    from .selection import METHODS
+
+    text = _as_str(key, value).lower().replace("-", "_")
+    if text not in METHODS:
+        raise ValueError(f"{key}={value!r} is not a selection method. Choose one of: {', '.join(METHODS)}.")
+    return text
+
+
+#: Our own keys and how each value is read.
+CORE_KEYS: dict[str, Callable[[str, Any], Any]] = {
+    "pretrained": _as_str,
+    "backend": _choice(BACKENDS),
+    "verifier": _as_optional_str,
+    "languages": _as_languages,
+    "selection": _as_selection,
+    "n": _as_int,
+    "temperature": _as_float,
+    "top_p": _as_float,
+    "max_gen_toks": _as_int,
+    "seed": _as_int,
+    "store": _as_optional_str,
+    "batch_size": _as_batch_size,
+    "verifier_batch_size": _as_batch_size,
+    "dtype": _as_str,
+    "device": _as_optional_str,
+    "trust_remote_code": _as_bool,
+    "keep_generator": _as_bool,
+    "verifier_backend": _choice(VERIFIER_BACKENDS),
+}
+#: Options passed through to one backend only (``vllm.LLM`` or transformers' ``from_pretrained``).
+PASS_THROUGH_KEYS: dict[str, tuple[tuple[str, ...], Callable[[str, Any], Any]]] = {
+    "tensor_parallel_size": (("vllm",), _as_int),
+    "data_parallel_size": (("vllm",), _as_int),
+    "gpu_memory_utilization": (("vllm",), _as_float),
+    "max_model_len": (("vllm",), _as_int),
+    "max_num_seqs": (("vllm",), _as_int),
+    "enforce_eager": (("vllm",), _as_bool),
+    "swap_space": (("vllm",), _as_float),
+    "quantization": (("vllm",), _as_str),
+    "kv_cache_dtype": (("vllm",), _as_str),
+    "enable_prefix_caching": (("vllm",), _as_bool),
+    "attn_implementation": (("hf",), _as_str),
+    "revision": (("hf", "vllm"), _as_str),
+}
+#: Keys lm-eval itself adds (``--max_batch_size``); accepted, and used only to cap ``batch_size=auto``.
+HARNESS_KEYS = ("max_batch_size",)
+VALID_KEYS = (*CORE_KEYS, *PASS_THROUGH_KEYS, *HARNESS_KEYS)
+
+
+def _cap(size: int, cap: Any) -> int:
+    return min(size, _as_int("max_batch_size", cap)) if cap is not None else size
+
+
+def parse_model_args(
+    model_args: Mapping[str, Any],
+    preset: Preset | str = "bestofl",
+    harness_args: Mapping[str, Any] | None = None,
+) -> BestOfLConfig:
+    """Validate ``--model_args`` (and lm-eval's ``batch_size``/``max_batch_size``/``device``) into a config.
+
+    ``model_args`` wins over ``harness_args`` for the same key (lm-eval always passes ``batch_size``).
+    Every problem raises a ValueError that says what to change.
+    """
+    preset = PRESETS[preset] if isinstance(preset, str) else preset
+    harness = {k: v for k, v in (harness_args or {}).items() if v is not None}
+    raw = {**harness, **dict(model_args)}
+
+    unknown = sorted(key for key in raw if key not in VALID_KEYS)
+    if unknown:
+        raise ValueError(
+            f"Unknown --model_args key(s) for --model {preset.name}: {', '.join(unknown)}. "
+            f"Valid keys: {', '.join(VALID_KEYS)}."
+        )
+    if raw.get("pretrained") is None:
+        raise ValueError(
+            f"--model {preset.name} needs pretrained=<generator id or path>, "
+            "e.g. --model_args pretrained=Qwen/Qwen2.5-7B-Instruct,verifier=<adapter>."
+        )
+
+    values = {key: CORE_KEYS[key](key, raw[key]) for key in CORE_KEYS if key in raw}
+    backend = values.get("backend", "hf")
+    options = {}
+    for key, (backends, convert) in PASS_THROUGH_KEYS.items():
+        if key in raw:
+            if backend not in backends:
+                raise ValueError(
+                    f"{key} applies to backend={'/'.join(backends)} only; "
+                    f"remove it or set backend={backends[0]} (now backend={backend})."
+                )
+            options[key] = convert(key, raw[key])
+
+    if "store" in raw:
+        store = values["store"]
+    else:
+        store = default_store()
+    selection = values.get("selection", preset.selection)
+    languages = values.get("languages", DEFAULT_POOL)
+    if preset.pool == "target" and "languages" in raw:
+        logger.warning(
+            "--model %s samples in the target language only; languages=%s is ignored "
+            "(use --model bestofl,selection=%s to sample over a pool).",
+            preset.name, ":".join(languages), selection,
+        )
+    auto = AUTO_BATCH_SIZE[backend]
+    batch_size = values.get("batch_size") or _cap(auto, raw.get("max_batch_size"))
+    verifier_batch_size = values.get("verifier_batch_size") or _cap(16, raw.get("max_batch_size"))
+
+    config = BestOfLConfig(
+        pretrained=_normalize_path(values["pretrained"]),
+        preset=preset.name,
+        backend=backend,
+        verifier=_normalize_path(values["verifier"]) if values.get("verifier") else None,
+        languages=languages,
+        pool=preset.pool,
+        selection=selection,
+        n=values.get("n", 8),
+        temperature=values.get("temperature", 0.7),
+        top_p=values.get("top_p", 1.0),
+        max_gen_toks=values.get("max_gen_toks", 512),
+        seed=values.get("seed", 1234),
+        store=str(Path(store).expanduser().resolve()) if store else None,
+        batch_size=batch_size,
+        verifier_batch_size=verifier_batch_size,
+        dtype=values.get("dtype", "auto"),
+        device=values.get("device"),
+        trust_remote_code=values.get("trust_remote_code", False),
+        keep_generator=values.get("keep_generator", False),
+        verifier_backend=values.get("verifier_backend", "auto"),
+        backend_options=MappingProxyType(options),
+    )
+    _check(config)
+    return config
+
+
+def _normalize_path(name: str) -> str:
+    """Local paths become absolute (the store names generators/verifiers by them); Hub ids stay."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def _check(config: BestOfLConfig) -> None:
+    if config.n < 1:
+        raise ValueError(f"n is the total number of samples per problem and must be >= 1, got {config.n}.")
+    if config.temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {config.temperature}.")
+    if not 0 < config.top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {config.top_p}.")
+    if config.max_gen_toks < 1:
+        raise ValueError(f"max_gen_toks must be >= 1, got {config.max_gen_toks}.")
+    pool_size = 1 if config.pool == "target" else len(config.languages)
+    if config.temperature == 0 and config.n > pool_size:
+        raise ValueError(
+            f"temperature=0 is greedy decoding: the {math.ceil(config.n / pool_size)} samples per language that "
+            f"n={config.n} over {pool_size} language(s) asks for would all be identical. "
+            f"Set temperature>0 (e.g. 0.7) or n<={pool_size}."
+        )
+    if config.needs_verifier and not config.verifier:
+        raise ValueError(
+            f"selection={config.selection} needs verifier=<LoRA adapter or classifier path/id> "
+            "(e.g. --model_args ...,verifier=path/to/adapter); "
+            "self_consistency and cross_self_consistency need none."
+        )
+    if config.verifier_backend == "vllm" and config.backend != "vllm":
+        raise ValueError("verifier_backend=vllm needs backend=vllm (the vLLM venv); use verifier_backend=hf.")
+    for key in ("tensor_parallel_size", "data_parallel_size", "max_model_len", "max_num_seqs"):
+        if key in config.backend_options and config.backend_options[key] < 1:
+            raise ValueError(f"{key} must be >= 1, got {config.backend_options[key]}.")
+    utilization = config.backend_options.get("gpu_memory_utilization")
+    if utilization is not None and not 0 < utilization <= 1:
+        raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {utilization}.")
+
+
+def check_target(config: BestOfLConfig, target_lang: str | None, task: str) -> None:
+    """Selections restricted to the target language need it in the pool (known only per request)."""
+    from .selection import TARGET_ONLY
+
+    if target_lang is None or config.selection not in TARGET_ONLY:
+        return
+    if target_lang not in config.pool_for(target_lang):
+        raise ValueError(
+            f"selection={config.selection} picks among the target language's samples, but task {task} "
+            f"targets {target_lang!r}, which is not in languages={':'.join(config.languages)}. "
+            f"Add {target_lang} to languages or use --model {'multi-orm' if 'orm' in config.selection else 'self-consistency'}."
+        )

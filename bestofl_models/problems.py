@@ -1,0 +1,136 @@
+"""Turn lm-eval request ``Instance``s into problems: the target language and the question in every language.
+
+Three kinds of task are understood:
+
+* ours (``mgsm_xling_*``, ``gsm8k_xling_*``, ...): the doc carries ``problem_id``, ``lang``, ``answer`` and
+  ``parallel`` itself;
+* lm-eval's own MGSM tasks (``mgsm_native_cot_{l}``, ``mgsm_direct_{l}``, ``mgsm_en_cot_{l}``): the target
+  language comes from the task name, the parallel versions from ``load_docs("mgsm", l)``, joined by
+  ``doc_id`` (by question text when ``--samples`` re-enumerated the docs) and checked by gold answer;
+* anything else: no parallel versions; the task's own prompt (``ctx``) is the only prompt, with one warning
+  per task.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from bestofl_tasks.answers import canonical_number
+from bestofl_tasks.data import DataAlignmentError, load_docs
+from bestofl_tasks.languages import MGSM_LANGUAGES
+
+logger = logging.getLogger(__name__)
+
+LM_EVAL_MGSM_TASK = re.compile(r"^mgsm_(?:native_cot|direct|en_cot)_(?P<lang>[a-z]{2})$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    problem_id: str
+    task: str
+    doc_id: int
+    #: Language the task asks in (and the final answer line is written in); None for unknown tasks.
+    target_lang: str | None
+    #: ``{lang: question}`` for every language with a version of this problem (target included).
+    parallel: Mapping[str, str] = field(default_factory=dict)
+    #: Canonical gold answer, or None when the task's doc has none we understand.
+    gold: str | None = None
+    #: Fallback only: the task's own rendered prompt and stop sequences, used as the single prompt.
+    own_prompt: str | None = None
+    until: tuple[str, ...] = ()
+
+    @property
+    def is_fallback(self) -> bool:
+        return self.own_prompt is not None
+
+
+def is_parallel_doc(doc: Any) -> bool:
+    return isinstance(doc, Mapping) and all(key in doc for key in ("problem_id", "lang", "parallel", "question"))
+
+
+def problem_from_instance(instance) -> Problem:
+    """The :class:`Problem` behind one ``generate_until`` request."""
+    doc, task, doc_id = instance.doc, instance.task_name, instance.doc_id
+    if is_parallel_doc(doc):
+        return _from_parallel_doc(doc, task, doc_id)
+    match = LM_EVAL_MGSM_TASK.match(task or "")
+    if match and match.group("lang") in MGSM_LANGUAGES and isinstance(doc, Mapping):
+        return _from_lm_eval_mgsm(doc, task, doc_id, match.group("lang"))
+    return _fallback(instance)
+
+
+def _from_parallel_doc(doc: Mapping, task: str, doc_id: int) -> Problem:
+    parallel = {lang: question for lang, question in (doc.get("parallel") or {}).items() if question}
+    parallel.setdefault(doc["lang"], doc["question"])
+    return Problem(
+        problem_id=str(doc["problem_id"]),
+        task=task,
+        doc_id=doc_id,
+        target_lang=doc["lang"],
+        parallel=parallel,
+        gold=doc.get("answer"),
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _mgsm_index(lang: str) -> tuple[list[dict], dict[str, int]]:
+    docs = load_docs("mgsm", lang)
+    return docs, {_normalize(doc["question"]): row for row, doc in enumerate(docs)}
+
+
+def _normalize(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _from_lm_eval_mgsm(doc: Mapping, task: str, doc_id: int, lang: str) -> Problem:
+    ours, by_question = _mgsm_index(lang)
+    question = _normalize(doc.get("question", ""))
+    row = doc_id
+    if not (0 <= row < len(ours)) or _normalize(ours[row]["question"]) != question:
+        # --samples re-enumerates doc_id from 0, and the Hub copy may differ in spacing: use the text.
+        row = by_question.get(question, row)
+    if not 0 <= row < len(ours):
+        raise DataAlignmentError(f"{task}: doc_id {doc_id} is outside MGSM ({len(ours)} problems).")
+    gold = canonical_number(str(doc.get("answer_number", "")).replace(",", ""))
+    if gold != ours[row]["answer"]:
+        raise DataAlignmentError(
+            f"{task}: doc_id {doc_id} has answer_number {doc.get('answer_number')!r} but MGSM row {row} "
+            f"({ours[row]['problem_id']}) has gold {ours[row]['answer']}; the docs are not aligned with MGSM "
+            "(a different dataset revision or shuffled docs?)."
+        )
+    return _from_parallel_doc(ours[row], task, doc_id)
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_fallback(task: str) -> None:
+    logger.warning(
+        "Task %s has no parallel versions of its problems (not a bestofl or lm-eval MGSM task): "
+        "sampling only from the task's own prompt, so the language pool is that one prompt.",
+        task,
+    )
+
+
+def _fallback(instance) -> Problem:
+    ctx, gen_kwargs = instance.args
+    _warn_fallback(instance.task_name)
+    until = (gen_kwargs or {}).get("until") or []
+    until = [until] if isinstance(until, str) else list(until)
+    doc = instance.doc if isinstance(instance.doc, Mapping) else {}
+    gold = None
+    for key in ("answer_number", "answer"):
+        if key in doc and doc[key] is not None:
+            gold = canonical_number(str(doc[key]).rsplit("####", 1)[-1])
+            break
+    return Problem(
+        problem_id=f"{instance.task_name}-{instance.doc_id:04d}",
+        task=instance.task_name,
+        doc_id=instance.doc_id,
+        target_lang=None,
+        gold=gold,
+        own_prompt=ctx,
+        until=tuple(until),
+    )

@@ -1,0 +1,112 @@
+"""--model_args parsing: CLI strings and typed values, defaults, and errors that say what to change."""
+
+from __future__ import annotations
+
+import pytest
+from lm_eval.utils import simple_parse_args_string
+
+from bestofl_models.config import AUTO_BATCH_SIZE, PRESETS, check_target, default_store, parse_model_args
+from bestofl_tasks.languages import DEFAULT_POOL
+
+
+def cli(text: str, preset: str = "bestofl", harness=None):
+    return parse_model_args(simple_parse_args_string(text), preset, harness)
+
+
+def test_cli_strings_become_typed_values(tmp_path):
+    config = cli(
+        f"pretrained=some/model,verifier=some/adapter,languages=en:de:fr,n=6,temperature=0.5,top_p=0.9,"
+        f"max_gen_toks=64,seed=7,store={tmp_path},batch_size=4,verifier_batch_size=2,dtype=float32"
+    )
+    assert config.languages == ("en", "de", "fr")
+    assert (config.n, config.temperature, config.top_p, config.max_gen_toks, config.seed) == (6, 0.5, 0.9, 64, 7)
+    assert config.store == str(tmp_path)
+    assert (config.batch_size, config.verifier_batch_size, config.dtype) == (4, 2, "float32")
+    assert (config.selection, config.pool, config.backend) == ("cross_orm", "languages", "hf")
+
+
+def test_typed_values_from_simple_evaluate(tmp_path):
+    config = parse_model_args(
+        {"pretrained": "m", "verifier": "v", "languages": ["en", "zh"], "n": 2, "temperature": 1,
+         "store": tmp_path, "keep_generator": True},
+        "bestofl",
+    )
+    assert config.languages == ("en", "zh")
+    assert config.temperature == 1.0 and isinstance(config.temperature, float)
+    assert config.keep_generator is True
+
+
+def test_defaults(monkeypatch, tmp_path):
+    monkeypatch.setenv("BESTOFL_STORE", str(tmp_path / "s"))
+    config = cli("pretrained=m,verifier=v")
+    assert config.languages == DEFAULT_POOL
+    assert (config.n, config.temperature, config.top_p, config.max_gen_toks) == (8, 0.7, 1.0, 512)
+    assert config.store == str(tmp_path / "s") == default_store()
+    assert config.batch_size == AUTO_BATCH_SIZE["hf"]
+
+
+def test_store_none_keeps_memory_only():
+    assert cli("pretrained=m,verifier=v,store=none").store is None
+
+
+def test_presets_fix_selection_and_pool():
+    assert cli("pretrained=m,verifier=v", "multi-orm").selection == "multi_orm"
+    sc = cli("pretrained=m", "self-consistency")
+    assert (sc.selection, sc.pool, sc.verifier) == ("self_consistency", "target", None)
+    assert sc.pool_for("de") == ("de",)
+    assert cli("pretrained=m,verifier=v,languages=en:de").pool_for("fr") == ("en", "de")
+    assert cli("pretrained=m,selection=weighted_vote,verifier=v", "self-consistency").selection == "weighted_vote"
+    assert set(PRESETS) == {"bestofl", "multi-orm", "self-consistency"}
+
+
+def test_model_args_batch_size_wins_over_the_harness_default():
+    assert cli("pretrained=m,verifier=v,batch_size=8", harness={"batch_size": 1}).batch_size == 8
+    assert cli("pretrained=m,verifier=v", harness={"batch_size": "3", "device": None}).batch_size == 3
+    assert cli("pretrained=m,verifier=v", harness={"batch_size": "auto", "max_batch_size": 5}).batch_size == 5
+
+
+def test_backend_options_pass_through():
+    config = cli("pretrained=m,verifier=v,backend=vllm,tensor_parallel_size=2,gpu_memory_utilization=0.5,"
+                 "enforce_eager=true,max_model_len=2048")
+    assert dict(config.backend_options) == {
+        "tensor_parallel_size": 2, "gpu_memory_utilization": 0.5, "enforce_eager": True, "max_model_len": 2048,
+    }
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ("pretrained=m,verifier=v,languages=en:xx", "Supported: en"),
+        ("pretrained=m,verifier=v,languages=en:en", "listed twice"),
+        ("pretrained=m,verifier=v,n=0", "n is the total number of samples"),
+        ("pretrained=m,verifier=v,temperature=-1", "temperature must be >= 0"),
+        ("pretrained=m,verifier=v,languages=en:de,n=4,temperature=0", "would all be identical"),
+        ("pretrained=m,verifier=v,top_p=0", "top_p must be in"),
+        ("pretrained=m,verifier=v,colour=red", "Valid keys: pretrained"),
+        ("pretrained=m", "selection=cross_orm needs verifier="),
+        ("pretrained=m,selection=weighted_vote", "needs verifier="),
+        ("pretrained=m,verifier=v,selection=best", "Choose one of"),
+        ("pretrained=m,verifier=v,backend=tgi", "not one of: hf, vllm"),
+        ("pretrained=m,verifier=v,tensor_parallel_size=2", "applies to backend=vllm only"),
+        ("verifier=v", "needs pretrained="),
+        ("pretrained=m,verifier=v,n=two", "n must be an integer"),
+        ("pretrained=m,verifier=v,batch_size=0", "batch_size must be >= 1"),
+    ],
+)
+def test_errors_say_what_to_change(args, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("=", "=")):
+        cli(args)
+
+
+def test_greedy_is_fine_with_one_sample_per_language():
+    assert cli("pretrained=m,verifier=v,languages=en:de,n=2,temperature=0").temperature == 0
+    with pytest.raises(ValueError, match="identical"):
+        cli("pretrained=m,n=2,temperature=0", "self-consistency")
+
+
+def test_target_restricted_selection_needs_the_target_in_the_pool():
+    config = cli("pretrained=m,verifier=v,languages=en:de,selection=multi_orm")
+    check_target(config, "de", "mgsm_xling_de")
+    with pytest.raises(ValueError, match="not in languages=en:de"):
+        check_target(config, "fr", "mgsm_xling_fr")
+    check_target(cli("pretrained=m,verifier=v,languages=en:de"), "fr", "mgsm_xling_fr")  # cross_orm: fine
