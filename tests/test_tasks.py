@@ -1,0 +1,186 @@
+"""The task pack: generated YAMLs, parallel docs, data errors, prompts, and the stock lm-eval CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bestofl_models.testing import shared_data_dir
+from bestofl_tasks import data, task_hooks
+from bestofl_tasks.languages import LANGUAGES, MGSM_LANGUAGES
+from bestofl_tasks.prompts import user_prompt
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = shared_data_dir()
+pytestmark = pytest.mark.skipif(not (SHARED / "mgsm").is_dir(), reason=f"no shared data at {SHARED}")
+
+
+@pytest.fixture
+def local_data(monkeypatch):
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(SHARED))
+    data._parallel_table.cache_clear()
+    data._train_translations.cache_clear()
+    yield SHARED
+    data._parallel_table.cache_clear()
+    data._train_translations.cache_clear()
+
+
+def test_task_yamls_match_the_generator():
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import generate_task_yamls
+    finally:
+        sys.path.pop(0)
+    rendered = generate_task_yamls.render()
+    on_disk = {p for p in (REPO / "task_yamls").rglob("*") if p.is_file()}
+    assert on_disk == set(rendered), "task_yamls/ out of date: run scripts/generate_task_yamls.py"
+    for path, text in rendered.items():
+        assert path.read_text(encoding="utf-8") == text, f"{path} differs: run scripts/generate_task_yamls.py"
+
+
+def test_mgsm_docs_are_parallel_in_all_languages(local_data):
+    by_lang = {lang: data.load_docs("mgsm", lang) for lang in MGSM_LANGUAGES}
+    for lang, docs in by_lang.items():
+        assert len(docs) == 250
+        assert docs[42]["problem_id"] == "mgsm-0042"
+        assert docs[42]["lang"] == lang
+        assert set(docs[42]["parallel"]) == set(MGSM_LANGUAGES)
+        assert docs[42]["parallel"][lang] == docs[42]["question"]
+    for row in range(250):
+        assert len({by_lang[lang][row]["answer"] for lang in MGSM_LANGUAGES}) == 1
+        assert by_lang["de"][row]["parallel"]["bn"] == by_lang["bn"][row]["question"]
+    # thousands separators in the TSVs are canonicalised
+    assert by_lang["en"][146]["answer"] == "2125"
+
+
+def test_gsm8k_train_docs_skip_missing_translations(local_data):
+    english = data.load_docs("gsm8k_train", "en")
+    russian = data.load_docs("gsm8k_train", "ru")
+    assert len(english) == 7473
+    assert len(russian) == 7360
+    assert set(english[0]["parallel"]) == {"en", "de", "es", "fr", "ja", "ru", "sw", "zh"}
+    missing_ru = [d for d in english if d["parallel"]["ru"] is None]
+    assert len(missing_ru) == 7473 - 7360
+    ids = {d["problem_id"] for d in russian}
+    assert not ids & {d["problem_id"] for d in missing_ru}
+    assert english[0]["answer"] == "72"
+
+
+def test_gsm8k_test_english_offline_and_missing_translation_names_the_file(local_data):
+    english = data.load_docs("gsm8k_test", "en")
+    assert len(english) == 1319 and english[0]["problem_id"] == "gsm8k-test-0000"
+    with pytest.raises(FileNotFoundError, match=r"gsm8kx/gsm8k_DE_test\.jsonl"):
+        data.load_docs("gsm8k_test", "de")
+
+
+def test_unknown_language_lists_supported_codes(local_data):
+    with pytest.raises(ValueError, match=r"Unknown language code 'xx'.*en, es, fr"):
+        data.load_docs("mgsm", "xx")
+    with pytest.raises(ValueError, match="Unknown source"):
+        data.load_docs("mgsm2", "en")
+
+
+def test_misaligned_translation_fails_loudly(tmp_path, monkeypatch):
+    shutil.copytree(SHARED / "mgsm", tmp_path / "mgsm")
+    german = tmp_path / "mgsm" / "mgsm_de.tsv"
+    lines = german.read_text(encoding="utf-8").split("\n")
+    lines[0], lines[1] = lines[1], lines[0]
+    german.write_text("\n".join(lines), encoding="utf-8")
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    data._parallel_table.cache_clear()
+    try:
+        with pytest.raises(data.DataAlignmentError, match="de row 0 has gold answer"):
+            data.load_docs("mgsm", "en")
+    finally:
+        data._parallel_table.cache_clear()
+
+
+def test_missing_local_file_names_the_expected_path(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    data._parallel_table.cache_clear()
+    try:
+        with pytest.raises(FileNotFoundError, match=r"mgsm/mgsm_en\.tsv does not exist"):
+            data.load_docs("mgsm", "en")
+    finally:
+        data._parallel_table.cache_clear()
+
+
+def test_train_translations_without_local_data_say_what_to_do(monkeypatch):
+    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+    with pytest.raises(FileNotFoundError, match="BESTOFL_DATA_DIR"):
+        data._train_translation_rows("de", ["1"])
+
+
+@pytest.mark.parametrize("lang", sorted(LANGUAGES))
+def test_prompts_are_written_in_the_language(lang):
+    spec = LANGUAGES[lang]
+    prompt = user_prompt("  Q?  ", lang)
+    assert prompt.startswith(spec.instruction)
+    assert spec.question_prefix in prompt and prompt.endswith(spec.cot_cue)
+    assert "Q?" in prompt and "  Q?" not in prompt
+    # the final line the instruction asks for is the one the extractor and lm-eval parse
+    assert spec.final_line.format(answer="N").rstrip(".。।") in spec.instruction
+
+
+def test_filter_and_metric_compare_numbers():
+    docs = [{"lang": "bn", "answer": "18"}, {"lang": "de", "answer": "3.5"}]
+    filtered = task_hooks.extract_answers([["… উত্তর হল ১৮।"], ["Die Antwort lautet 35."]], docs)
+    assert filtered == [["18"], ["35"]]
+    assert task_hooks.process_results(docs[0], filtered[0]) == {"exact_match": 1.0}
+    assert task_hooks.process_results(docs[1], filtered[1]) == {"exact_match": 0.0}
+    assert task_hooks.process_results(docs[1], ["[invalid]"]) == {"exact_match": 0.0}
+
+
+def run_lm_eval(args: list[str], tmp_path: Path) -> dict:
+    env = {**os.environ, "BESTOFL_DATA_DIR": str(SHARED), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    out = tmp_path / "results"
+    cmd = [str(Path(sys.executable).parent / "lm_eval"), *args, "--output_path", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-4000:]
+    files = sorted(out.rglob("results_*.json"))
+    assert files, f"no results file under {out}"
+    return json.loads(files[-1].read_text())
+
+
+@pytest.mark.slow
+def test_stock_cli_hf_model_on_our_tasks(smollm2_dir, tmp_path):
+    results = run_lm_eval(
+        [
+            "--model", "hf",
+            "--model_args", f"pretrained={smollm2_dir},dtype=float32",
+            "--tasks", "mgsm_xling_en,mgsm_xling_bn",
+            "--limit", "2",
+            "--apply_chat_template",
+            "--gen_kwargs", "max_gen_toks=96",
+            "--log_samples",
+        ],
+        tmp_path,
+    )
+    for task in ("mgsm_xling_en", "mgsm_xling_bn"):
+        row = results["results"][task]
+        assert 0.0 <= row["exact_match,numeric"] <= 1.0
+    samples = sorted((tmp_path / "results").rglob("samples_mgsm_xling_bn_*.jsonl"))
+    first = json.loads(samples[-1].read_text(encoding="utf-8").splitlines()[0])
+    assert first["doc"]["problem_id"] == "mgsm-0000" and first["doc"]["parallel"]["en"]
+    assert "প্রশ্ন:" in json.dumps(first["arguments"], ensure_ascii=False)
+
+
+def test_stock_cli_group_mean_over_languages(tiny_generator_dir, tmp_path):
+    results = run_lm_eval(
+        [
+            "--model", "hf",
+            "--model_args", f"pretrained={tiny_generator_dir}",
+            "--tasks", "mgsm_xling",
+            "--limit", "1",
+            "--gen_kwargs", "max_gen_toks=4",
+        ],
+        tmp_path,
+    )
+    per_language = [results["results"][f"mgsm_xling_{lang}"]["exact_match,numeric"] for lang in MGSM_LANGUAGES]
+    assert results["results"]["mgsm_xling"]["exact_match,numeric"] == pytest.approx(sum(per_language) / 11)
