@@ -1,0 +1,414 @@
+"""Training configuration: YAML file + ``--set KEY=VALUE`` overrides, checked before any expensive work.
+
+The schema is the dataclasses below (defaults = the paper's recipe where the paper gives one). Every
+problem found is reported at once, each with what to change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import importlib.util
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from bestofl_tasks.languages import LANGUAGES
+
+#: Stages in pipeline order.
+STAGES = ("translate", "generate", "label", "balance", "fit", "evaluate", "export")
+
+#: NLLB-200 / M2M-style language codes for the machine-translation model.
+NLLB_CODES = {
+    "en": "eng_Latn", "de": "deu_Latn", "es": "spa_Latn", "fr": "fra_Latn", "it": "ita_Latn",
+    "ru": "rus_Cyrl", "zh": "zho_Hans", "ja": "jpn_Jpan", "th": "tha_Thai", "sw": "swh_Latn",
+    "bn": "ben_Beng", "te": "tel_Telu",
+}
+
+
+class ConfigError(ValueError):
+    """The configuration cannot work; the message lists every problem and what to change."""
+
+
+@dataclass
+class TranslateConfig:
+    #: Use the source's existing parallel translations where a problem has one.
+    use_existing: bool = True
+    #: Seq2seq MT model (NLLB/M2M style: source language set on the tokenizer, target forced as first token).
+    model: str | None = "facebook/nllb-200-distilled-600M"
+    #: Our language code -> the MT model's code (defaults: NLLB_CODES).
+    lang_codes: dict[str, str] = field(default_factory=dict)
+    #: A translation that loses a number written in digits: "drop" it (problem not used in that language)
+    #: or only "report" it.
+    number_check: str = "drop"
+    batch_size: int = 16
+    num_beams: int = 4
+    max_new_tokens: int = 512
+    device: str = "auto"
+
+
+@dataclass
+class GenerateConfig:
+    #: Responses per problem per language (per generator).
+    k: int = 4
+    backend: str = "vllm"
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_gen_toks: int = 512
+    batch_size: int = 64
+    #: Extra harness model_args passed through (dtype, tensor_parallel_size, gpu_memory_utilization, ...).
+    model_args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LabelConfig:
+    #: Responses with no extractable answer: "incorrect" (kept, label 0, counted) or "drop".
+    unparsable: str = "incorrect"
+
+
+@dataclass
+class BalanceConfig:
+    #: Downsample the majority class per language (seeded) to equal correct/incorrect.
+    enabled: bool = True
+    #: Drop exact-duplicate responses (same problem, language and text).
+    dedup: bool = True
+    #: Fraction of problems held out for validation (split by problem).
+    validation_fraction: float = 0.05
+
+
+@dataclass
+class LoraSection:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+
+
+@dataclass
+class FitConfig:
+    lora: LoraSection = field(default_factory=LoraSection)
+    learning_rate: float = 1e-4
+    num_train_epochs: float = 1.0
+    #: > 0 overrides num_train_epochs.
+    max_steps: int = -1
+    per_device_train_batch_size: int = 8
+    per_device_eval_batch_size: int = 16
+    gradient_accumulation_steps: int = 4
+    #: Longer verifier inputs are cut from the left (the final answer is at the end).
+    max_length: int = 1024
+    warmup_ratio: float = 0.03
+    lr_scheduler_type: str = "cosine"
+    weight_decay: float = 0.0
+    #: "auto" (when the GPU supports it), true or false.
+    bf16: str = "auto"
+    #: Weights of the frozen base: float32 or bfloat16.
+    model_dtype: str = "float32"
+    gradient_checkpointing: bool = False
+    group_by_length: bool = True
+    save_steps: int = 200
+    save_total_limit: int = 2
+    logging_steps: int = 10
+    #: Validation loss every N steps (0: never during training).
+    eval_steps: int = 0
+    deepspeed: str | None = None
+    report_to: str = "none"
+
+
+@dataclass
+class EvaluateConfig:
+    batch_size: int = 16
+    #: Probability above which a response counts as predicted correct (accuracy).
+    threshold: float = 0.5
+
+
+@dataclass
+class ExportConfig:
+    #: Also write OUT/merged (merge_and_unload: a full sequence-classification checkpoint).
+    merged: bool = True
+    push_to_hub: bool = False
+    #: Hub repo for the adapter; the merged model goes to "<repo>-merged".
+    hub_repo_id: str | None = None
+    hub_private: bool = True
+
+
+@dataclass
+class TrainConfig:
+    #: Generator(s): Hub id or local folder, or a list of them.
+    generator: Union[str, list[str], None] = None
+    #: Verifier backbone (a causal LM; the classification head is added).
+    verifier_base: str | None = None
+    languages: list[str] = field(default_factory=lambda: ["en", "de", "es", "fr", "ru", "zh", "ja", "th"])
+    #: Problem source (bestofl_tasks.data) and the number of problems used (null: all).
+    source: str = "gsm8k_train"
+    limit: int | None = None
+    seed: int = 1234
+    translate: TranslateConfig = field(default_factory=TranslateConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    label: LabelConfig = field(default_factory=LabelConfig)
+    balance: BalanceConfig = field(default_factory=BalanceConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+    @property
+    def generators(self) -> list[str]:
+        if self.generator is None:
+            return []
+        return [self.generator] if isinstance(self.generator, str) else list(self.generator)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def section_hash(self, *keys: str) -> str:
+        """Stable hash of the named top-level settings (what a stage depends on)."""
+        data = self.to_dict()
+        return fingerprint({key: data[key] for key in keys})
+
+
+def fingerprint(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------------- loading
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _check_type(value: Any, tp: Any, where: str, errors: list[str]) -> Any:
+    """Validate ``value`` against the annotation ``tp``; returns the (possibly converted) value."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(tp)
+        for option in options:
+            trial: list[str] = []
+            converted = _check_type(value, option, where, trial)
+            if not trial:
+                return converted
+        errors.append(f"{where}: expected {' or '.join(_type_name(o) for o in options)}, got {value!r}")
+        return value
+    if tp is type(None):
+        if value is not None:
+            errors.append(f"{where}: expected null, got {value!r}")
+        return value
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            errors.append(f"{where}: expected a mapping of settings, got {value!r}")
+            return tp()
+        return _build(tp, value, where, errors)
+    if origin is list:
+        if isinstance(value, str) and tp == list[str]:
+            value = [part for part in value.replace(",", ":").split(":") if part]
+        if not isinstance(value, list):
+            errors.append(f"{where}: expected a list, got {value!r}")
+            return value
+        (item_tp,) = typing.get_args(tp)
+        return [_check_type(item, item_tp, f"{where}[{i}]", errors) for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            errors.append(f"{where}: expected a mapping, got {value!r}")
+            return value
+        _, value_tp = typing.get_args(tp)
+        return {str(k): _check_type(v, value_tp, f"{where}.{k}", errors) for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is str and isinstance(value, bool):  # YAML reads `bf16: true` as a bool
+        return str(value).lower()
+    if tp in (int, float) and isinstance(value, bool) or not isinstance(value, tp):
+        errors.append(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: dict, where: str, errors: list[str]):
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean {'.'.join(filter(None, [where, close[0]]))!r}?)" if close else ""
+            errors.append(f"{path}: unknown setting{hint}; known: {', '.join(names)}")
+            continue
+        kwargs[key] = _check_type(value, hints[key], path, errors)
+    return cls(**kwargs)
+
+
+def _set_dotted(data: dict, dotted: str, value: Any) -> None:
+    node = data
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_overrides(items: list[str] | None) -> list[tuple[str, Any]]:
+    """``KEY=VALUE`` strings -> (dotted key, YAML-parsed value)."""
+    pairs = []
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set generate.k=8")
+        pairs.append((key.strip(), yaml.safe_load(raw) if raw.strip() else None))
+    return pairs
+
+
+def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read ``path`` (YAML), apply ``--set`` overrides, type-check. Raises ConfigError."""
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist (try training/configs/tiny-cpu.yaml)")
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    for key, value in parse_overrides(overrides):
+        _set_dotted(data, key, value)
+    errors: list[str] = []
+    config = _build(TrainConfig, data, "", errors)
+    if errors:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))
+    return config
+
+
+# --------------------------------------------------------------------------------------------------- checks
+
+
+def _looks_local(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or os.path.exists(os.path.expanduser(name))
+
+
+def _check_model(key: str, name: str | None, errors: list[str], needs: str) -> None:
+    if not name:
+        errors.append(f"{key} is not set ({needs}): pass --set {key}=HUB_ID_OR_PATH")
+        return
+    if _looks_local(name):
+        if not Path(name).expanduser().is_dir():
+            errors.append(f"{key}: {name} is not a directory; give a model folder or a Hub id")
+        return
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(name, "config.json"), str):
+            errors.append(
+                f"{key}: {name} is not a local folder and not in the Hugging Face cache, and HF_HUB_OFFLINE=1; "
+                "download it first or give a local path"
+            )
+
+
+def _positive(errors: list[str], **values: float) -> None:
+    for key, value in values.items():
+        if value <= 0:
+            errors.append(f"{key} must be > 0 (got {value})")
+
+
+def _choice(errors: list[str], key: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        errors.append(f"{key} must be one of {', '.join(options)} (got {value!r})")
+
+
+def machine_translated_languages(config: TrainConfig) -> list[str]:
+    """Configured languages the source has no existing translation for (or all, if use_existing is off)."""
+    from bestofl_tasks.data import SOURCES
+
+    existing = SOURCES.get(config.source, ()) if config.translate.use_existing else ("en",)
+    return [lang for lang in config.languages if lang not in existing]
+
+
+def validate(config: TrainConfig, stages: tuple[str, ...] = STAGES) -> None:
+    """Raise ConfigError listing everything that would fail later in ``stages``."""
+    from bestofl_tasks.data import SOURCES
+
+    errors: list[str] = []
+    if config.source not in SOURCES:
+        errors.append(f"source must be one of {', '.join(SOURCES)} (got {config.source!r})")
+    if not config.languages:
+        errors.append("languages is empty: e.g. --set languages=en:de:fr")
+    unknown = [lang for lang in config.languages if lang not in LANGUAGES]
+    if unknown:
+        errors.append(f"languages: unknown code(s) {', '.join(unknown)}; supported: {', '.join(LANGUAGES)}")
+    if len(set(config.languages)) != len(config.languages):
+        errors.append(f"languages has duplicates: {config.languages}")
+    if config.limit is not None and config.limit < 1:
+        errors.append(f"limit must be >= 1 or null (got {config.limit})")
+
+    if "translate" in stages and config.source in SOURCES and not unknown:
+        _choice(errors, "translate.number_check", config.translate.number_check, ("drop", "report"))
+        needs_mt = machine_translated_languages(config)
+        if needs_mt:
+            _check_model("translate.model", config.translate.model, errors, f"{', '.join(needs_mt)} need MT")
+            codes = {**NLLB_CODES, **config.translate.lang_codes}
+            missing = [lang for lang in needs_mt + ["en"] if lang not in codes]
+            if missing:
+                errors.append(f"translate.lang_codes: no MT code for {', '.join(missing)}; add e.g. "
+                              f"--set translate.lang_codes.{missing[0]}=CODE")
+        _positive(errors, **{"translate.batch_size": config.translate.batch_size,
+                             "translate.num_beams": config.translate.num_beams,
+                             "translate.max_new_tokens": config.translate.max_new_tokens})
+    if "generate" in stages:
+        if not config.generators:
+            _check_model("generator", None, errors, "the generate stage samples from it")
+        for name in config.generators:
+            _check_model("generator", name, errors, "the generate stage samples from it")
+        _choice(errors, "generate.backend", config.generate.backend, ("hf", "vllm"))
+        if config.generate.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+            errors.append("generate.backend=vllm but vllm is not installed: pip install 'bestofl[vllm]' "
+                          "or --set generate.backend=hf")
+        _positive(errors, **{"generate.k": config.generate.k, "generate.max_gen_toks": config.generate.max_gen_toks,
+                             "generate.batch_size": config.generate.batch_size})
+        if config.generate.temperature < 0 or not 0 < config.generate.top_p <= 1:
+            errors.append("generate.temperature must be >= 0 and generate.top_p in (0, 1]")
+        if config.generate.temperature == 0 and config.generate.k > 1:
+            errors.append("generate.temperature=0 is greedy: the k samples would be identical; "
+                          "set generate.temperature > 0 (e.g. 0.7) or generate.k=1")
+    if "label" in stages:
+        _choice(errors, "label.unparsable", config.label.unparsable, ("incorrect", "drop"))
+    if "balance" in stages and not 0 < config.balance.validation_fraction < 1:
+        errors.append(f"balance.validation_fraction must be in (0, 1) (got {config.balance.validation_fraction})")
+    if "fit" in stages:
+        fit = config.fit
+        _check_model("verifier_base", config.verifier_base, errors, "the fit stage trains on it")
+        _positive(errors, **{"fit.lora.r": fit.lora.r, "fit.lora.alpha": fit.lora.alpha,
+                             "fit.learning_rate": fit.learning_rate, "fit.max_length": fit.max_length,
+                             "fit.per_device_train_batch_size": fit.per_device_train_batch_size,
+                             "fit.per_device_eval_batch_size": fit.per_device_eval_batch_size,
+                             "fit.gradient_accumulation_steps": fit.gradient_accumulation_steps,
+                             "fit.save_steps": fit.save_steps, "fit.logging_steps": fit.logging_steps})
+        if fit.max_steps <= 0 and fit.num_train_epochs <= 0:
+            errors.append("set fit.num_train_epochs > 0 or fit.max_steps > 0")
+        if not 0 <= fit.lora.dropout < 1 or not 0 <= fit.warmup_ratio < 1:
+            errors.append("fit.lora.dropout and fit.warmup_ratio must be in [0, 1)")
+        if not fit.lora.target_modules:
+            errors.append("fit.lora.target_modules is empty: e.g. [q_proj, v_proj] or [all-linear]")
+        _choice(errors, "fit.bf16", fit.bf16, ("auto", "true", "false"))
+        _choice(errors, "fit.model_dtype", fit.model_dtype, ("float32", "bfloat16"))
+        if fit.deepspeed and not Path(fit.deepspeed).is_file():
+            errors.append(f"fit.deepspeed: {fit.deepspeed} does not exist (a DeepSpeed JSON config)")
+    if "evaluate" in stages:
+        _positive(errors, **{"evaluate.batch_size": config.evaluate.batch_size})
+        if not 0 < config.evaluate.threshold < 1:
+            errors.append("evaluate.threshold must be in (0, 1)")
+    if "export" in stages and config.export.push_to_hub and not config.export.hub_repo_id:
+        errors.append("export.push_to_hub is on but export.hub_repo_id is not set: --set export.hub_repo_id=USER/NAME")
+    if errors:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))
+
+
+def dump_config(config: TrainConfig) -> str:
+    return yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,219 @@
+"""Stage 5: train the verifier: one-logit sequence classifier + LoRA, binary cross-entropy, transformers Trainer.
+
+* Model: ``AutoModelForSequenceClassification(verifier_base, num_labels=1,
+  problem_type="multi_label_classification")``, so transformers' loss is ``BCEWithLogitsLoss`` on float
+  labels shaped ``[batch, 1]`` (with ``problem_type`` unset a single label would mean MSE regression);
+  ``pad_token_id`` set (the EOS token when the tokenizer has no pad token) so batches pool on the last real token.
+* PEFT LoRA (``task_type=SEQ_CLS``: the new ``score`` head is trained in full and saved with the adapter).
+* Inputs: ``bestofl_tasks.prompts.verifier_text`` with the verifier base's tokenizer, special tokens as the
+  harness verifier adds them; longer than ``fit.max_length`` tokens: cut from the left (the answer is at the end).
+* ``Trainer`` with bf16 (auto), optional gradient checkpointing, length-grouped sampling and DeepSpeed, so
+  ``accelerate launch`` scales it. Checkpoints every ``fit.save_steps``; a rerun resumes from the last one.
+
+Output: ``adapter/`` (LoRA adapter + tokenizer), ``checkpoints/``, ``log_history.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .common import Stage, StageError, logger, read_jsonl, write_jsonl
+from .config import TrainConfig
+
+SETTINGS = ("verifier_base", "fit", "seed")
+
+
+def stage(out_dir, config: TrainConfig) -> Stage:
+    return Stage("fit", out_dir, config, settings=SETTINGS, upstream=("balance",))
+
+
+def model_path(name: str) -> str:
+    """Absolute path for a local folder (so adapter_config names its base wherever it is loaded), else the id."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.is_dir() else name
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    if tokenizer.pad_token is None:
+        logger.info("fit: %s has no pad token; padding with its EOS token %r", name, tokenizer.eos_token)
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def encode(tokenizer, rows: list[dict], max_length: int):
+    """``datasets.Dataset`` with input_ids, attention_mask, labels ([float]) and the number of cut rows."""
+    import datasets
+
+    from bestofl_models.backends import add_special_tokens
+    from bestofl_tasks.prompts import verifier_text
+
+    texts = [verifier_text(tokenizer, r["question"], r["response"], r["lang"]) for r in rows]
+    tokenizer.truncation_side = "left"
+    full = tokenizer(texts, add_special_tokens=add_special_tokens(tokenizer))
+    truncated = sum(len(ids) > max_length for ids in full["input_ids"])
+    data = {
+        "input_ids": [ids[-max_length:] for ids in full["input_ids"]],
+        "attention_mask": [mask[-max_length:] for mask in full["attention_mask"]],
+        "labels": [[float(r["label"])] for r in rows],
+    }
+    return datasets.Dataset.from_dict(data), truncated
+
+
+def build_model(config: TrainConfig, tokenizer):
+    import torch
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import AutoModelForSequenceClassification
+
+    fit = config.fit
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_path(config.verifier_base),
+        num_labels=1,
+        problem_type="multi_label_classification",
+        pad_token_id=tokenizer.pad_token_id,
+        dtype=getattr(torch, fit.model_dtype),
+    )
+    model.config.pad_token_id = tokenizer.pad_token_id
+    targets = fit.lora.target_modules
+    lora = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=fit.lora.r,
+        lora_alpha=fit.lora.alpha,
+        lora_dropout=fit.lora.dropout,
+        target_modules=targets[0] if targets == ["all-linear"] else targets,
+    )
+    model = get_peft_model(model, lora)
+    trainable, total = model.get_nb_trainable_parameters()
+    logger.info("fit: %s + LoRA r=%d alpha=%d on %s: %.2fM of %.1fM parameters trainable",
+                config.verifier_base, fit.lora.r, fit.lora.alpha, ",".join(targets), trainable / 1e6, total / 1e6)
+    return model
+
+
+def use_bf16(setting: str) -> bool:
+    import torch
+
+    if setting == "auto":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return setting == "true"
+
+
+def training_arguments(config: TrainConfig, checkpoint_dir: Path, has_validation: bool):
+    from transformers import TrainingArguments
+
+    fit = config.fit
+    evaluate = has_validation and fit.eval_steps > 0
+    return TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        per_device_train_batch_size=fit.per_device_train_batch_size,
+        per_device_eval_batch_size=fit.per_device_eval_batch_size,
+        gradient_accumulation_steps=fit.gradient_accumulation_steps,
+        learning_rate=fit.learning_rate,
+        num_train_epochs=fit.num_train_epochs,
+        max_steps=fit.max_steps,
+        warmup_steps=fit.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+        lr_scheduler_type=fit.lr_scheduler_type,
+        weight_decay=fit.weight_decay,
+        bf16=use_bf16(fit.bf16),
+        gradient_checkpointing=fit.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if fit.gradient_checkpointing else None,
+        train_sampling_strategy="group_by_length" if fit.group_by_length else "random",
+        save_strategy="steps",
+        save_steps=fit.save_steps,
+        save_total_limit=fit.save_total_limit,
+        eval_strategy="steps" if evaluate else "no",
+        eval_steps=fit.eval_steps if evaluate else None,
+        logging_steps=fit.logging_steps,
+        report_to=[] if fit.report_to == "none" else [fit.report_to],
+        deepspeed=fit.deepspeed,
+        seed=config.seed,
+        data_seed=config.seed,
+        label_names=["labels"],
+        remove_unused_columns=False,
+    )
+
+
+def _guard_checkpoints(current: Stage, checkpoint_dir: Path) -> None:
+    """Refuse to resume checkpoints made with other settings or data."""
+    marker = current.path("run.json")
+    if checkpoint_dir.is_dir() and any(checkpoint_dir.glob("checkpoint-*")) and marker.is_file():
+        previous = json.loads(marker.read_text()).get("fingerprint")
+        if previous != current.fingerprint:
+            raise StageError(
+                f"{checkpoint_dir} holds checkpoints of a fit with other settings or data. Delete "
+                f"{current.dir} to start over, or use another --output-dir."
+            )
+    marker.write_text(json.dumps({"fingerprint": current.fingerprint}) + "\n")
+
+
+def run(out_dir, config: TrainConfig) -> dict:
+    from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    current = stage(out_dir, config)
+    current.begin()
+    checkpoint_dir = current.path("checkpoints")
+    _guard_checkpoints(current, checkpoint_dir)
+
+    train_rows = read_jsonl(out_dir / "balance" / "train.jsonl")
+    validation_rows = read_jsonl(out_dir / "balance" / "validation.jsonl")
+    if not train_rows:
+        raise StageError(
+            "balance produced no training rows (see balance/manifest.json): the generator answered no problem "
+            "correctly (or all correctly) in every language. Raise limit or generate.k, use a stronger generator, "
+            "or --set balance.enabled=false to train on the unbalanced data."
+        )
+    set_seed(config.seed)
+    tokenizer = load_tokenizer(model_path(config.verifier_base))
+    train_data, truncated = encode(tokenizer, train_rows, config.fit.max_length)
+    validation_data, _ = encode(tokenizer, validation_rows, config.fit.max_length) if validation_rows else (None, 0)
+    if truncated:
+        logger.warning("fit: %d of %d training inputs exceed fit.max_length=%d tokens and were cut from the left",
+                       truncated, len(train_rows), config.fit.max_length)
+    model = build_model(config, tokenizer)
+
+    class StepCounter(TrainerCallback):
+        steps = 0
+
+        def on_step_end(self, args, state, control, **kwargs):
+            StepCounter.steps += 1
+
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(config, checkpoint_dir, validation_data is not None),
+        train_dataset=train_data,
+        eval_dataset=validation_data,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        callbacks=[StepCounter()],
+    )
+    last = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+    resumed_step = int(last.rsplit("-", 1)[-1]) if last else 0
+    if last:
+        logger.info("fit: resuming from %s (step %d)", last, resumed_step)
+    result = trainer.train(resume_from_checkpoint=last)
+
+    adapter_dir = current.path("adapter")
+    if trainer.is_world_process_zero() and adapter_dir.exists():
+        shutil.rmtree(adapter_dir)
+    trainer.save_model(str(adapter_dir))  # every rank (DeepSpeed gathers); writes on the main one: adapter + tokenizer
+    if not trainer.is_world_process_zero():
+        return {}
+    (adapter_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; the settings are in the manifest
+    write_jsonl(current.path("log_history.jsonl"), trainer.state.log_history)
+    counts = {
+        "train_rows": len(train_rows),
+        "validation_rows": len(validation_rows),
+        "truncated_train_rows": truncated,
+        "global_step": trainer.state.global_step,
+        "steps_this_run": StepCounter.steps,
+        "resumed_from_step": resumed_step,
+        "train_loss": round(result.training_loss, 5),
+    }
+    return current.finish(counts, adapter=str(adapter_dir), world_size=int(os.environ.get("WORLD_SIZE", "1")),
+                          bf16=use_bf16(config.fit.bf16))

@@ -1,0 +1,173 @@
+"""Stage 1: the training problems' questions in every configured language.
+
+Existing parallel translations (the source's ``parallel`` versions) are used where they exist; the rest
+are machine-translated from English by a seq2seq MT model (NLLB by default), with a persistent cache
+(``mt_cache.jsonl``, one line per translated question) so a rerun or a killed run translates nothing twice.
+
+Number check: every number written with digits in the English question must appear in the translation
+(compared as digit strings, so "1,250" = "1.250" = "1 250" and native digits count; extra numbers in the
+translation, e.g. "three" -> "3", are fine). Failing rows go to ``number_mismatches.jsonl``; with
+``translate.number_check=drop`` (default) the translation is not used (that problem is skipped in that
+language), with ``report`` it is kept and flagged.
+
+Output: ``questions.jsonl``: one row per (problem, language): ``problem_id``, ``lang``, ``question``,
+``answer`` (canonical gold), ``origin`` (``source`` | ``existing`` | ``mt``), ``numbers_ok``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import Counter
+
+from tqdm.auto import tqdm
+
+from .common import AppendLog, Stage, batched, logger, resolve_device, write_jsonl
+from .config import NLLB_CODES, TrainConfig
+
+SETTINGS = ("source", "limit", "languages", "translate")
+_NUMBER = re.compile(r"\d+(?:[.,'\u00a0\u202f ]\d+)*")
+
+
+def stage(out_dir, config: TrainConfig) -> Stage:
+    return Stage("translate", out_dir, config, settings=SETTINGS)
+
+
+def digit_numbers(text: str) -> Counter:
+    """Multiset of the numbers written with digits, as digit strings without separators or leading zeros."""
+    ascii_text = "".join(str(unicodedata.decimal(c)) if unicodedata.category(c) == "Nd" else c for c in text)
+    return Counter(re.sub(r"\D", "", match).lstrip("0") or "0" for match in _NUMBER.findall(ascii_text))
+
+
+def missing_numbers(source: str, translation: str) -> list[str]:
+    """Numbers of ``source`` that ``translation`` lost (empty: the check passes)."""
+    return sorted((digit_numbers(source) - digit_numbers(translation)).elements())
+
+
+def source_problems(config: TrainConfig) -> list[dict]:
+    """The English docs of the configured source, first ``limit`` problems."""
+    from bestofl_tasks.data import load_docs
+
+    docs = load_docs(config.source, "en")
+    return docs[: config.limit] if config.limit else docs
+
+
+class Translator:
+    """A seq2seq MT model in the NLLB/M2M style: ``tokenizer.src_lang`` + target code forced as first token."""
+
+    def __init__(self, config: TrainConfig):
+        import torch
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        settings = config.translate
+        self.codes = {**NLLB_CODES, **settings.lang_codes}
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        logger.info("translate: loading MT model %s on %s", settings.model, self.device)
+        self.tokenizer = AutoTokenizer.from_pretrained(settings.model)
+        self.model = AutoModelForSeq2SeqLM.from_pretrained(settings.model).to(self.device).eval()
+        self._torch = torch
+
+    def _target_token(self, lang: str) -> int:
+        code = self.codes[lang]
+        token_id = self.tokenizer.convert_tokens_to_ids(code)
+        if token_id is None or token_id == self.tokenizer.unk_token_id:
+            raise ValueError(
+                f"MT model {self.settings.model} has no language token {code!r} for {lang}; "
+                f"set translate.lang_codes.{lang} to the model's code"
+            )
+        return token_id
+
+    def translate(self, texts: list[str], source_lang: str, target_lang: str) -> list[str]:
+        self.tokenizer.src_lang = self.codes[source_lang]
+        batch = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True).to(self.device)
+        with self._torch.inference_mode():
+            output = self.model.generate(
+                **batch,
+                forced_bos_token_id=self._target_token(target_lang),
+                num_beams=self.settings.num_beams,
+                max_new_tokens=self.settings.max_new_tokens,
+            )
+        return [text.strip() for text in self.tokenizer.batch_decode(output, skip_special_tokens=True)]
+
+
+def cache_key(config: TrainConfig, text: str, source_lang: str, target_lang: str) -> str:
+    settings = config.translate
+    codes = {**NLLB_CODES, **settings.lang_codes}
+    spec = [settings.model, codes[source_lang], codes[target_lang], settings.num_beams, settings.max_new_tokens, text]
+    return hashlib.sha256("\x1f".join(map(str, spec)).encode()).hexdigest()
+
+
+def run(out_dir, config: TrainConfig) -> dict:
+    current = stage(out_dir, config)
+    current.begin()
+    problems = source_problems(config)
+    logger.info("translate: %d problems x %d languages", len(problems), len(config.languages))
+
+    # Which (problem, language) pairs need machine translation.
+    wanted: dict[str, tuple[str, str]] = {}  # cache key -> (english text, target lang)
+    for doc in problems:
+        for lang in config.languages:
+            existing = doc["parallel"].get(lang) if config.translate.use_existing or lang == "en" else None
+            if not existing:
+                key = cache_key(config, doc["question"], "en", lang)
+                wanted[key] = (doc["question"], lang)
+
+    cache = AppendLog(current.path("mt_cache.jsonl"))
+    translated = {record["key"]: record["translation"] for record in cache.records}
+    todo = [(key, text, lang) for key, (text, lang) in wanted.items() if key not in translated]
+    reused = len(wanted) - len(todo)
+    if todo:
+        translator = Translator(config)
+        todo.sort(key=lambda item: (item[2], len(item[1])))  # one target language per batch, similar lengths
+        with tqdm(total=len(todo), desc="translate", unit="question") as bar:
+            for lang in sorted({item[2] for item in todo}):
+                items = [item for item in todo if item[2] == lang]
+                for chunk in batched(items, config.translate.batch_size):
+                    outputs = translator.translate([text for _, text, _ in chunk], "en", lang)
+                    records = [
+                        {"key": key, "model": config.translate.model, "source_lang": "en", "target_lang": lang,
+                         "source": text, "translation": output}
+                        for (key, text, _), output in zip(chunk, outputs)
+                    ]
+                    cache.append(records)
+                    translated.update({r["key"]: r["translation"] for r in records})
+                    bar.update(len(chunk))
+    logger.info("translate: %d machine translations reused from the cache, %d new", reused, len(todo))
+
+    rows, mismatches = [], []
+    stats = {lang: Counter() for lang in config.languages}
+    drop = config.translate.number_check == "drop"
+    for doc in problems:
+        for lang in config.languages:
+            if lang == "en":
+                question, origin = doc["question"], "source"
+            elif config.translate.use_existing and doc["parallel"].get(lang):
+                question, origin = doc["parallel"][lang], "existing"
+            else:
+                question, origin = translated[cache_key(config, doc["question"], "en", lang)], "mt"
+            lost = missing_numbers(doc["question"], question) if lang != "en" else []
+            stats[lang][origin] += 1
+            if lost:
+                stats[lang]["number_mismatch"] += 1
+                mismatches.append({"problem_id": doc["problem_id"], "lang": lang, "origin": origin,
+                                   "source": doc["question"], "translation": question, "missing": lost,
+                                   "action": "dropped" if drop else "kept"})
+                if drop:
+                    stats[lang]["dropped"] += 1
+                    continue
+            stats[lang]["rows"] += 1
+            rows.append({"problem_id": doc["problem_id"], "lang": lang, "question": question,
+                         "answer": doc["answer"], "origin": origin, "numbers_ok": not lost})
+
+    write_jsonl(current.path("questions.jsonl"), rows)
+    write_jsonl(current.path("number_mismatches.jsonl"), mismatches)
+    for lang, counts in stats.items():
+        if counts["number_mismatch"]:
+            logger.warning("translate: %s: %d of %d translations lost a number (%s; see number_mismatches.jsonl)",
+                           lang, counts["number_mismatch"], len(problems), "dropped" if drop else "kept")
+    counts = {"problems": len(problems), "rows": len(rows), "number_mismatches": len(mismatches),
+              "machine_translated_new": len(todo), "machine_translated_cached": reused,
+              "per_language": {lang: dict(counts) for lang, counts in stats.items()}}
+    return current.finish(counts)
