@@ -39,7 +39,10 @@ LANGUAGES: dict[str, Language] = {
             question_prefix="Question:",
             cot_cue="Step-by-Step Answer:",
             final_line="The answer is {answer}.",
-            answer_phrases=("The answer is", "the answer is", "Final answer:", "Answer:"),
+            answer_phrases=(
+                "The final answer is", "the final answer is", "The answer is", "the answer is", "Final answer:",
+                "Answer:",
+            ),
             instruction=(
                 "Solve the following math problem step by step. "
                 'At the end, write the final answer on its own line as "The answer is N.", '
@@ -53,7 +56,10 @@ LANGUAGES: dict[str, Language] = {
             question_prefix="Pregunta:",
             cot_cue="Respuesta paso a paso:",
             final_line="La respuesta es {answer}.",
-            answer_phrases=("La respuesta es", "la respuesta es", "Respuesta final:", "Respuesta:"),
+            answer_phrases=(
+                "La respuesta final es", "la respuesta final es", "La respuesta es", "la respuesta es",
+                "Respuesta final:", "Respuesta:",
+            ),
             instruction=(
                 "Resuelve el siguiente problema de matemáticas paso a paso. "
                 'Al final, escribe la respuesta final en una línea aparte como "La respuesta es N.", '
@@ -67,7 +73,10 @@ LANGUAGES: dict[str, Language] = {
             question_prefix="Question :",
             cot_cue="Réponse étape par étape :",
             final_line="La réponse est {answer}.",
-            answer_phrases=("La réponse est", "la réponse est", "Réponse finale :", "Réponse :", "Réponse:"),
+            answer_phrases=(
+                "La réponse finale est", "la réponse finale est", "La réponse est", "la réponse est",
+                "Réponse finale :", "Réponse :", "Réponse:",
+            ),
             instruction=(
                 "Résous le problème de mathématiques suivant étape par étape. "
                 "À la fin, écris la réponse finale sur une ligne à part sous la forme "
@@ -82,6 +91,8 @@ LANGUAGES: dict[str, Language] = {
             cot_cue="Schritt-für-Schritt-Antwort:",
             final_line="Die Antwort lautet {answer}.",
             answer_phrases=(
+                "Die endgültige Antwort lautet", "die endgültige Antwort lautet", "Die endgültige Antwort ist",
+                "die endgültige Antwort ist",
                 "Die Antwort lautet", "die Antwort lautet", "Die Antwort ist", "die Antwort ist",
                 "Endgültige Antwort:", "Antwort:",
             ),
@@ -146,7 +157,7 @@ LANGUAGES: dict[str, Language] = {
             question_prefix="Swali:",
             cot_cue="Jibu la Hatua kwa Hatua:",
             final_line="Jibu ni {answer}.",
-            answer_phrases=("Jibu ni", "jibu ni", "Jibu la mwisho:", "Jibu:"),
+            answer_phrases=("Jibu la mwisho ni", "jibu la mwisho ni", "Jibu ni", "jibu ni", "Jibu la mwisho:", "Jibu:"),
             instruction=(
                 "Tatua swali lifuatalo la hesabu hatua kwa hatua. "
                 'Mwishoni, andika jibu la mwisho kwenye mstari wake peke yake kama "Jibu ni N.", '
@@ -188,7 +199,10 @@ LANGUAGES: dict[str, Language] = {
             question_prefix="Domanda:",
             cot_cue="Risposta passo per passo:",
             final_line="La risposta è {answer}.",
-            answer_phrases=("La risposta è", "la risposta è", "Risposta finale:", "Risposta:"),
+            answer_phrases=(
+                "La risposta finale è", "la risposta finale è", "La risposta è", "la risposta è",
+                "Risposta finale:", "Risposta:",
+            ),
             instruction=(
                 "Risolvi il seguente problema di matematica passo per passo. "
                 'Alla fine, scrivi la risposta finale su una riga a parte nella forma "La risposta è N.", '
