@@ -67,15 +67,16 @@ def _read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle.read().split("\n") if line.strip()]
 
 
-def _gold(value) -> str:
-    gold = canonical_number(str(value))
+def _gold(value, lang: str | None = None) -> str:
+    gold = canonical_number(str(value), lang)
     if gold is None:
         raise DataAlignmentError(f"gold answer {value!r} is not a number")
     return gold
 
 
-def _gsm8k_gold(solution: str) -> str:
-    return _gold(solution.rsplit("####", 1)[-1].strip())
+def _gsm8k_gold(solution: str, lang: str | None = None) -> str:
+    """Gold after ``####``, read with ``lang``'s number conventions (``1.250`` is 1250 in German)."""
+    return _gold(solution.rsplit("####", 1)[-1].strip(), lang)
 
 
 # --------------------------------------------------------------------------- raw columns
