@@ -112,7 +112,7 @@ def _gsm8kx_rows(lang: str) -> tuple[list[str], list[str]]:
         import datasets
 
         rows = datasets.load_dataset("json", data_files=HUB_GSM8KX.format(LANG=name), split="train").to_list()
-    return [r["question"] for r in rows], [_gsm8k_gold(r["answer"]) for r in rows]
+    return [r["question"] for r in rows], [_gsm8k_gold(r["answer"], lang) for r in rows]
 
 
 @functools.lru_cache(maxsize=1)
