@@ -184,3 +184,27 @@ def test_stock_cli_group_mean_over_languages(tiny_generator_dir, tmp_path):
     )
     per_language = [results["results"][f"mgsm_xling_{lang}"]["exact_match,numeric"] for lang in MGSM_LANGUAGES]
     assert results["results"]["mgsm_xling"]["exact_match,numeric"] == pytest.approx(sum(per_language) / 11)
+
+
+def test_gsm8kx_translation_aligns_with_german_number_format(tmp_path, monkeypatch):
+    """A local gsm8kx file joins the English test set; `1.250` is read the German way."""
+    (tmp_path / "gsm8k").mkdir()
+    shutil.copy(SHARED / "gsm8k" / "test.jsonl", tmp_path / "gsm8k" / "test.jsonl")
+    rows = [json.loads(line) for line in (SHARED / "gsm8k" / "test.jsonl").read_text().splitlines()]
+    german = []
+    for row in rows:
+        gold = int(row["answer"].rsplit("####", 1)[-1].strip().replace(",", ""))
+        german.append({"question": "DE: " + row["question"], "answer": f"… #### {gold:,}".replace(",", ".")})
+    (tmp_path / "gsm8kx").mkdir()
+    (tmp_path / "gsm8kx" / "gsm8k_DE_test.jsonl").write_text("\n".join(json.dumps(r) for r in german) + "\n")
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    data._parallel_table.cache_clear()
+    try:
+        docs = data.load_docs("gsm8k_test", "de")
+        english = data.load_docs("gsm8k_test", "en")
+    finally:
+        data._parallel_table.cache_clear()
+    assert len(docs) == 1319 and docs[0]["question"].startswith("DE: ")
+    assert set(docs[0]["parallel"]) == {"en", "de"}
+    assert english[5]["parallel"]["de"] == docs[5]["question"]
+    assert any(int(d["answer"]) >= 1000 for d in docs)
