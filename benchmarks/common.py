@@ -1,0 +1,201 @@
+"""Shared machinery for the benchmarks: results, targets, timing, environment, synthetic candidates.
+
+A benchmark module defines ``NAME``, ``TARGET``, ``OP`` (``"<="`` or ``">="``) and ``run(ctx) -> Result``.
+``ctx`` (:class:`Context`) carries the scale (``tiny`` for the smoke test, ``quick``, ``full``) and a dict
+``shared`` through which benchmarks that measure the same runs share them (the harness runs are measured once,
+interleaved, for ``bestofl_overhead``, ``all_tasks_vs_one`` and the per-candidate generation time).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import random
+import re
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[1]
+SCALES = ("tiny", "quick", "full")
+
+#: The generation speed the report benchmark compares against (issue 5: "1,000 tokens/s").
+REFERENCE_TOKENS_PER_SECOND = 1000.0
+#: Tokens per candidate assumed when a benchmark has no measured generation to compare with.
+REFERENCE_TOKENS_PER_CANDIDATE = 200
+
+
+def setup_environment() -> None:
+    """Offline, one thread per library (the machine is shared), local data; call before importing torch."""
+    for key, value in {
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "TRANSFORMERS_VERBOSITY": "error",
+        "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    }.items():
+        os.environ.setdefault(key, value)
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    if not os.environ.get("BESTOFL_DATA_DIR"):
+        from bestofl_models.testing import shared_data_dir
+
+        os.environ["BESTOFL_DATA_DIR"] = str(shared_data_dir())
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def machine() -> str:
+    """One line: CPU model, cores, Python, torch."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import torch
+
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} on {torch.get_num_threads()} thread(s), "
+        f"Python {platform.python_version()}"
+    )
+
+
+@dataclass
+class Result:
+    name: str
+    ratio: float
+    target: float
+    op: str
+    context: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def met(self) -> bool:
+        if not math.isfinite(self.ratio):
+            return False
+        return self.ratio <= self.target if self.op == "<=" else self.ratio >= self.target
+
+    def line(self) -> str:
+        return f"{self.name} ratio={format_ratio(self.ratio)} target={self.op}{format_ratio(self.target)}"
+
+
+def format_ratio(value: float) -> str:
+    if not math.isfinite(value):
+        return "nan"
+    if value == 0:
+        return "0"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 0.1:
+        return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+    return f"{value:.2g}"
+
+
+@dataclass
+class Context:
+    scale: str = "quick"
+    shared: dict[str, Any] = field(default_factory=dict)
+    log: Callable[[str], None] = lambda message: print(message, file=sys.stderr, flush=True)
+    workdir: Path | None = None
+
+    def pick(self, tiny: Any, quick: Any, full: Any) -> Any:
+        return {"tiny": tiny, "quick": quick, "full": full}[self.scale]
+
+
+# ----------------------------------------------------------------------------------------------- timing
+
+
+def interleaved(competitors: dict[str, Callable[[], Any]], repeats: int, warmup: bool = False) -> dict[str, list[float]]:
+    """Wall times of each competitor, run round-robin ``repeats`` times (ABAB..., the order rotating each
+    round so neither side always runs first). ``warmup`` runs each once untimed first."""
+    names = list(competitors)
+    if warmup:
+        for name in names:
+            competitors[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(repeats):
+        order = names[round_ % len(names):] + names[: round_ % len(names)]
+        for name in order:
+            start = time.perf_counter()
+            competitors[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+def spread(values: list[float]) -> str:
+    """``median s (min-max, k runs)`` for a context line."""
+    if not values:
+        return "no runs"
+    return f"{median(values):.3g} s ({min(values):.3g}-{max(values):.3g}, {len(values)} runs)"
+
+
+# ----------------------------------------------------------------------------------------------- synthetic data
+
+_FILLER = {
+    "en": "First we work out each part, then we add them up.",
+    "es": "Primero calculamos cada parte y luego las sumamos.",
+    "fr": "D'abord on calcule chaque partie, puis on les additionne.",
+    "de": "Zuerst berechnen wir jeden Teil, dann addieren wir sie.",
+    "ru": "Сначала вычислим каждую часть, затем сложим их.",
+    "zh": "首先计算每一部分，然后把它们加起来。",
+    "ja": "まずそれぞれの部分を計算し、それから合計します。",
+    "th": "ก่อนอื่นเราคำนวณแต่ละส่วน แล้วนำมารวมกัน",
+    "sw": "Kwanza tunahesabu kila sehemu, kisha tunaziongeza.",
+    "bn": "প্রথমে আমরা প্রতিটি অংশ হিসাব করি, তারপর সেগুলো যোগ করি।",
+    "te": "ముందుగా ప్రతి భాగాన్ని లెక్కిస్తాము, తర్వాత వాటిని కలుపుతాము.",
+}
+
+
+def synthetic_text(question: str, gold: str, lang: str, rng: random.Random) -> tuple[str, str | None]:
+    """A chain-of-thought-like candidate for ``question`` in ``lang`` and the answer it states.
+
+    About 60% state the gold answer, 30% a wrong one, 10% end without an answer line (the extractor then
+    falls back to the last number). Roughly 150-250 tokens of a small multilingual tokenizer.
+    """
+    from bestofl_tasks.languages import final_answer_line
+
+    numbers = [int(n) for n in re.findall(r"\d+", question)[:6]] or [rng.randint(2, 90)]
+    steps, total = [], 0
+    for i, number in enumerate(numbers):
+        other = rng.randint(2, 12)
+        value = number * other if i % 2 else number + other
+        total += value
+        op = "×" if i % 2 else "+"
+        steps.append(f"{number} {op} {other} = {value}")
+    steps.append(" + ".join(str(number) for number in numbers) + f" = {sum(numbers)}")
+    filler = _FILLER.get(lang, _FILLER["en"])
+    body = [question.strip(), filler, *steps, filler, f"{total} - {rng.randint(1, 9)}"]
+    roll = rng.random()
+    if roll < 0.6:
+        answer: str | None = gold
+    elif roll < 0.9:
+        answer = str(int(float(gold)) + rng.randint(1, 20)) if gold.lstrip("-").replace(".", "").isdigit() else "7"
+    else:
+        answer = None
+    if answer is not None:
+        body.append(final_answer_line(answer, lang))
+    return "\n".join(body), answer
+
+
+def mgsm_problems(limit: int | None = None) -> list[dict]:
+    """MGSM problems as ``{problem_id, gold, parallel}`` from the local data (``BESTOFL_DATA_DIR``)."""
+    from bestofl_tasks.data import load_docs
+
+    docs = load_docs("mgsm", "en")[:limit]
+    return [{"problem_id": d["problem_id"], "gold": d["answer"], "parallel": d["parallel"]} for d in docs]
