@@ -1,0 +1,103 @@
+"""transformers backend: batched sampling with left padding and per-row stop strings."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from typing import Sequence
+
+import torch
+import transformers
+from lm_eval.models.utils import postprocess_generated_text
+from lm_eval.models.utils_hf import get_dtype
+
+from . import SamplingSettings, add_special_tokens, combined_seed, load_tokenizer
+
+logger = logging.getLogger(__name__)
+
+
+def pick_device(device: str | None) -> torch.device:
+    """The requested device; like lm-eval's HFLM, an unavailable CUDA request (the CLI's default
+    ``cuda:0``) falls back to the CPU."""
+    if device and not (device.startswith("cuda") and not torch.cuda.is_available()):
+        return torch.device(device)
+    if device:
+        logger.info("device=%s is not available; using %s", device, "cpu")
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class StopStringsPerRow(transformers.StoppingCriteria):
+    """Marks a row finished once its own stop strings appear in what it generated."""
+
+    def __init__(self, tokenizer, stops: Sequence[Sequence[str]], prompt_length: int):
+        self.tokenizer = tokenizer
+        self.stops = [tuple(s for s in row if s) for row in stops]
+        self.prompt_length = prompt_length
+        longest = max((len(tokenizer.encode(s, add_special_tokens=False)) for row in self.stops for s in row), default=0)
+        # A few extra tokens: a stop string may straddle token boundaries differently than it encodes alone.
+        self.lookback = longest + 2
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        tails = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :][:, -self.lookback :])
+        done = [any(s in tail for s in row) for row, tail in zip(self.stops, tails)]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+class HFBackend:
+    """``AutoModelForCausalLM`` on one device; the caller sorts prompts by length and batches them."""
+
+    def __init__(self, config):
+        self.config = config
+        self.tokenizer = load_tokenizer(config)
+        self.tokenizer.padding_side = "left"
+        self.device = pick_device(config.device)
+        kwargs = {"dtype": get_dtype(config.dtype), "trust_remote_code": config.trust_remote_code}
+        for key in ("revision", "attn_implementation"):
+            if key in config.backend_options:
+                kwargs[key] = config.backend_options[key]
+        self.model = transformers.AutoModelForCausalLM.from_pretrained(config.pretrained, **kwargs)
+        self.model.to(self.device).eval()
+        self.eos_token_id = self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id
+
+    def _generation_config(self, settings: SamplingSettings) -> transformers.GenerationConfig:
+        """Only our settings: the checkpoint's own sampling defaults (top_k, repetition penalty) are not used,
+        so transformers and vLLM sample from the same distribution."""
+        sampling = settings.temperature > 0
+        return transformers.GenerationConfig(
+            max_new_tokens=settings.max_gen_toks,
+            do_sample=sampling,
+            temperature=settings.temperature if sampling else None,
+            top_p=settings.top_p if sampling else None,
+            top_k=0 if sampling else None,
+            eos_token_id=self.eos_token_id,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        prompts: Sequence[str],
+        seeds: Sequence[int],
+        stops: Sequence[Sequence[str]],
+        settings: SamplingSettings,
+    ) -> list[str]:
+        batch = self.tokenizer(
+            list(prompts), return_tensors="pt", padding=True, add_special_tokens=add_special_tokens(self.tokenizer)
+        ).to(self.device)
+        prompt_length = batch["input_ids"].shape[1]
+        criteria = transformers.StoppingCriteriaList()
+        if any(stops):
+            criteria.append(StopStringsPerRow(self.tokenizer, stops, prompt_length))
+        # transformers samples a batch from one RNG: seed it from the batch's candidates.
+        torch.manual_seed(combined_seed(seeds))
+        output = self.model.generate(
+            **batch, generation_config=self._generation_config(settings), stopping_criteria=criteria
+        )
+        texts = self.tokenizer.batch_decode(output[:, prompt_length:], skip_special_tokens=True)
+        return [postprocess_generated_text(text, list(stop), None) for text, stop in zip(texts, stops)]
+
+    def close(self) -> None:
+        del self.model
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

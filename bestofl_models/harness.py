@@ -1,0 +1,398 @@
+"""The lm-eval models: ``bestofl`` (Best-of-L), ``multi-orm`` and ``self-consistency``.
+
+They are registered lazily by the start-up hook (``bestofl_tasks._autoload``), so this module needs no
+``@register_model``: ``lm_eval --model bestofl``, ``simple_evaluate(model="bestofl")`` and
+``get_model("bestofl")`` resolve to the classes below.
+
+``generate_until`` receives every request of every task at once and
+
+1. turns each request into a :class:`~bestofl_models.problems.Problem`;
+2. plans ``n`` samples per problem over the pool (``pool.plan_samples``) and renders each language's prompt
+   with the generator's chat template (``bestofl_tasks.prompts.generator_prompt``);
+3. generates only the candidates the store lacks (a candidate shared by two requests, e.g. the same problem
+   from two target languages, is generated once), longest prompts first, appending each batch to the store;
+4. scores unscored candidates with the verifier if the selection needs one (the generator is freed first
+   unless ``keep_generator=true``);
+5. selects one candidate per request and returns its text plus the target language's final answer line.
+
+The task's own prompt (``ctx``) is ignored for tasks with parallel docs, and so is ``--apply_chat_template``:
+the prompts are rendered from the doc's questions. The task's sampling settings are ignored too: ``n``,
+``temperature``, ``top_p``, ``max_gen_toks`` come from ``--model_args``. Generation stops at the generator's
+end-of-sequence token; without a chat template also at the prompt language's question prefix.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from lm_eval.api.model import LM
+from lm_eval.utils import simple_parse_args_string
+from tqdm.auto import tqdm
+
+from bestofl_tasks.answers import extract_answer
+from bestofl_tasks.languages import final_answer_line, get_language
+from bestofl_tasks.prompts import generator_prompt, has_chat_template
+
+from .config import BestOfLConfig, check_target, parse_model_args
+from .pool import plan_samples
+from .problems import Problem, problem_from_instance
+from .selection import Scored, select
+from .store import MISSING, Candidate, CandidateStore, candidate_key, prompt_hash
+
+logger = logging.getLogger(__name__)
+
+#: Candidates whose scores are appended to the store together.
+SCORE_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One planned sample of one request."""
+
+    request: int
+    lang: str | None
+    sample_idx: int
+    key: str
+    prompt: str
+    question: str
+    stop: tuple[str, ...]
+
+
+def candidate_seed(key: str) -> int:
+    """The sampling seed of a candidate (its key already covers the run's ``seed``)."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:15], 16)
+
+
+class BestOfLLM(LM):
+    """Samples ``n`` answers per problem across a language pool and answers with the selected one."""
+
+    PRESET = "bestofl"
+
+    def __init__(self, config: BestOfLConfig | None = None, **model_args: Any) -> None:
+        super().__init__()
+        _show_logs_like_lm_eval()
+        self.config = config if config is not None else parse_model_args(model_args, self.PRESET)
+        from .backends import load_tokenizer
+
+        self.tokenizer = load_tokenizer(self.config)
+        self.store = CandidateStore(self.config.store)
+        self._backend = None
+        self._verifier = None
+        self._prompts: dict[tuple[str, str], str] = {}
+
+    @classmethod
+    def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None) -> "BestOfLLM":
+        """``--model_args`` wins over lm-eval's ``--batch_size`` (always passed, ``1`` by default)."""
+        return cls(config=parse_model_args(simple_parse_args_string(arg_string), cls.PRESET, additional_config))
+
+    @classmethod
+    def create_from_arg_obj(cls, arg_dict: dict, additional_config: dict | None = None) -> "BestOfLLM":
+        return cls(config=parse_model_args(dict(arg_dict), cls.PRESET, additional_config))
+
+    # ------------------------------------------------------------------------------------------ lm-eval API
+
+    def loglikelihood(self, requests):
+        raise NotImplementedError(
+            f"--model {self.config.preset} only generates (generate_until tasks such as mgsm_xling); "
+            "loglikelihood tasks need a plain model, e.g. --model hf."
+        )
+
+    def loglikelihood_rolling(self, requests):
+        raise NotImplementedError(
+            f"--model {self.config.preset} only generates; perplexity tasks need a plain model, e.g. --model hf."
+        )
+
+    @property
+    def tokenizer_name(self) -> str:
+        return self.config.pretrained.replace("/", "__")
+
+    def chat_template(self, chat_template: bool | str = False) -> str | None:
+        return getattr(self.tokenizer, "chat_template", None) or ""
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """Used only for tasks without parallel docs (their own prompt is the one sampled)."""
+        return self.tokenizer.apply_chat_template(
+            chat_history, tokenize=False, add_generation_prompt=add_generation_prompt
+        )
+
+    def get_model_info(self) -> dict:
+        return {"bestofl": self.config.summary()}
+
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        if not requests:
+            return []
+        _warn_repeats(max(getattr(r, "repeats", 1) or 1 for r in requests))
+        self.store.refresh()
+        problems = [problem_from_instance(request) for request in requests]
+        slots = [self._plan(i, problem) for i, problem in enumerate(problems)]
+        self._generate_missing(problems, slots, disable_tqdm)
+        if self.config.needs_verifier:
+            self._score_missing(slots, disable_tqdm)
+        outputs, report = [], _Summary()
+        for problem, request_slots in zip(problems, slots):
+            chosen, first = self._select(problem, request_slots)
+            outputs.append(self._answer_text(problem, chosen))
+            report.add(problem, chosen, first)
+        report.log(self.config)
+        return outputs
+
+    # ------------------------------------------------------------------------------------------ planning
+
+    def _plan(self, index: int, problem: Problem) -> list[Slot]:
+        settings = self.config.sampling_settings()
+        generator = self.config.pretrained
+        if problem.is_fallback:
+            stop = tuple(problem.until)
+            key_settings = {**settings, "stop": sorted(stop)}
+            return [
+                Slot(index, None, i, candidate_key(generator, problem.own_prompt, key_settings, i),
+                     problem.own_prompt, problem.own_prompt, stop)
+                for i in range(self.config.n)
+            ]
+        check_target(self.config, problem.target_lang, problem.task)
+        pool = self._pool(problem)
+        slots = []
+        for lang, sample_idx in plan_samples(self.config.n, pool):
+            question = problem.parallel[lang]
+            prompt = self._prompt(question, lang)
+            stop = self._stop(lang)
+            key = candidate_key(generator, prompt, {**settings, "stop": sorted(stop)}, sample_idx)
+            slots.append(Slot(index, lang, sample_idx, key, prompt, question, stop))
+        return slots
+
+    def _pool(self, problem: Problem) -> list[str]:
+        wanted = self.config.pool_for(problem.target_lang)
+        pool = [lang for lang in wanted if lang in problem.parallel]
+        if not pool:
+            _warn_no_pool(problem.task, tuple(wanted))
+            pool = [problem.target_lang]
+        return pool
+
+    def _prompt(self, question: str, lang: str) -> str:
+        if (question, lang) not in self._prompts:
+            self._prompts[question, lang] = generator_prompt(self.tokenizer, question, lang)
+        return self._prompts[question, lang]
+
+    def _stop(self, lang: str) -> tuple[str, ...]:
+        """A chat model ends its turn with EOS; a plain prompt would run on into the next question."""
+        if has_chat_template(self.tokenizer):
+            return ()
+        return (get_language(lang).question_prefix,)
+
+    # ------------------------------------------------------------------------------------------ sampling
+
+    def _generate_missing(self, problems: list[Problem], slots: list[list[Slot]], disable_tqdm: bool) -> None:
+        missing: dict[str, Slot] = {}
+        for request_slots in slots:
+            for slot in request_slots:
+                if slot.key not in self.store and slot.key not in missing:
+                    missing[slot.key] = slot
+        total = sum(len(s) for s in slots)
+        logger.info(
+            "bestofl: %d requests, %d planned samples, %d distinct, %d to generate (the rest are in the store)",
+            len(slots), total, len({s.key for r in slots for s in r}), len(missing),
+        )
+        if not missing:
+            return
+        backend = self._generator()
+        from .backends import SamplingSettings
+
+        settings = SamplingSettings(self.config.temperature, self.config.top_p, self.config.max_gen_toks)
+        lengths = {key: len(backend.tokenizer.encode(slot.prompt)) for key, slot in missing.items()}
+        order = sorted(missing.values(), key=lambda slot: (-lengths[slot.key], slot.key))
+        size = self.config.batch_size
+        with tqdm(total=len(order), desc="bestofl: sampling", unit="cand", disable=disable_tqdm) as bar:
+            for start in range(0, len(order), size):
+                batch = order[start : start + size]
+                texts = backend.generate(
+                    [slot.prompt for slot in batch],
+                    [candidate_seed(slot.key) for slot in batch],
+                    [slot.stop for slot in batch],
+                    settings,
+                )
+                self.store.add_candidates(
+                    [self._candidate(problems[slot.request], slot, text) for slot, text in zip(batch, texts)]
+                )
+                bar.update(len(batch))
+
+    def _candidate(self, problem: Problem, slot: Slot, text: str) -> Candidate:
+        return Candidate(
+            key=slot.key,
+            problem_id=problem.problem_id,
+            task=problem.task,
+            doc_id=problem.doc_id,
+            target_lang=problem.target_lang,
+            lang=slot.lang,
+            sample_idx=slot.sample_idx,
+            generator=self.config.pretrained,
+            prompt_hash=prompt_hash(slot.prompt),
+            settings={**self.config.sampling_settings(), "stop": list(slot.stop)},
+            text=text,
+            answer=extract_answer(text, slot.lang),
+            gold=problem.gold,
+        )
+
+    def _generator(self):
+        if self._backend is None:
+            self._close_verifier()
+            from .backends import load_backend
+
+            self._backend = load_backend(self.config)
+        return self._backend
+
+    def _close_generator(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+    # ------------------------------------------------------------------------------------------ scoring
+
+    def _score_missing(self, slots: list[list[Slot]], disable_tqdm: bool) -> None:
+        verifier_name = self.config.verifier
+        todo: dict[str, Slot] = {}
+        for request_slots in slots:
+            for slot in request_slots:
+                if slot.key not in todo and self.store.score(slot.key, verifier_name) is MISSING:
+                    todo[slot.key] = slot
+        if not todo:
+            return
+        if not self.config.keep_generator:
+            self._close_generator()
+        verifier = self._load_verifier()
+        from .verifier import score_responses
+
+        items = list(todo.values())
+        with tqdm(total=len(items), desc="bestofl: scoring", unit="cand", disable=disable_tqdm) as bar:
+            for start in range(0, len(items), SCORE_CHUNK):
+                chunk = items[start : start + SCORE_CHUNK]
+                triples = [
+                    (slot.question, self.store.get(slot.key).text, slot.lang or "en") for slot in chunk
+                ]
+                scores = score_responses(verifier, triples, progress=False)
+                self.store.add_scores(verifier_name, {slot.key: score for slot, score in zip(chunk, scores)})
+                bar.update(len(chunk))
+
+    def _load_verifier(self):
+        if self._verifier is None:
+            from .verifier import load_verifier
+
+            self._verifier = load_verifier(self.config)
+        return self._verifier
+
+    def _close_verifier(self) -> None:
+        if self._verifier is not None:
+            self._verifier.close()
+            self._verifier = None
+
+    # ------------------------------------------------------------------------------------------ selection
+
+    def _select(self, problem: Problem, slots: list[Slot]) -> tuple[Scored | None, Scored | None]:
+        """The selected candidate and the target language's first sample (for the summary)."""
+        verifier_name = self.config.verifier if self.config.needs_verifier else None
+        scored = []
+        for slot in slots:
+            candidate = self.store.get(slot.key)
+            score = self.store.score(slot.key, verifier_name) if verifier_name else None
+            score = None if score is MISSING else score
+            scored.append(Scored(slot.key, slot.lang, slot.sample_idx, candidate.answer, score))
+        pool = list(dict.fromkeys(slot.lang for slot in slots))
+        chosen = select(self.config.selection, scored, problem.target_lang, pool)
+        first = next((s for s in scored if s.lang == problem.target_lang and s.sample_idx == 0), None)
+        return chosen, first
+
+    def _answer_text(self, problem: Problem, chosen: Scored | None) -> str:
+        if chosen is None:
+            return ""
+        text = self.store.get(chosen.key).text
+        if chosen.answer is None or problem.target_lang is None:
+            return text
+        return text.rstrip() + "\n" + final_answer_line(chosen.answer, problem.target_lang)
+
+    def close(self) -> None:
+        """Free the generator and the verifier."""
+        self._close_generator()
+        self._close_verifier()
+
+
+class _Summary:
+    """Per task: which languages won and how often the answer differs from the target's first sample."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, dict[str, Any]] = collections.defaultdict(
+            lambda: {"requests": 0, "winners": collections.Counter(), "compared": 0, "changed": 0, "none": 0}
+        )
+
+    def add(self, problem: Problem, chosen: Scored | None, first: Scored | None) -> None:
+        row = self.tasks[problem.task]
+        row["requests"] += 1
+        if chosen is None or chosen.answer is None:
+            row["none"] += 1
+        if chosen is not None:
+            row["winners"][chosen.lang or "task prompt"] += 1
+        if chosen is not None and first is not None:
+            row["compared"] += 1
+            row["changed"] += chosen.answer != first.answer
+
+    def log(self, config: BestOfLConfig) -> None:
+        for task, row in sorted(self.tasks.items()):
+            winners = ", ".join(f"{lang} {count}" for lang, count in row["winners"].most_common())
+            changed = (
+                f"{row['changed']}/{row['compared']} answers differ from the target language's first sample"
+                if row["compared"] else "no target-language first sample to compare with"
+            )
+            logger.info(
+                "bestofl %s [%s, selection=%s]: %d requests; selected language: %s; %s; %d without an answer",
+                task, config.preset, config.selection, row["requests"], winners or "-", changed, row["none"],
+            )
+
+
+def _show_logs_like_lm_eval() -> None:
+    """The lm-eval CLI prints INFO only for its own logger: print ours (the summary) through its handlers."""
+    source = logging.getLogger("lm_eval")
+    ours = logging.getLogger("bestofl_models")
+    if logging.getLogger().handlers or not source.handlers or ours.handlers:
+        return
+    for handler in source.handlers:
+        ours.addHandler(handler)
+    if ours.level == logging.NOTSET:
+        ours.setLevel(source.getEffectiveLevel())
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_repeats(repeats: int) -> None:
+    if repeats > 1:
+        logger.warning(
+            "repeats=%d: bestofl samples n candidates inside the model, so every repeat of a request gets the "
+            "same selected answer; set n instead of repeats.", repeats,
+        )
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_no_pool(task: str, wanted: tuple[str, ...]) -> None:
+    logger.warning(
+        "%s: some problems have no version in any pool language (%s); those sample in the target language only.",
+        task, ":".join(wanted),
+    )
+
+
+class BestOfL(BestOfLLM):
+    """``--model bestofl``: the verifier's top-scored candidate across all pool languages (Best-of-L)."""
+
+    PRESET = "bestofl"
+
+
+class MultiORM(BestOfLLM):
+    """``--model multi-orm``: the verifier's top-scored candidate among target-language samples."""
+
+    PRESET = "multi-orm"
+
+
+class SelfConsistency(BestOfLLM):
+    """``--model self-consistency``: majority vote over the target language's samples."""
+
+    PRESET = "self-consistency"

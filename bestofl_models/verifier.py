@@ -1,0 +1,174 @@
+"""The outcome reward model: P(correct | question, response) from a one-logit sequence classifier.
+
+``verifier=`` is either a PEFT LoRA adapter (``adapter_config.json``; its base is loaded as
+``AutoModelForSequenceClassification(num_labels=1)``) or a full one-logit classifier, as a local path or a
+Hub id. The scored text is always :func:`bestofl_tasks.prompts.verifier_text` with the candidate's own
+language and question, so training and evaluation see the same input.
+
+Backends: transformers (any verifier), or vLLM's pooling runner (``LLM(runner="pooling").classify``, sigmoid
+applied by vLLM for one label) for a full classifier when ``backend=vllm``; vLLM cannot load a LoRA adapter
+with a trained score head, so adapters always use transformers (merge the adapter to use vLLM).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import os
+from typing import Sequence
+
+from tqdm.auto import tqdm
+
+from bestofl_tasks.prompts import verifier_text
+
+logger = logging.getLogger(__name__)
+
+
+def adapter_base(name: str, revision: str | None = None) -> str | None:
+    """The base model of a PEFT adapter, or None if ``name`` is not an adapter."""
+    if os.path.isdir(name):
+        if not os.path.isfile(os.path.join(name, "adapter_config.json")):
+            return None
+    from peft import PeftConfig
+
+    try:
+        config = PeftConfig.from_pretrained(name, **({"revision": revision} if revision else {}))
+    except (ValueError, OSError) as exc:  # not an adapter (no adapter_config.json on the Hub)
+        if os.path.isdir(name):
+            raise
+        logger.debug("%s is not a PEFT adapter (%s)", name, exc)
+        return None
+    return config.base_model_name_or_path
+
+
+def check_one_logit(name: str, config) -> None:
+    labels = getattr(config, "num_labels", None)
+    if labels != 1:
+        raise ValueError(
+            f"verifier {name} is a classifier with {labels} outputs; bestofl needs a one-logit outcome reward "
+            "model (AutoModelForSequenceClassification with num_labels=1, scored with a sigmoid)."
+        )
+
+
+class HFVerifier:
+    """transformers (+ peft) verifier scoring length-sorted batches."""
+
+    def __init__(self, config):
+        import torch
+        import transformers
+        from lm_eval.models.utils_hf import get_dtype
+
+        from .backends.hf import pick_device
+
+        self.name = config.verifier
+        self.batch_size = config.verifier_batch_size
+        self.device = pick_device(config.device)
+        revision = config.backend_options.get("revision")
+        common = {"trust_remote_code": config.trust_remote_code}
+        base = adapter_base(self.name, revision)
+        model_kwargs = {**common, "dtype": get_dtype(config.dtype)}
+        if base is None:
+            check_one_logit(self.name, transformers.AutoConfig.from_pretrained(self.name, **common))
+            model = transformers.AutoModelForSequenceClassification.from_pretrained(self.name, **model_kwargs)
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.name, **common)
+        else:
+            from peft import PeftModel
+
+            model = transformers.AutoModelForSequenceClassification.from_pretrained(
+                base, num_labels=1, **model_kwargs
+            )
+            model = PeftModel.from_pretrained(model, self.name)
+            try:
+                self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.name, **common)
+            except (OSError, ValueError):  # adapters often ship without a tokenizer
+                self.tokenizer = transformers.AutoTokenizer.from_pretrained(base, **common)
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "right"
+        model.config.pad_token_id = self.tokenizer.pad_token_id
+        base_model = model.get_base_model() if hasattr(model, "get_base_model") else model
+        base_model.config.pad_token_id = self.tokenizer.pad_token_id
+        self.model = model.to(self.device).eval()
+        self._torch = torch
+
+    def score(self, texts: Sequence[str], progress: bool = True) -> list[float]:
+        """Sigmoid probability per text; batches go longest first (an out-of-memory shows up at once)."""
+        from .backends import add_special_tokens
+
+        torch = self._torch
+        special = add_special_tokens(self.tokenizer)
+        lengths = [len(self.tokenizer.encode(t, add_special_tokens=special)) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+        scores: list[float] = [math.nan] * len(texts)
+        with tqdm(total=len(texts), desc="bestofl: scoring", unit="cand", disable=not progress) as bar:
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                batch = self.tokenizer(
+                    [texts[i] for i in rows], return_tensors="pt", padding=True, add_special_tokens=special
+                ).to(self.device)
+                with torch.inference_mode():
+                    logits = self.model(**batch).logits
+                for i, p in zip(rows, torch.sigmoid(logits[:, 0].float()).tolist()):
+                    scores[i] = p
+                bar.update(len(rows))
+        return scores
+
+    def close(self) -> None:
+        del self.model
+        gc.collect()
+        if self._torch.cuda.is_available():
+            self._torch.cuda.empty_cache()
+
+
+class VLLMVerifier:
+    """A full one-logit classifier on vLLM's pooling runner."""
+
+    def __init__(self, config):
+        import transformers
+
+        from .backends.vllm import build_llm
+
+        self.name = config.verifier
+        common = {"trust_remote_code": config.trust_remote_code}
+        check_one_logit(self.name, transformers.AutoConfig.from_pretrained(self.name, **common))
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.name, **common)
+        self.llm = build_llm(self.name, config, runner="pooling")
+
+    def score(self, texts: Sequence[str], progress: bool = True) -> list[float]:
+        from .backends.vllm import token_prompts
+
+        outputs = self.llm.classify(token_prompts(self.tokenizer, texts), use_tqdm=progress)
+        return [float(output.outputs.probs[0]) for output in outputs]
+
+    def close(self) -> None:
+        from .backends.vllm import shutdown
+
+        shutdown(self.llm)
+        del self.llm
+
+
+def score_responses(verifier, items: Sequence[tuple[str, str, str]], progress: bool = True) -> list[float]:
+    """Score ``(question, response, lang)`` triples: the text is ``verifier_text`` with the verifier's tokenizer."""
+    texts = [verifier_text(verifier.tokenizer, question, response, lang) for question, response, lang in items]
+    return verifier.score(texts, progress=progress)
+
+
+def load_verifier(config):
+    """The verifier named by ``config.verifier`` on the backend ``config.verifier_backend`` picks.
+
+    ``auto``: vLLM when ``backend=vllm`` and the verifier is a full classifier, transformers otherwise.
+    """
+    choice = config.verifier_backend
+    is_adapter = adapter_base(config.verifier, config.backend_options.get("revision")) is not None
+    if choice == "auto":
+        choice = "vllm" if config.backend == "vllm" and not is_adapter else "hf"
+    if choice == "vllm":
+        if is_adapter:
+            raise ValueError(
+                f"verifier {config.verifier} is a LoRA adapter, which vLLM's pooling runner cannot load with its "
+                "score head; use verifier_backend=hf, or merge it (PeftModel.merge_and_unload) and save a full "
+                "classifier."
+            )
+        return VLLMVerifier(config)
+    return HFVerifier(config)

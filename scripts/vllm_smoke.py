@@ -1,0 +1,112 @@
+"""Smoke test of ``backend=vllm``: the ``bestofl`` model on a real vLLM engine, checked through its store.
+
+Run it with the vLLM venv's Python (``bash scripts/setup_vllm_venv.sh`` creates it):
+
+    /work/.venv-vllm/bin/python scripts/vllm_smoke.py --model .cache/test-models/smollm2-135m-instruct
+
+Generation runs on vLLM (one request per candidate, prefix caching); a full classifier verifier is scored
+on vLLM's pooling runner (``verifier_backend=auto``), an adapter on transformers. Exits non-zero when the
+store does not hold exactly ``limit x n`` scored candidates. Prints one JSON line of timings and counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="generator: HF folder or id")
+    parser.add_argument(
+        "--verifier",
+        help="verifier: full one-logit classifier or LoRA adapter (default: a random tiny classifier whose "
+        "head size vLLM's CPU attention supports, built into a temporary directory)",
+    )
+    parser.add_argument("--task", default="mgsm_xling_de")
+    parser.add_argument("--limit", type=int, default=2)
+    parser.add_argument("--n", type=int, default=4)
+    parser.add_argument("--languages", default="en:de")
+    parser.add_argument("--max-gen-toks", type=int, default=64)
+    parser.add_argument("--verifier-backend", default="auto", choices=("auto", "hf", "vllm"))
+    parser.add_argument(
+        "--gpu-memory-utilization", type=float, default=0.15,
+        help="on vLLM's CPU backend: the fraction of CPU memory reserved (weights + KV cache)",
+    )
+    parser.add_argument("--store", default=None, help="store directory (default: a fresh temporary one)")
+    return parser.parse_args(argv)
+
+
+def tiny_vllm_classifier(directory: str) -> str:
+    """A random one-logit Llama classifier with head_dim 64 (vLLM's CPU attention rejects the fixtures' 16)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaForSequenceClassification
+
+    from bestofl_models.testing import tiny_config, tiny_tokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer())
+    config = tiny_config(tokenizer, hidden_size=128, intermediate_size=256, num_attention_heads=2,
+                         num_key_value_heads=2, num_labels=1, problem_type="multi_label_classification")
+    torch.manual_seed(0)
+    LlamaForSequenceClassification(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("BESTOFL_DATA_DIR", os.environ.get("BESTOFL_SHARED_DATA", str(REPO.parent / "shared" / "data")))
+    store = args.store or tempfile.mkdtemp(prefix="bestofl-vllm-smoke-")
+    verifier = args.verifier or tiny_vllm_classifier(tempfile.mkdtemp(prefix="bestofl-vllm-verifier-"))
+
+    import lm_eval
+
+    from bestofl_models.store import CandidateStore
+
+    model_args = {
+        "pretrained": args.model,
+        "verifier": verifier,
+        "verifier_backend": args.verifier_backend,
+        "backend": "vllm",
+        "languages": args.languages,
+        "n": args.n,
+        "max_gen_toks": args.max_gen_toks,
+        "store": store,
+        "enforce_eager": True,
+        "max_model_len": 2048,
+        "gpu_memory_utilization": args.gpu_memory_utilization,
+    }
+    started = time.perf_counter()
+    results = lm_eval.simple_evaluate(model="bestofl", model_args=model_args, tasks=[args.task], limit=args.limit)
+    seconds = time.perf_counter() - started
+
+    opened = CandidateStore(store, read_only=True)
+    candidates = opened.candidates()
+    verifier = str(Path(verifier).resolve()) if Path(verifier).exists() else verifier
+    scored = [c for c in candidates if isinstance(opened.score(c.key, verifier), float)]
+    expected = args.limit * args.n
+    report = {
+        "ok": len(candidates) == expected == len(scored),
+        "seconds": round(seconds, 1),
+        "candidates": len(candidates),
+        "scored": len(scored),
+        "expected": expected,
+        "exact_match": results["results"][args.task].get("exact_match,numeric"),
+        "store": store,
+        "example": candidates[0].text[:200] if candidates else None,
+    }
+    print(json.dumps(report, ensure_ascii=False))
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""The harness models in-process on the tiny fixtures: registration, dedupe, output, fallback, errors."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from lm_eval.api.instance import Instance
+
+from bestofl_models import harness
+from bestofl_models.store import CandidateStore
+from bestofl_tasks.answers import extract_answer
+from bestofl_tasks.data import load_docs
+
+
+@pytest.fixture(autouse=True)
+def offline_data(monkeypatch):
+    from bestofl_models.testing import shared_data_dir
+
+    monkeypatch.setenv("BESTOFL_DATA_DIR", str(shared_data_dir()))
+
+
+def request(doc, task, doc_id, ctx="ignored", until=("Frage:",), repeats=1):
+    return Instance("generate_until", doc, (ctx, {"until": list(until), "do_sample": False}), 0,
+                    (task, doc_id, repeats))
+
+
+@pytest.fixture
+def model_args(tiny_generator_dir, tiny_verifier_adapter_dir, tmp_path):
+    return {"pretrained": str(tiny_generator_dir), "verifier": str(tiny_verifier_adapter_dir),
+            "languages": "en:de", "n": 4, "max_gen_toks": 16, "store": str(tmp_path / "store")}
+
+
+def test_presets_resolve_through_the_registry_and_builtins_still_do():
+    from lm_eval.api.registry import get_model
+
+    assert get_model("bestofl") is harness.BestOfL
+    assert get_model("multi-orm") is harness.MultiORM
+    assert get_model("self-consistency") is harness.SelfConsistency
+    assert get_model("hf").__name__ == "HFLM"
+    assert (harness.BestOfL.PRESET, harness.MultiORM.PRESET) == ("bestofl", "multi-orm")
+
+
+def test_invalid_model_args_fail_before_loading_anything():
+    from lm_eval.api.registry import get_model
+
+    with pytest.raises(ValueError, match="needs verifier="):
+        get_model("bestofl").create_from_arg_string("pretrained=/does/not/exist", {"batch_size": 1})
+
+
+def test_same_problem_from_two_target_languages_is_generated_once(model_args, tmp_path):
+    lm = harness.BestOfL(**model_args)
+    de, fr = load_docs("mgsm", "de")[0], load_docs("mgsm", "fr")[0]
+    outputs = lm.generate_until([request(de, "mgsm_xling_de", 0), request(fr, "mgsm_xling_fr", 0)])
+    store = CandidateStore(tmp_path / "store", read_only=True)
+    assert len(store) == 4  # en x2, de x2: shared by both requests
+    assert len(store.scores(lm.config.verifier)) == 4
+    for output, lang, phrase in zip(outputs, ("de", "fr"), ("Die Antwort lautet", "La réponse est")):
+        last = output.rstrip().splitlines()[-1]
+        assert last.startswith(phrase), output
+        assert extract_answer(output, lang) == extract_answer(last, lang)
+    lm.close()
+
+
+def test_rerun_generates_nothing_and_repeats_get_the_same_answer(model_args, monkeypatch, caplog):
+    doc = load_docs("mgsm", "de")[1]
+    first = harness.BestOfL(**model_args).generate_until([request(doc, "mgsm_xling_de", 1)])
+    lm = harness.BestOfL(**model_args)
+    monkeypatch.setattr(lm, "_generator", lambda: pytest.fail("nothing should be generated"))
+    monkeypatch.setattr(lm, "_load_verifier", lambda: pytest.fail("nothing should be scored"))
+    harness._warn_repeats.cache_clear()
+    repeated = request(doc, "mgsm_xling_de", 1, repeats=2)
+    with caplog.at_level(logging.WARNING, logger="bestofl_models.harness"):
+        again = lm.generate_until([repeated, repeated])
+    assert again == first * 2
+    assert any("repeats=2" in r.message for r in caplog.records)
+
+
+def test_self_consistency_needs_no_verifier_and_samples_the_target_only(tiny_generator_dir, tmp_path):
+    lm = harness.SelfConsistency(pretrained=str(tiny_generator_dir), n=3, max_gen_toks=8, store=None)
+    lm.generate_until([request(load_docs("mgsm", "ja")[2], "mgsm_xling_ja", 2)])
+    assert {c.lang for c in lm.store.candidates()} == {"ja"} and len(lm.store) == 3
+    assert lm._verifier is None
+
+
+def test_unknown_tasks_sample_their_own_prompt(tiny_generator_dir, caplog):
+    lm = harness.SelfConsistency(pretrained=str(tiny_generator_dir), n=2, max_gen_toks=8, store=None)
+    doc = {"question": "2+2?", "answer": "#### 4"}
+    with caplog.at_level(logging.WARNING):
+        out = lm.generate_until([request(doc, "some_task", 0, ctx="Q: 2+2?\nA:", until=("\n\n",))])
+    assert len(out) == 1 and len(lm.store) == 2
+    assert {c.lang for c in lm.store.candidates()} == {None}
+    assert all("\n\n" not in c.text for c in lm.store.candidates())
+    assert any("no parallel versions" in r.message for r in caplog.records)
+
+
+def test_loglikelihood_is_refused_clearly(tiny_generator_dir):
+    lm = harness.SelfConsistency(pretrained=str(tiny_generator_dir), store=None)
+    with pytest.raises(NotImplementedError, match="only generates"):
+        lm.loglikelihood([])
+    with pytest.raises(NotImplementedError, match="only generates"):
+        lm.loglikelihood_rolling([])
+
+
+def test_target_only_selection_with_the_target_outside_the_pool(model_args):
+    lm = harness.BestOfL(**{**model_args, "selection": "multi_orm"})
+    with pytest.raises(ValueError, match="not in languages=en:de"):
+        lm.generate_until([request(load_docs("mgsm", "fr")[0], "mgsm_xling_fr", 0)])
+
+
+def test_simple_evaluate_with_a_dict_of_model_args(model_args, tmp_path):
+    import lm_eval
+
+    results = lm_eval.simple_evaluate(
+        model="multi-orm", model_args={**model_args, "n": 2}, tasks=["mgsm_xling_sw"], limit=1,
+    )
+    assert "exact_match,numeric" in results["results"]["mgsm_xling_sw"]
+    assert results["config"]["bestofl"]["selection"] == "multi_orm"
+    assert len(CandidateStore(tmp_path / "store", read_only=True)) == 2
