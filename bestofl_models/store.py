@@ -120,11 +120,14 @@ class Candidate:
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Candidate:
         """Build from a stored line; KeyError/TypeError/ValueError if it is not a candidate record."""
-        values = {f.name: record[f.name] for f in fields(cls)}
+        values = {name: record[name] for name in _CANDIDATE_FIELDS}
         if not isinstance(values["key"], str) or not isinstance(values["settings"], dict):
             raise TypeError("key must be a string and settings an object")
         values["sample_idx"] = int(values["sample_idx"])
         return cls(**values)
+
+
+_CANDIDATE_FIELDS = tuple(f.name for f in fields(Candidate))
 
 
 def _score_value(score: Any) -> float | None:

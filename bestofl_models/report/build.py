@@ -1,0 +1,335 @@
+"""Compute every report table from :class:`ReportData`: budget curves, pool ablations, pass@k, picks.
+
+Methods (``METHOD_ORDER``): the five selections of ``bestofl_models.selection``, ``random`` and
+``oracle`` (one sample picked uniformly / pass@n, among target-language samples) and ``cross_random``
+and ``cross_oracle`` (the same over the pool). Target-only methods (``multi_orm``,
+``self_consistency``, ``random``, ``oracle``) spend the budget ``n`` in the target language; the
+cross-lingual ones spread it over the pool with ``plan_samples``. Both self-consistency methods are
+reported verifier-free (ties by canonical order), as the self-consistency preset runs without a
+verifier. ``average`` rows are macro means over the target languages that have the method, at the
+budgets all of them reach.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..pool import validate_pool
+from .data import ReportData, language_order
+from .estimators import (
+    draw_orders,
+    draw_sequence,
+    exact_best_of_n,
+    exact_oracle,
+    exact_random,
+    feasible_budget,
+    monte_carlo_vote,
+)
+
+METHOD_ORDER = (
+    "cross_orm",
+    "multi_orm",
+    "self_consistency",
+    "cross_self_consistency",
+    "weighted_vote",
+    "random",
+    "oracle",
+    "cross_random",
+    "cross_oracle",
+)
+CROSS_METHODS = ("cross_orm", "cross_self_consistency", "weighted_vote", "cross_random", "cross_oracle")
+TARGET_METHODS = ("multi_orm", "self_consistency", "random", "oracle")
+VERIFIER_METHODS = frozenset({"cross_orm", "multi_orm", "weighted_vote"})
+MONTE_CARLO_METHODS = frozenset({"self_consistency", "cross_self_consistency", "weighted_vote"})
+EXACT = "exact"
+MONTE_CARLO = "monte_carlo"
+AVERAGE = "average"
+_OUTSIDE = np.iinfo(np.int32).max
+
+
+@dataclass(frozen=True)
+class Options:
+    languages: tuple[str, ...] | None = None  # main pool, in order (default: every stored language)
+    targets: tuple[str, ...] | None = None
+    pools: tuple[tuple[str, ...], ...] = ()  # extra pools to ablate
+    budget: int | None = None  # budget of the summary tables (default: largest one every method reaches)
+    max_budget: int | None = None
+    seed: int = 0
+    mc_samples: int = 200
+
+
+@dataclass
+class Report:
+    data: ReportData
+    options: Options
+    pool: tuple[str, ...]
+    targets: tuple[str, ...]
+    budget: int
+    ablation_budget: int
+    curves: list[dict] = field(default_factory=list)
+    ablation: list[dict] = field(default_factory=list)
+    pass_at_k: list[dict] = field(default_factory=list)
+    selected: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PoolView:
+    """The problems that have candidates in every language of ``codes``, and their counts."""
+
+    codes: tuple[str, ...]
+    index: np.ndarray  # data language index of each pool language
+    rows: np.ndarray  # problem rows
+    stored: np.ndarray  # (P', L)
+    right: np.ndarray  # (P', L) correct candidates
+    max_budget: int
+
+    @property
+    def label(self) -> str:
+        return ":".join(self.codes)
+
+
+class ReportContext:
+    """Shared state of one report run: data, per-language correct counts, the Monte Carlo draws."""
+
+    def __init__(self, data: ReportData, options: Options):
+        self.data = data
+        self.options = options
+        self.progress: Callable[[int], object] | None = None
+        languages = np.arange(len(data.languages))
+        self.right = ((data.lang[:, :, None] == languages) & data.correct[:, :, None]).sum(axis=1)
+        rng = np.random.default_rng([options.seed, zlib.crc32(b"bestofl-report-draws")])
+        self.orders = draw_orders(data.stored, data.offsets, options.mc_samples, rng)
+
+    def view(self, codes: Sequence[str], cap: int | None) -> PoolView:
+        codes = validate_pool(codes)
+        missing = [code for code in codes if code not in self.data.languages]
+        if missing:
+            raise ValueError(
+                f"No stored candidates in {', '.join(missing)}; the store has {', '.join(self.data.languages)}."
+            )
+        index = np.array([self.data.languages.index(code) for code in codes])
+        rows = np.flatnonzero((self.data.stored[:, index] > 0).all(axis=1))
+        stored = self.data.stored[rows][:, index]
+        budget = feasible_budget(stored)
+        return PoolView(codes, index, rows, stored, self.right[rows][:, index], min(budget, cap or budget))
+
+    def tie_orders(self, view: PoolView, targets: Sequence[str], use_scores: bool) -> tuple[np.ndarray, list[int]]:
+        """Selection-rank orders (best first) of the view's problems, one per group of targets that rank alike.
+
+        The rank is ``selection.rank_order``'s (without scores for the self-consistency methods); slots
+        outside the pool come last. Returns ``(G, P', X)`` slot orders and each target's group."""
+        data, rows = self.data, view.rows
+        pool_position = np.full(len(data.languages) + 1, len(view.index) + 1)  # [-1]: padding
+        pool_position[view.index] = np.arange(1, len(view.index) + 1)
+        lang = data.lang[rows]
+        position = pool_position[lang]
+        outside = position > len(view.index)
+        key = outside * 2 + (data.answer[rows] < 0)  # most significant first
+        if use_scores:
+            score = data.score[rows]
+            dense = np.unique(np.where(np.isnan(score), np.inf, -score), return_inverse=True)[1].reshape(score.shape)
+            key = key * (dense.max() + 1) + dense  # missing/NaN scores rank last (inf)
+        within = data.within[rows]
+        key = key * (len(view.index) + 2)
+        orders: list[np.ndarray] = []
+        seen: dict[bytes, int] = {}
+        group_of = []
+        for target in targets:
+            code = data.languages.index(target) if target in data.languages else -2
+            canonical = np.where((lang == code) & ~outside, 0, position)
+            order = np.argsort((key + canonical) * (within.max() + 1) + within, axis=1)
+            group_of.append(seen.setdefault(order.tobytes(), len(orders)))
+            if group_of[-1] == len(orders):
+                orders.append(order)
+        return np.stack(orders), group_of
+
+    def curves(self, view: PoolView, targets: Sequence[str], methods: Sequence[str]) -> dict:
+        """``{method: {target or AVERAGE: (accuracy (N,), se (N,))}}`` and ``"_share"``: ``{target or AVERAGE:
+        (N, L)}`` the chosen language's distribution for the ORM method. AVERAGE only with several targets."""
+        data, budget = self.data, view.max_budget
+        out: dict = {}
+        weight = np.array([1.0 / len(targets)] * len(targets))
+        for method in methods:
+            if method.endswith("random") or method.endswith("oracle"):
+                estimate = (exact_random if method.endswith("random") else exact_oracle)(view.stored, view.right, budget)
+                accuracy = estimate.mean(axis=1)
+                out[method] = {t: (accuracy, np.zeros(budget)) for t in [*targets, AVERAGE]}
+            elif method in ("cross_orm", "multi_orm"):
+                by_rank, group_of = self.tie_orders(view, targets, use_scores=True)
+                width = int(view.stored.sum(axis=1).max())
+                pool_lang = np.full(len(data.languages) + 1, -1)
+                pool_lang[view.index] = np.arange(len(view.index))
+                lang, correct = pool_lang[data.lang[view.rows]], data.correct[view.rows]
+
+                def best_of_n(rows: np.ndarray | slice, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                    return exact_best_of_n(
+                        np.take_along_axis(lang[rows], order[rows], axis=1),
+                        np.take_along_axis(correct[rows], order[rows], axis=1),
+                        view.stored[rows],
+                        budget,
+                    )
+
+                first = by_rank[0, :, :width]
+                results = [best_of_n(slice(None), first)]
+                for order in by_rank[1:, :, :width]:
+                    # Groups differ only in tie-breaks: recompute just the problems ranked differently.
+                    rows = np.flatnonzero((order != first).any(axis=1))
+                    accuracy, share = results[0][0].copy(), results[0][1].copy()
+                    if rows.size:
+                        accuracy[:, rows], share[:, rows] = best_of_n(rows, order)
+                    results.append((accuracy, share))
+                per_target = {t: results[g][0].mean(axis=1) for t, g in zip(targets, group_of)}
+                per_target[AVERAGE] = np.mean([per_target[t] for t in targets], axis=0)
+                out[method] = {t: (a, np.zeros(budget)) for t, a in per_target.items()}
+                shares = {t: results[g][1].mean(axis=1) for t, g in zip(targets, group_of)}
+                shares[AVERAGE] = np.mean([shares[t] for t in targets], axis=0)
+                out["_share"] = shares
+            else:
+                use_scores = method == "weighted_vote"
+                by_rank, group_of = self.tie_orders(view, targets, use_scores=use_scores)
+                ranks = np.empty_like(by_rank, dtype=np.int32)
+                np.put_along_axis(ranks, by_rank, np.arange(by_rank.shape[2], dtype=np.int32)[None, None], axis=2)
+                group_weight = np.bincount(group_of, weights=weight, minlength=len(by_rank))
+                score = np.nan_to_num(data.score[view.rows], nan=0.0) if use_scores else None
+                orders = self.orders if len(view.rows) == len(data.problem_ids) else self.orders[:, :, view.rows]
+                rate, mix_variance = monte_carlo_vote(
+                    draw_sequence(orders, view.index, budget),
+                    data.answer[view.rows],
+                    data.answer_correct[view.rows],
+                    ranks,
+                    group_weight,
+                    weight=score,
+                    progress=self.progress,
+                )
+                draws, problems = self.options.mc_samples, len(view.rows)
+                se = np.sqrt((rate * (1 - rate)).sum(axis=2) / max(draws - 1, 1)) / problems  # (G, N)
+                out[method] = {t: (rate[g].mean(axis=1), se[g]) for t, g in zip(targets, group_of)}
+                out[method][AVERAGE] = (
+                    np.tensordot(group_weight, rate.mean(axis=2), axes=1),
+                    np.sqrt(mix_variance.sum(axis=1) / draws) / problems,
+                )
+        if len(targets) == 1:
+            for per_target in out.values():
+                per_target.pop(AVERAGE)
+        return out
+
+
+def _rows(pool: str, curves: dict, problems: int, extra: dict | None = None) -> list[dict]:
+    rows = []
+    for method in METHOD_ORDER:
+        for target, (accuracy, se) in curves.get(method, {}).items():
+            for n in range(len(accuracy)):
+                rows.append({
+                    **(extra or {}),
+                    "pool": pool,
+                    "target": target,
+                    "method": method,
+                    "n": n + 1,
+                    "accuracy": float(accuracy[n]),
+                    "se": float(se[n]),
+                    "estimator": MONTE_CARLO if method in MONTE_CARLO_METHODS else EXACT,
+                    "problems": problems,
+                })
+    return rows
+
+
+def _average_target_only(rows: list[dict], targets: Sequence[str]) -> list[dict]:
+    """Macro average over targets of the target-only methods, at the budgets every such target reaches."""
+    averaged = []
+    for method in TARGET_METHODS:
+        by_target: dict[str, dict[int, dict]] = {}
+        for row in rows:
+            if row["method"] == method:
+                by_target.setdefault(row["target"], {})[row["n"]] = row
+        if not by_target:
+            continue
+        for n in range(1, min(len(v) for v in by_target.values()) + 1):
+            cells = [by_target[t][n] for t in targets if t in by_target]
+            averaged.append({
+                **cells[0],
+                "target": AVERAGE,
+                "accuracy": float(np.mean([c["accuracy"] for c in cells])),
+                "se": float(np.sqrt(sum(c["se"] ** 2 for c in cells)) / len(cells)),
+                "problems": min(c["problems"] for c in cells),
+            })
+    return averaged
+
+
+def ablation_pools(pool: Sequence[str], extra: Sequence[Sequence[str]]) -> list[tuple[str, tuple[str, ...]]]:
+    """``(kind, pool)``: prefixes of ``pool`` of every size, ``pool`` without English, then ``extra``."""
+    pools = [(f"size {k}", tuple(pool[:k])) for k in range(1, len(pool) + 1)]
+    if "en" in pool and len(pool) > 1:
+        pools.append(("without en", tuple(code for code in pool if code != "en")))
+    pools += [("custom", tuple(p)) for p in extra]
+    unique: dict[tuple[str, ...], str] = {}
+    for kind, languages in pools:
+        unique.setdefault(languages, kind)
+    return [(kind, languages) for languages, kind in unique.items()]
+
+
+def build_report(data: ReportData, options: Options, show_progress: bool | None = None) -> Report:
+    """All tables. ``show_progress``: a tqdm bar over the Monte Carlo steps (None: only on large stores)."""
+    ctx = ReportContext(data, options)
+    pool = validate_pool(options.languages or data.languages)
+    targets = validate_pool(options.targets or language_order(set(data.stored_targets) | set(data.languages)))
+    main = ctx.view(pool, options.max_budget)
+    if main.max_budget < 1:
+        raise ValueError(f"No problem has candidates in every language of the pool {main.label}.")
+    target_views = {t: ctx.view((t,), options.max_budget) for t in targets if t in data.languages}
+    pools = [(kind, ctx.view(languages, options.max_budget)) for kind, languages in ablation_pools(pool, options.pools)]
+    empty = [view.label for _, view in pools if view.max_budget < 1]
+    if empty:
+        raise ValueError(f"No problem has candidates in every language of the pool(s) {', '.join(empty)}.")
+    ablation_budget = min(view.max_budget for _, view in pools)
+    pools = [(kind, dataclasses.replace(view, max_budget=ablation_budget)) for kind, view in pools]
+    cross = [m for m in CROSS_METHODS if data.has_scores or m not in VERIFIER_METHODS]
+    target_only = [m for m in TARGET_METHODS if data.has_scores or m not in VERIFIER_METHODS]
+    budget = options.budget or min([main.max_budget, *(v.max_budget for v in target_views.values())])
+    if not 1 <= budget <= main.max_budget:
+        raise ValueError(f"--budget {budget} is outside 1..{main.max_budget}, the budgets the pool {main.label} reaches.")
+    report = Report(data, options, pool, targets, budget, ablation_budget, notes=list(data.notes))
+
+    votes = sum(m in MONTE_CARLO_METHODS for m in cross)
+    steps = votes * (main.max_budget + ablation_budget * len(pools)) + sum(v.max_budget for v in target_views.values())
+    if show_progress is None:
+        disable = None if data.lang.size >= 10_000 else True  # None: tqdm shows it on terminals only
+    else:
+        disable = not show_progress
+    with tqdm(total=steps, desc="report (Monte Carlo steps)", disable=disable) as bar:
+        ctx.progress = bar.update
+        main_curves = ctx.curves(main, targets, cross)
+        report.curves = _rows(main.label, main_curves, len(main.rows))
+        for view in target_views.values():
+            report.curves += _rows(main.label, ctx.curves(view, view.codes, target_only), len(view.rows))
+        report.curves += _average_target_only(report.curves, targets)
+        for kind, view in pools:
+            report.ablation += _rows(view.label, ctx.curves(view, targets, cross), len(view.rows),
+                                     {"kind": kind, "pool_size": len(view.codes)})
+
+    for target, share in main_curves.get("_share", {}).items():
+        for n in range(share.shape[0]):
+            for position, code in enumerate(pool):
+                report.selected.append({"target": target, "n": n + 1, "lang": code, "share": float(share[n, position])})
+    for code in data.languages:
+        view = ctx.view((code,), None)
+        for k, value in enumerate(exact_oracle(view.stored, view.right, view.max_budget).mean(axis=1), start=1):
+            report.pass_at_k.append({"scope": code, "k": k, "pass_at_k": float(value), "problems": len(view.rows)})
+    for k, value in enumerate(main_curves["cross_oracle"][AVERAGE][0], start=1):
+        report.pass_at_k.append({"scope": f"pool {main.label}", "k": k, "pass_at_k": float(value),
+                                 "problems": len(main.rows)})
+
+    missing_targets = [t for t in targets if t not in data.languages]
+    if missing_targets:
+        report.notes.append(f"No candidates in target language(s) {', '.join(missing_targets)}: "
+                            "only the cross-lingual methods are reported for them.")
+    if len(main.rows) < len(data.problem_ids):
+        report.notes.append(f"{len(data.problem_ids) - len(main.rows)} problem(s) lack some pool language and are "
+                            f"left out of the pool {main.label}.")
+    return report

@@ -1,0 +1,225 @@
+"""Read stores into per-problem numpy arrays for the report (never writes, never generates).
+
+One report covers one generator, one set of sampling settings and at most one verifier: when a store
+holds several, the caller must pick (``--generator``, ``--settings``, ``--verifier``); they are never
+mixed silently.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bestofl_tasks.languages import LANGUAGES, MGSM_LANGUAGES
+
+from ..store import Candidate, CandidateStore, canonical_json, normalize_settings
+
+logger = logging.getLogger(__name__)
+
+
+def settings_id(settings: dict) -> str:
+    """Short stable id of a settings dict (what ``--settings`` takes)."""
+    return hashlib.sha256(canonical_json(normalize_settings(settings)).encode("utf-8")).hexdigest()[:10]
+
+
+def _settings_ids(candidates: Sequence[Candidate]) -> list[str]:
+    """``settings_id`` of each candidate, hashing each distinct settings dict once."""
+    memo: dict[str, str] = {}
+    ids = []
+    for c in candidates:
+        text = repr(c.settings)
+        if text not in memo:
+            memo[text] = settings_id(c.settings)
+        ids.append(memo[text])
+    return ids
+
+
+def language_order(codes: Iterable[str]) -> tuple[str, ...]:
+    """Codes in MGSM's order, then the other known languages' order, then alphabetically."""
+    known = list(MGSM_LANGUAGES) + [code for code in LANGUAGES if code not in MGSM_LANGUAGES]
+    position = {code: i for i, code in enumerate(known)}
+    return tuple(sorted(set(codes), key=lambda code: (position.get(code, len(known)), code)))
+
+
+@functools.lru_cache(maxsize=None)
+def is_correct(answer: str | None, gold: str | None) -> bool | None:
+    """``answers_equal`` with None for an unknown gold answer."""
+    from bestofl_tasks.answers import answers_equal
+
+    if gold is None:
+        return None
+    return answer is not None and answers_equal(answer, gold)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Candidates and scores merged from several stores (first occurrence of a key wins)."""
+
+    candidates: list[Candidate]
+    scores: dict[tuple[str, str], float | None]
+    stores: tuple[str, ...]
+
+
+def load_stores(directories: Sequence[str]) -> Loaded:
+    candidates: dict[str, Candidate] = {}
+    scores: dict[tuple[str, str], float | None] = {}
+    for directory in directories:
+        store = CandidateStore(directory, read_only=True)
+        for candidate in store.candidates():
+            candidates.setdefault(candidate.key, candidate)
+        for pair, score in store.scores().items():
+            scores.setdefault(pair, score)
+    return Loaded(list(candidates.values()), scores, tuple(directories))
+
+
+def choose(kind: str, flag: str, wanted: str | None, counts: Counter) -> str | None:
+    """The one value of ``kind`` in ``counts`` (or ``wanted``); ValueError listing them if ambiguous."""
+    listing = ", ".join(f"{value} ({count} candidates)" for value, count in counts.most_common())
+    if wanted is not None:
+        if wanted not in counts:
+            raise ValueError(f"No {kind} {wanted!r} in the store. Found: {listing or 'none'}.")
+        return wanted
+    if len(counts) > 1:
+        raise ValueError(f"The store holds several {kind}s; pick one with {flag}. Found: {listing}.")
+    return next(iter(counts), None)
+
+
+@dataclass
+class ReportData:
+    """Candidates of one generator/settings/verifier as padded per-problem arrays.
+
+    Slots of problem ``p`` are grouped by language (in ``languages`` order), each by ``sample_idx``;
+    ``offsets[p, l]`` is the first slot of language ``l``. Padding slots have ``lang == -1``.
+    """
+
+    generator: str
+    settings: dict
+    verifier: str | None
+    stores: tuple[str, ...]
+    languages: tuple[str, ...]
+    stored_targets: tuple[str, ...]
+    problem_ids: list[str]
+    lang: np.ndarray  # (P, X) language index, -1 padding
+    within: np.ndarray  # (P, X) position within its language (by sample_idx)
+    score: np.ndarray  # (P, X) verifier probability, NaN when missing or not a number
+    answer: np.ndarray  # (P, X) answer id within the problem, -1 none or padding
+    correct: np.ndarray  # (P, X)
+    answer_correct: np.ndarray  # (P, A) correctness of each answer id
+    stored: np.ndarray  # (P, L) candidates per language
+    offsets: np.ndarray  # (P, L)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def has_scores(self) -> bool:
+        return self.verifier is not None
+
+
+def build_data(
+    loaded: Loaded, generator: str | None = None, settings: str | None = None, verifier: str | None = None
+) -> ReportData:
+    """Pick generator/settings/verifier, check the candidates are unambiguous, and build the arrays."""
+    notes: list[str] = []
+    if not loaded.candidates:
+        raise ValueError(f"No candidates in {', '.join(loaded.stores)}.")
+    generator = choose("generator", "--generator", generator, Counter(c.generator for c in loaded.candidates))
+    mine = [c for c in loaded.candidates if c.generator == generator]
+    id_of = _settings_ids(mine)
+    ids = Counter(id_of)
+    chosen_settings = choose("sampling settings", "--settings ID", settings, ids)
+    if len(ids) > 1 or settings is not None:
+        examples = {key: canonical_json(c.settings) for key, c in zip(id_of, mine)}
+        notes.append("settings ids: " + "; ".join(f"{key} = {value}" for key, value in sorted(examples.items())))
+    mine = [c for key, c in zip(id_of, mine) if key == chosen_settings]
+    keys = {c.key for c in mine}
+    verifier = choose("verifier", "--verifier", verifier, Counter(v for k, v in loaded.scores if k in keys))
+    scores = {k: s for (k, v), s in loaded.scores.items() if v == verifier and k in keys}
+
+    by_problem: dict[str, list[Candidate]] = {}
+    for c in mine:
+        by_problem.setdefault(c.problem_id, []).append(c)
+    problem_ids = []
+    for problem_id in sorted(by_problem):
+        golds = {c.gold for c in by_problem[problem_id]}
+        if len(golds) > 1:
+            raise ValueError(f"Problem {problem_id} has candidates with different gold answers: {sorted(map(str, golds))}.")
+        if golds == {None}:
+            continue
+        seen: set[tuple[str, int]] = set()
+        for c in by_problem[problem_id]:
+            if (c.lang, c.sample_idx) in seen:
+                raise ValueError(
+                    f"Problem {problem_id} has two {c.lang} candidates with sample_idx {c.sample_idx} from the same "
+                    "generator and settings (different prompts); report on the stores of one prompt format at a time."
+                )
+            seen.add((c.lang, c.sample_idx))
+        problem_ids.append(problem_id)
+    skipped = len(by_problem) - len(problem_ids)
+    if skipped:
+        notes.append(f"{skipped} problem(s) without a gold answer are left out.")
+        logger.warning("%d problem(s) without a gold answer are left out of the report.", skipped)
+    if not problem_ids:
+        raise ValueError("No problem with a known gold answer in the store.")
+
+    languages = language_order(c.lang for c in mine)
+    lang_index = {code: i for i, code in enumerate(languages)}
+    stored = np.zeros((len(problem_ids), len(languages)), dtype=np.int64)
+    for p, problem_id in enumerate(problem_ids):
+        for c in by_problem[problem_id]:
+            stored[p, lang_index[c.lang]] += 1
+    width = int(stored.sum(axis=1).max())
+    offsets = np.concatenate([np.zeros((len(problem_ids), 1), dtype=np.int64), np.cumsum(stored, axis=1)[:, :-1]], 1)
+    shape = (len(problem_ids), width)
+    lang = np.full(shape, -1, dtype=np.int32)
+    within = np.zeros(shape, dtype=np.int32)
+    score = np.full(shape, np.nan)
+    answer = np.full(shape, -1, dtype=np.int32)
+    correct = np.zeros(shape, dtype=bool)
+    answer_lists = []
+    unscored = 0
+    for p, problem_id in enumerate(problem_ids):
+        ids_here: dict[str, int] = {}
+        right: list[bool] = []
+        ordered = sorted(by_problem[problem_id], key=lambda c: (lang_index[c.lang], c.sample_idx))
+        for x, c in enumerate(ordered):
+            lang[p, x] = lang_index[c.lang]
+            within[p, x] = x - offsets[p, lang[p, x]]
+            value = scores.get(c.key)
+            if value is not None:
+                score[p, x] = value
+            unscored += c.key not in scores
+            if c.answer is not None:
+                if c.answer not in ids_here:
+                    ids_here[c.answer] = len(ids_here)
+                    right.append(bool(is_correct(c.answer, c.gold)))
+                answer[p, x] = ids_here[c.answer]
+                correct[p, x] = right[ids_here[c.answer]]
+        answer_lists.append(right)
+    answer_correct = np.zeros((len(problem_ids), max(1, max(map(len, answer_lists)))), dtype=bool)
+    for p, right in enumerate(answer_lists):
+        answer_correct[p, : len(right)] = right
+    if verifier is not None and unscored:
+        notes.append(f"{unscored} candidate(s) have no {verifier} score; they rank below every scored candidate.")
+    return ReportData(
+        generator=generator,
+        settings=mine[0].settings,
+        verifier=verifier,
+        stores=loaded.stores,
+        languages=languages,
+        stored_targets=language_order(c.target_lang for c in mine),
+        problem_ids=problem_ids,
+        lang=lang,
+        within=within,
+        score=score,
+        answer=answer,
+        correct=correct,
+        answer_correct=answer_correct,
+        stored=stored,
+        offsets=offsets,
+        notes=notes,
+    )

@@ -1,0 +1,34 @@
+"""``bestofl-report export``: the raw JSON Lines view of stores, one candidate per line.
+
+Fields (CONTRACT.md): ``problem_id``, ``task``, ``doc_id``, ``target_lang``, ``lang``, ``sample_idx``,
+``generator``, ``text``, ``answer``, ``score``, ``verifier``, ``gold``, ``correct``, plus ``key``,
+``prompt_hash``, ``settings`` and ``created``. ``score``/``verifier`` are null for a candidate the
+verifier has not scored; ``score`` alone is null when it scored but produced no number (NaN).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+
+from .data import choose, is_correct, load_stores
+
+EXPORT_FIELDS = (
+    "problem_id", "task", "doc_id", "target_lang", "lang", "sample_idx", "generator", "text", "answer",
+    "score", "verifier", "gold", "correct", "key", "prompt_hash", "settings", "created",
+)
+
+
+def export_records(stores: Sequence[str], verifier: str | None = None) -> Iterator[dict]:
+    """One dict per stored candidate, joined with ``verifier``'s score (default: the only verifier)."""
+    loaded = load_stores(stores)
+    verifier = choose("verifier", "--verifier", verifier, Counter(v for _, v in loaded.scores))
+    for c in loaded.candidates:
+        scored = (c.key, verifier) in loaded.scores
+        record = {
+            **c.to_record(),
+            "score": loaded.scores.get((c.key, verifier)),
+            "verifier": verifier if scored else None,
+            "correct": is_correct(c.answer, c.gold),
+        }
+        yield {name: record[name] for name in EXPORT_FIELDS}

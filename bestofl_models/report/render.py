@@ -1,0 +1,276 @@
+"""Write a :class:`Report` as CSV tables, ``summary.md`` and PNG plots (matplotlib, Agg backend).
+
+Every file is written to a temporary name and renamed into place, so a report killed mid-way never
+leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from .build import AVERAGE, METHOD_ORDER, MONTE_CARLO, MONTE_CARLO_METHODS, Report
+
+CURVES_CSV = "budget_curves.csv"
+ABLATION_CSV = "pool_ablation.csv"
+PASS_AT_K_CSV = "pass_at_k.csv"
+SELECTED_CSV = "selected_language.csv"
+SUMMARY_MD = "summary.md"
+PLOTS = ("accuracy_vs_budget.png", "accuracy_heatmap.png", "selected_language.png", "pass_at_k.png",
+         "pool_ablation.png")
+_Z95 = 1.96
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync it, and rename it over ``path``."""
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _csv_bytes(rows: Sequence[dict]) -> bytes:
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+class _Lookup:
+    """Rows of a table by the values of some of their columns."""
+
+    def __init__(self, rows: Iterable[dict], *columns: str):
+        self.rows = {tuple(r[c] for c in columns): r for r in rows}
+
+    def __call__(self, *values: object) -> dict | None:
+        return self.rows.get(values)
+
+
+def _percent(row: dict | None) -> str:
+    if row is None:
+        return "–"
+    text = f"{100 * row['accuracy']:.1f}"
+    return f"{text} ± {100 * _Z95 * row['se']:.1f}" if row["estimator"] == MONTE_CARLO else text
+
+
+def _table(header: Sequence[str], body: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return lines + [""]
+
+
+def _methods(rows: Sequence[dict]) -> list[str]:
+    present = {r["method"] for r in rows}
+    return [m for m in METHOD_ORDER if m in present]
+
+
+def _summary_budgets(top: int) -> list[int]:
+    budgets = [n for n in (1, 2, 4, 8, 16, 32, 64, 128, 256) if n < top]
+    return budgets + [top]
+
+
+def summary_markdown(report: Report) -> str:
+    data, options = report.data, report.options
+    curves = _Lookup(report.curves, "target", "method", "n")
+    ablation = _Lookup(report.ablation, "pool", "target", "method", "n")
+    selected = _Lookup(report.selected, "target", "n", "lang")
+    pass_at_k = _Lookup(report.pass_at_k, "scope", "k")
+    methods = _methods(report.curves)
+    top = max(r["n"] for r in report.curves)
+    counts = ", ".join(f"{code} {int(data.stored[:, i].min())}–{int(data.stored[:, i].max())}"
+                       for i, code in enumerate(data.languages))
+    lines = [
+        "# Best-of-L report",
+        "",
+        f"- Stores: {', '.join(data.stores)}",
+        f"- Generator: `{data.generator}`; sampling settings: `{data.settings}`",
+        f"- Verifier: `{data.verifier}`" if data.verifier else
+        "- Verifier: none in the store, so `cross_orm`, `multi_orm` and `weighted_vote` are left out",
+        f"- Problems with a gold answer: {len(data.problem_ids)}; candidates per problem and language: {counts}",
+        f"- Pool: `{':'.join(report.pool)}` (its order decides which languages get a budget's extra samples); "
+        f"target languages: {', '.join(report.targets)}",
+        "",
+        "## How to read this",
+        "",
+        "- Budget `n` is the number of samples per problem. Cross-lingual methods (`cross_*`, `weighted_vote`) "
+        "spread it over the pool as `plan_samples` does (language `i % L` gets sample `i`); target-language "
+        "methods (`multi_orm`, `self_consistency`, `random`, `oracle`) spend it in the target language.",
+        "- Every number averages over *all* subsets of the stored candidates of that shape, not the first `n`: "
+        "`random`, `oracle` (pass@n, the unbiased estimator), `cross_orm` and `multi_orm` (best-of-n order "
+        "statistics, ties broken by `selection.py`'s rule) are **exact**; the votes "
+        f"({', '.join(sorted(MONTE_CARLO_METHODS))}) are **Monte Carlo** over {options.mc_samples} random draws "
+        f"per problem (seed {options.seed}), shown as accuracy ± 1.96 standard errors.",
+        "- Self-consistency is computed without the verifier (ties by canonical order), as the preset runs.",
+        "- `average` is the mean over target languages. Accuracies are in %.",
+        "",
+        "## Accuracy vs budget (average over target languages)",
+        "",
+    ]
+    budgets = _summary_budgets(top)
+    lines += _table(["method", *(f"n={n}" for n in budgets)],
+                    ([m, *(_percent(curves(AVERAGE, m, n)) for n in budgets)] for m in methods))
+    lines += [f"## Per target language at n = {report.budget}", ""]
+    lines += _table(["target", *methods],
+                    ([t, *(_percent(curves(t, m, report.budget)) for m in methods)]
+                     for t in [*report.targets, AVERAGE]))
+    lines += [f"## pass@k within each language vs across the pool (k = {report.budget})", ""]
+    scopes = list(dict.fromkeys(r["scope"] for r in report.pass_at_k))
+    lines += _table(["scope", f"pass@{report.budget}", "problems"],
+                    ([s, *(("–", "–") if (c := pass_at_k(s, report.budget)) is None
+                           else (f"{100 * c['pass_at_k']:.1f}", str(c["problems"])))] for s in scopes))
+    ablation_methods = _methods(report.ablation)
+    lines += [f"## Pool ablations (average over target languages, n = {report.ablation_budget})", ""]
+    pools = {r["pool"]: (r["kind"], r["problems"]) for r in report.ablation}
+    lines += _table(["pool", "kind", "problems", *ablation_methods],
+                    ([f"`{pool}`", kind, str(problems),
+                      *(_percent(ablation(pool, AVERAGE, m, report.ablation_budget)) for m in ablation_methods)]
+                     for pool, (kind, problems) in pools.items()))
+    if report.selected:
+        lines += [f"## Languages the verifier picks (`cross_orm`, n = {report.budget}, share in %)", ""]
+        lines += _table(["target", *report.pool],
+                        ([t, *(f"{100 * selected(t, report.budget, code)['share']:.1f}" for code in report.pool)]
+                         for t in [*report.targets, AVERAGE]))
+    if report.notes:
+        lines += ["## Notes", "", *(f"- {note}" for note in report.notes), ""]
+    lines += ["## Files", "", f"- `{CURVES_CSV}`: accuracy per pool, target, method and budget (with estimator, se)",
+              f"- `{ABLATION_CSV}`: the same for every ablation pool, budgets 1..{report.ablation_budget}",
+              f"- `{PASS_AT_K_CSV}`: pass@k within each language and across the pool",
+              f"- `{SELECTED_CSV}`: distribution of the language `cross_orm` picks, per target and budget",
+              *(f"- `{name}`" for name in PLOTS), ""]
+    return "\n".join(lines)
+
+
+def _figure_bytes(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def plots(report: Report) -> dict[str, bytes]:
+    """PNG bytes of every plot, by file name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = {}
+    averaged = [r for r in report.curves if r["target"] == AVERAGE]
+    methods = _methods(averaged)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for method in methods:
+        rows = sorted((r for r in averaged if r["method"] == method), key=lambda r: r["n"])
+        n = np.array([r["n"] for r in rows])
+        accuracy = np.array([r["accuracy"] for r in rows]) * 100
+        style = "--" if method.endswith(("random", "oracle")) else "-"
+        (line,) = ax.plot(n, accuracy, style, label=method, marker="o" if len(n) <= 20 else None, markersize=3)
+        if method in MONTE_CARLO_METHODS:
+            band = np.array([r["se"] for r in rows]) * 100 * _Z95
+            ax.fill_between(n, accuracy - band, accuracy + band, color=line.get_color(), alpha=0.2)
+    if max(r["n"] for r in averaged) > 32:
+        ax.set_xscale("log", base=2)
+    ax.set(xlabel="budget n (samples per problem)", ylabel="accuracy (%)",
+           title="Accuracy vs budget, average over target languages")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    out[PLOTS[0]] = _figure_bytes(fig)
+
+    curves = _Lookup(report.curves, "target", "method", "n")
+    methods = _methods(report.curves)
+    targets = [*report.targets, AVERAGE]
+    grid = np.full((len(targets), len(methods)), np.nan)
+    for i, target in enumerate(targets):
+        for j, method in enumerate(methods):
+            cell = curves(target, method, report.budget)
+            grid[i, j] = np.nan if cell is None else 100 * cell["accuracy"]
+    fig, ax = plt.subplots(figsize=(1.1 * len(methods) + 2, 0.45 * len(targets) + 1.5))
+    image = ax.imshow(grid, cmap="viridis", aspect="auto")
+    for (i, j), value in np.ndenumerate(grid):
+        if not np.isnan(value):
+            ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7,
+                    color="white" if value < np.nanmean(grid) else "black")
+    ax.set_xticks(range(len(methods)), methods, rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(range(len(targets)), targets, fontsize=8)
+    ax.set_title(f"Accuracy (%) per target language at n = {report.budget}")
+    fig.colorbar(image, ax=ax)
+    out[PLOTS[1]] = _figure_bytes(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(targets) + 1.5))
+    if report.selected:
+        left = np.zeros(len(targets))
+        selected = _Lookup(report.selected, "target", "n", "lang")
+        colors = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(report.pool), 2)))
+        for code, color in zip(report.pool, colors):
+            share = np.array([100 * selected(t, report.budget, code)["share"] for t in targets])
+            ax.barh(targets, share, left=left, label=code, color=color)
+            left += share
+        ax.invert_yaxis()
+        ax.legend(ncol=min(len(report.pool), 6), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15))
+        ax.set(xlabel="share of cross_orm picks (%)", xlim=(0, 100))
+    else:
+        ax.text(0.5, 0.5, "no verifier scores in the store", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(f"Language of the candidate the verifier picks (cross_orm, n = {report.budget})")
+    out[PLOTS[2]] = _figure_bytes(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for scope in dict.fromkeys(r["scope"] for r in report.pass_at_k):
+        rows = [r for r in report.pass_at_k if r["scope"] == scope]
+        pool = scope.startswith("pool")
+        ax.plot([r["k"] for r in rows], [100 * r["pass_at_k"] for r in rows], "-" if pool else "--",
+                linewidth=2.5 if pool else 1, label=scope)
+    if max(r["k"] for r in report.pass_at_k) > 32:
+        ax.set_xscale("log", base=2)
+    ax.set(xlabel="k (samples)", ylabel="pass@k (%)", title="pass@k within each language vs across the pool")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    out[PLOTS[3]] = _figure_bytes(fig)
+
+    ablation_methods = _methods(report.ablation)
+    pools = list(dict.fromkeys(r["pool"] for r in report.ablation))
+    ablation = _Lookup(report.ablation, "pool", "target", "method", "n")
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(pools) + 2))
+    for method in ablation_methods:
+        values = [100 * ablation(p, AVERAGE, method, report.ablation_budget)["accuracy"] for p in pools]
+        ax.plot(values, range(len(pools)), "o-", label=method, alpha=0.8)
+    ax.set_yticks(range(len(pools)), pools, fontsize=7)
+    ax.invert_yaxis()
+    ax.set(xlabel="accuracy (%)", title=f"Pool ablations, average over targets, n = {report.ablation_budget}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    out[PLOTS[4]] = _figure_bytes(fig)
+    return out
+
+
+def write_report(report: Report, out_dir: str) -> list[str]:
+    """Write every table, the summary and the plots under ``out_dir``; return the paths written."""
+    os.makedirs(out_dir, exist_ok=True)
+    files = {
+        CURVES_CSV: _csv_bytes(report.curves),
+        ABLATION_CSV: _csv_bytes(report.ablation),
+        PASS_AT_K_CSV: _csv_bytes(report.pass_at_k),
+        SELECTED_CSV: _csv_bytes(report.selected),
+        SUMMARY_MD: summary_markdown(report).encode("utf-8"),
+        **plots(report),
+    }
+    paths = []
+    for name, data in files.items():
+        path = os.path.join(out_dir, name)
+        atomic_write(path, data)
+        paths.append(path)
+    return paths

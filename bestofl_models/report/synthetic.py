@@ -1,0 +1,71 @@
+"""Synthetic candidate stores for tests and benchmarks (no model involved).
+
+Each problem has a gold answer and a few plausible wrong answers; each language has its own accuracy;
+the fake verifier scores correct candidates higher on average. Some candidates have no answer and
+some scores are missing or NaN, so every code path of the report is exercised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from bestofl_tasks.languages import MGSM_LANGUAGES
+
+from ..store import Candidate, CandidateStore, candidate_key, prompt_hash
+
+SYNTHETIC_SETTINGS = {"temperature": 0.7, "top_p": 1.0, "max_gen_toks": 512, "seed": 1234, "stop": []}
+#: About 200 tokens of filler reasoning, so stores have the size of real ones.
+_FILLER = " ".join(["We add the numbers step by step and check the units of every quantity again."] * 12)
+
+
+def build_synthetic_store(
+    directory: str | None,
+    problems: int = 250,
+    languages: Sequence[str] = MGSM_LANGUAGES,
+    samples_per_language: int = 16,
+    seed: int = 0,
+    generator: str = "synthetic-generator",
+    verifier: str | None = "synthetic-verifier",
+    score_decimals: int | None = None,
+    missing_scores: float = 0.02,
+    text: bool = True,
+) -> CandidateStore:
+    """Fill a store (``directory`` None: in memory) with ``problems x languages x samples_per_language``
+    candidates and, unless ``verifier`` is None, one score each. ``score_decimals`` rounds scores
+    (creating exact ties); a ``missing_scores`` fraction of scores is None or NaN (half each);
+    ``text=False`` keeps the texts short."""
+    rng = np.random.default_rng(seed)
+    store = CandidateStore(directory)
+    accuracy = np.linspace(0.75, 0.35, len(languages))
+    for p in range(problems):
+        problem_id = f"synthetic-{p:04d}"
+        gold = int(rng.integers(1, 1000))
+        wrong = [str(gold + int(d)) for d in rng.choice([-10, -2, -1, 1, 2, 5, 10, 100], size=3, replace=False)]
+        ease = rng.normal(0.0, 1.0)
+        batch, scores = [], {}
+        for lang, lang_accuracy in zip(languages, accuracy):
+            prompt = f"synthetic prompt for {problem_id} in {lang}"
+            chance = 1 / (1 + np.exp(-(np.log(lang_accuracy / (1 - lang_accuracy)) + ease)))
+            for i in range(samples_per_language):
+                right = rng.random() < chance
+                answer = str(gold) if right else (None if rng.random() < 0.1 else str(rng.choice(wrong)))
+                key = candidate_key(generator, prompt, SYNTHETIC_SETTINGS, i)
+                body = f"{_FILLER} " if text else ""
+                batch.append(Candidate(
+                    key=key, problem_id=problem_id, task=f"synthetic_{languages[0]}", doc_id=p,
+                    target_lang=languages[0], lang=lang, sample_idx=i, generator=generator,
+                    prompt_hash=prompt_hash(prompt), settings=dict(SYNTHETIC_SETTINGS),
+                    text=f"{body}The answer is {answer if answer is not None else 'unclear'}.",
+                    answer=answer, gold=str(gold), created="2025-01-01T00:00:00+00:00",
+                ))
+                score = float(1 / (1 + np.exp(-(rng.normal(0.0, 1.0) + (1.5 if right else 0.0)))))
+                if score_decimals is not None:
+                    score = round(score, score_decimals)
+                draw = rng.random()
+                scores[key] = None if draw < missing_scores / 2 else float("nan") if draw < missing_scores else score
+        store.add_candidates(batch)
+        if verifier is not None:
+            store.add_scores(verifier, scores)
+    return store

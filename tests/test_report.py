@@ -1,0 +1,305 @@
+"""Reports from stored candidates: estimators checked against brute force and the export, files, CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import itertools
+import json
+import math
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from bestofl_models.pool import plan_samples, samples_per_language
+from bestofl_models.report import cli
+from bestofl_models.report.build import AVERAGE, Options, ReportContext, build_report
+from bestofl_models.report.data import build_data, load_stores
+from bestofl_models.report.estimators import draw_sequence, monte_carlo_vote
+from bestofl_models.report.export import EXPORT_FIELDS
+from bestofl_models.report.render import PLOTS, SUMMARY_MD
+from bestofl_models.report.synthetic import build_synthetic_store
+from bestofl_models.selection import Scored, select
+from bestofl_models.store import Candidate, CandidateStore
+
+POOL = ("en", "de", "fr")
+CONTRACT_FIELDS = {"problem_id", "task", "doc_id", "target_lang", "lang", "sample_idx", "generator", "text",
+                   "answer", "score", "verifier", "gold", "correct"}
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory):
+    """5 problems x 3 languages x 4 samples; scores rounded to 1 decimal (many exact ties), 20% None or NaN."""
+    directory = tmp_path_factory.mktemp("store")
+    build_synthetic_store(str(directory), problems=5, languages=POOL, samples_per_language=4, seed=3,
+                          score_decimals=1, missing_scores=0.2, text=False)
+    return str(directory)
+
+
+@pytest.fixture(scope="module")
+def exported(small_store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "export.jsonl"
+    assert cli.main(["export", "--store", small_store, "--out", str(out)]) == 0
+    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def report(small_store):
+    data = build_data(load_stores([small_store]))
+    return build_report(data, Options(languages=POOL, mc_samples=64, seed=5), show_progress=False)
+
+
+def by_problem(records):
+    grouped = defaultdict(list)
+    for r in records:
+        grouped[r["problem_id"]].append(r)
+    return grouped
+
+
+def scored(r, with_score=True):
+    """Selection's view of an exported candidate. A missing score becomes NaN (ranks the same), because
+    the report ranks subsets that happen to hold no score at all instead of refusing them as ``select`` does."""
+    score = (float("nan") if r["score"] is None else r["score"]) if with_score else None
+    return Scored(key=r["key"], lang=r["lang"], sample_idx=r["sample_idx"], answer=r["answer"], score=score)
+
+
+def stratified_subsets(records, n, pool):
+    """Every subset of a problem's candidates with plan_samples' per-language counts for budget n."""
+    counts = samples_per_language(n, pool)
+    per_language = [[r for r in records if r["lang"] == lang] for lang in pool]
+    choices = [itertools.combinations(rs, counts[lang]) for lang, rs in zip(pool, per_language)]
+    for parts in itertools.product(*choices):
+        yield [r for part in parts for r in part]
+
+
+def curve(report, target, method):
+    rows = sorted((r for r in report.curves if r["target"] == target and r["method"] == method), key=lambda r: r["n"])
+    return np.array([r["accuracy"] for r in rows])
+
+
+def test_export_has_the_contract_fields(exported):
+    assert len(exported) == 5 * 3 * 4
+    assert any(r["score"] is None for r in exported) and any(r["answer"] is None for r in exported)
+    for record in exported:
+        assert set(EXPORT_FIELDS) <= set(record) and CONTRACT_FIELDS <= set(record)
+        assert record["generator"] == "synthetic-generator"
+        assert record["correct"] == (record["answer"] == record["gold"])
+        assert record["verifier"] == "synthetic-verifier"
+        assert record["score"] is None or 0 <= record["score"] <= 1
+
+
+def test_pass_at_k_matches_the_unbiased_estimator_from_the_export(report, exported):
+    rows = {(r["scope"], r["k"]): r["pass_at_k"] for r in report.pass_at_k}
+    for lang in POOL:
+        for k in range(1, 5):
+            expected = []
+            for records in by_problem(exported).values():
+                mine = [r for r in records if r["lang"] == lang]
+                c, right = len(mine), sum(r["correct"] for r in mine)
+                expected.append(1 - math.comb(c - right, k) / math.comb(c, k))
+            assert rows[(lang, k)] == pytest.approx(np.mean(expected), abs=1e-12)
+    # Across the pool: the same estimator over stratified subsets, checked by enumeration.
+    for n in range(1, 13):
+        expected = np.mean([
+            np.mean([any(r["correct"] for r in subset) for subset in stratified_subsets(records, n, POOL)])
+            for records in by_problem(exported).values()
+        ])
+        assert rows[(f"pool {':'.join(POOL)}", n)] == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("target", POOL)
+def test_best_of_n_equals_brute_force_over_all_subsets(report, exported, target):
+    """Order statistics (with exact tie handling) against ``select`` on every stratified subset."""
+    problems = by_problem(exported).values()
+    cross = [
+        np.mean([np.mean([select("cross_orm", [scored(r) for r in s], target, POOL).answer == records[0]["gold"]
+                          for s in stratified_subsets(records, n, POOL)]) for records in problems])
+        for n in range(1, 13)
+    ]
+    np.testing.assert_allclose(curve(report, target, "cross_orm"), cross, atol=1e-12)
+    multi = [
+        np.mean([np.mean([select("multi_orm", [scored(r) for r in s], target, POOL).answer == records[0]["gold"]
+                          for s in itertools.combinations([r for r in records if r["lang"] == target], n)])
+                 for records in problems])
+        for n in range(1, 5)
+    ]
+    np.testing.assert_allclose(curve(report, target, "multi_orm"), multi, atol=1e-12)
+
+
+def test_random_choice_is_the_fraction_correct(report, exported):
+    problems = by_problem(exported).values()
+    for n in range(1, 13):
+        expected = np.mean([np.mean([np.mean([r["correct"] for r in s]) for s in stratified_subsets(records, n, POOL)])
+                            for records in problems])
+        assert curve(report, "de", "cross_random")[n - 1] == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("method", ["cross_self_consistency", "weighted_vote", "self_consistency"])
+def test_vote_kernel_agrees_with_select_on_every_draw(small_store, method):
+    """The vectorized vote picks what ``select`` picks on the very same subsets, for every target."""
+    data = build_data(load_stores([small_store]))
+    ctx = ReportContext(data, Options(mc_samples=7, seed=1))
+    pool, targets = (("de",), ["de"]) if method == "self_consistency" else (POOL, list(POOL))
+    view = ctx.view(pool, None)
+    use_scores = method == "weighted_vote"
+    by_rank, group_of = ctx.tie_orders(view, targets, use_scores)
+    ranks = np.argsort(by_rank, axis=2).astype(np.int32)
+    sequence = draw_sequence(ctx.orders, view.index, view.max_budget)
+    weight = np.nan_to_num(data.score, nan=0.0) if use_scores else None
+    rate, _ = monte_carlo_vote(sequence, data.answer, data.answer_correct, ranks,
+                               np.full(len(by_rank), 1 / len(by_rank)), weight=weight)
+    store = CandidateStore(small_store, read_only=True)
+    stored = {(c.problem_id, c.lang, c.sample_idx): c for c in store.candidates()}
+    scores = store.scores("synthetic-verifier")
+    for p, problem_id in enumerate(data.problem_ids):
+        for target, group in zip(targets, group_of):
+            for n in range(1, view.max_budget + 1):
+                right = []
+                for m in range(7):
+                    drawn = [stored[(problem_id, data.languages[data.lang[p, x]], int(data.within[p, x]))]
+                             for x in sequence[:n, p, m]]
+                    score = {c.key: scores[(c.key, "synthetic-verifier")] for c in drawn} if use_scores else {}
+                    pick = select(method, [
+                        Scored(c.key, c.lang, c.sample_idx, c.answer,
+                               None if not use_scores else math.nan if score[c.key] is None else score[c.key])
+                        for c in drawn
+                    ], target, pool)
+                    right.append(pick.answer == drawn[0].gold)
+                assert rate[group, n - 1, p] == pytest.approx(np.mean(right), abs=1e-12), (problem_id, target, n)
+
+
+def test_vote_curves_are_close_to_the_exact_expectation(report, exported):
+    """Monte Carlo estimates within 4 standard errors of the all-subsets average (enumerated)."""
+    problems = by_problem(exported).values()
+    rows = {(r["target"], r["method"], r["n"]): r for r in report.curves}
+    for n in (2, 5, 9):
+        for method in ("cross_self_consistency", "weighted_vote"):
+            exact = np.mean([
+                np.mean([select(method, [scored(r, method == "weighted_vote") for r in s], "fr", POOL).answer
+                         == records[0]["gold"]
+                         for s in stratified_subsets(records, n, POOL)])
+                for records in problems
+            ])
+            row = rows[("fr", method, n)]
+            assert row["estimator"] == "monte_carlo"
+            assert abs(row["accuracy"] - exact) <= 4 * row["se"] + 1e-9, (method, n, row, exact)
+
+
+def test_monte_carlo_is_seeded(small_store):
+    data = build_data(load_stores([small_store]))
+    first = build_report(data, Options(mc_samples=16, seed=7), show_progress=False)
+    again = build_report(data, Options(mc_samples=16, seed=7), show_progress=False)
+    other = build_report(data, Options(mc_samples=16, seed=8), show_progress=False)
+    assert first.curves == again.curves and first.ablation == again.ablation
+    differs = [a["accuracy"] != b["accuracy"] for a, b in zip(first.curves, other.curves)]
+    assert any(differs)
+    for a, b, changed in zip(first.curves, other.curves, differs):
+        assert a["method"] == b["method"] and a["n"] == b["n"]
+        if a["estimator"] == "exact":
+            assert not changed
+
+
+def test_budget_ranges_and_averages(report):
+    cross = [r for r in report.curves if r["method"] == "cross_orm" and r["target"] == AVERAGE]
+    target_only = [r for r in report.curves if r["method"] == "multi_orm" and r["target"] == AVERAGE]
+    assert [r["n"] for r in cross] == list(range(1, 13))
+    assert [r["n"] for r in target_only] == list(range(1, 5))
+    for method in ("multi_orm", "oracle"):
+        per_target = np.array([curve(report, t, method) for t in POOL])
+        np.testing.assert_allclose(curve(report, AVERAGE, method), per_target.mean(axis=0))
+    assert report.budget == 4 and report.ablation_budget == 4
+    shares = defaultdict(float)
+    for row in report.selected:
+        shares[(row["target"], row["n"])] += row["share"]
+    assert all(v == pytest.approx(1.0) for v in shares.values())
+    kinds = {r["kind"] for r in report.ablation}
+    assert {"size 1", "size 2", "size 3", "without en"} <= kinds
+
+
+def test_cli_writes_tables_summary_and_plots(small_store, tmp_path):
+    out = tmp_path / "report"
+    assert cli.main(["--store", small_store, "--out", str(out), "--languages", "en:de:fr", "--pool", "de:fr",
+                     "--mc-samples", "32", "--seed", "3"]) == 0
+    for name in ("budget_curves.csv", "pool_ablation.csv", "pass_at_k.csv", "selected_language.csv"):
+        with open(out / name, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        assert rows, name
+    with open(out / "budget_curves.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert {"pool", "target", "method", "n", "accuracy", "se", "estimator", "problems"} == set(rows[0])
+    assert {r["method"] for r in rows} == {"cross_orm", "multi_orm", "self_consistency", "cross_self_consistency",
+                                          "weighted_vote", "random", "oracle", "cross_random", "cross_oracle"}
+    assert {r["estimator"] for r in rows if r["method"] == "weighted_vote"} == {"monte_carlo"}
+    assert {r["estimator"] for r in rows if r["method"] == "cross_orm"} == {"exact"}
+    with open(out / "pool_ablation.csv", newline="", encoding="utf-8") as f:
+        assert "de:fr" in {r["pool"] for r in csv.DictReader(f)}
+    summary = (out / SUMMARY_MD).read_text(encoding="utf-8")
+    assert "**exact**" in summary and "**Monte Carlo**" in summary and "seed 3" in summary
+    for name in PLOTS:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_report_of_eight_samples_over_four_languages(tmp_path):
+    """The issue's acceptance shape: n=8 over 4 languages gives cross budgets 1..8, target ones 1..2."""
+    directory = tmp_path / "store"
+    build_synthetic_store(str(directory), problems=4, languages=("en", "de", "fr", "ru"), samples_per_language=2,
+                          seed=1, text=False)
+    out = tmp_path / "report"
+    assert cli.main(["--store", str(directory), "--out", str(out), "--mc-samples", "16"]) == 0
+    with open(out / "budget_curves.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    budgets = defaultdict(set)
+    for r in rows:
+        budgets[r["method"]].add(int(r["n"]))
+    assert budgets["cross_orm"] == budgets["weighted_vote"] == budgets["cross_oracle"] == set(range(1, 9))
+    assert budgets["multi_orm"] == budgets["self_consistency"] == {1, 2}
+
+
+def test_exported_candidates_follow_plan_samples_layout(tmp_path):
+    directory = tmp_path / "store"
+    build_synthetic_store(str(directory), problems=1, languages=POOL, samples_per_language=3, text=False)
+    records = [json.loads(line) for line in _export_lines(directory)]
+    assert sorted((r["lang"], r["sample_idx"]) for r in records) == sorted(plan_samples(9, POOL))
+
+
+def _export_lines(directory, *extra):
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert cli.main(["export", "--store", str(directory), *extra]) == 0
+    return buffer.getvalue().splitlines()
+
+
+def _candidate(generator, i=0, problem="p-1"):
+    return Candidate(key=f"{generator}-{problem}-{i}", problem_id=problem, task="t", doc_id=0, target_lang="en",
+                     lang="en", sample_idx=i, generator=generator, prompt_hash="h", settings={"temperature": 0.5},
+                     text="The answer is 3.", answer="3", gold="3")
+
+
+def test_several_verifiers_or_generators_are_never_mixed(tmp_path, capsys):
+    store = CandidateStore(tmp_path)
+    store.add_candidates([_candidate("gen-a"), _candidate("gen-b")])
+    store.add_scores("ver-1", {"gen-a-p-1-0": 0.9})
+    store.add_scores("ver-2", {"gen-a-p-1-0": 0.2, "gen-b-p-1-0": 0.4})
+    with pytest.raises(SystemExit):
+        cli.main(["export", "--store", str(tmp_path)])
+    assert "several verifiers; pick one with --verifier" in capsys.readouterr().err
+    records = [json.loads(line) for line in _export_lines(tmp_path, "--verifier", "ver-1")]
+    assert {(r["generator"], r["verifier"], r["score"]) for r in records} == {("gen-a", "ver-1", 0.9),
+                                                                              ("gen-b", None, None)}
+    with pytest.raises(SystemExit):
+        cli.main(["--store", str(tmp_path), "--out", str(tmp_path / "r")])
+    assert "several generators; pick one with --generator" in capsys.readouterr().err
+    data = build_data(load_stores([str(tmp_path)]), generator="gen-b")
+    assert data.verifier == "ver-2" and data.generator == "gen-b"
+
+
+def test_unknown_pool_language_is_a_clear_error(small_store, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--store", small_store, "--out", str(tmp_path / "r"), "--languages", "en:xx"])
+    assert "No stored candidates in xx" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["--store", small_store, "--out", str(tmp_path / "r"), "--languages", "en:en"])
+    assert "more than once" in capsys.readouterr().err
