@@ -17,7 +17,7 @@ from bestofl_models.pool import plan_samples, samples_per_language
 from bestofl_models.report import cli
 from bestofl_models.report.build import AVERAGE, Options, ReportContext, build_report
 from bestofl_models.report.data import build_data, load_stores
-from bestofl_models.report.estimators import draw_sequence, monte_carlo_vote
+from bestofl_models.report.estimators import draw_steps, monte_carlo_vote
 from bestofl_models.report.export import EXPORT_FIELDS
 from bestofl_models.report.render import PLOTS, SUMMARY_MD
 from bestofl_models.report.synthetic import build_synthetic_store
@@ -146,9 +146,10 @@ def test_vote_kernel_agrees_with_select_on_every_draw(small_store, method):
     use_scores = method == "weighted_vote"
     by_rank, group_of = ctx.tie_orders(view, targets, use_scores)
     ranks = np.argsort(by_rank, axis=2).astype(np.int32)
-    sequence = draw_sequence(ctx.orders, view.index, view.max_budget)
+    language, depth = draw_steps(view.index, view.max_budget)
+    sequence = ctx.orders[language, depth]  # (N, P, M) slot drawn at each step
     weight = np.nan_to_num(data.score, nan=0.0) if use_scores else None
-    rate, _ = monte_carlo_vote(sequence, data.answer, data.answer_correct, ranks,
+    rate, _ = monte_carlo_vote(ctx.orders, view.index, view.max_budget, data.answer, data.answer_correct, ranks,
                                np.full(len(by_rank), 1 / len(by_rank)), weight=weight)
     store = CandidateStore(small_store, read_only=True)
     stored = {(c.problem_id, c.lang, c.sample_idx): c for c in store.candidates()}

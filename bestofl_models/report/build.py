@@ -24,7 +24,6 @@ from ..pool import validate_pool
 from .data import ReportData, language_order
 from .estimators import (
     draw_orders,
-    draw_sequence,
     exact_best_of_n,
     exact_oracle,
     exact_random,
@@ -200,7 +199,9 @@ class ReportContext:
                 score = np.nan_to_num(data.score[view.rows], nan=0.0) if use_scores else None
                 orders = self.orders if len(view.rows) == len(data.problem_ids) else self.orders[:, :, view.rows]
                 rate, mix_variance = monte_carlo_vote(
-                    draw_sequence(orders, view.index, budget),
+                    orders,
+                    view.index,
+                    budget,
                     data.answer[view.rows],
                     data.answer_correct[view.rows],
                     ranks,

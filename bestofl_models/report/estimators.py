@@ -147,7 +147,8 @@ def draw_orders(stored: np.ndarray, offsets: np.ndarray, draws: int, rng: np.ran
     Entries past ``stored[p, l]`` are meaningless (never read for feasible budgets)."""
     problems, languages = stored.shape
     depth = max(int(stored.max(initial=0)), 1)
-    orders = np.empty((languages, depth, problems, draws), dtype=np.int32)
+    kind = np.int16 if offsets.max(initial=0) + depth < np.iinfo(np.int16).max else np.int32
+    orders = np.empty((languages, depth, problems, draws), dtype=kind)
     slot = np.arange(depth)[:, None, None]
     for lang in range(languages):
         keys = rng.random((depth, problems, draws), dtype=np.float32)
@@ -156,14 +157,18 @@ def draw_orders(stored: np.ndarray, offsets: np.ndarray, draws: int, rng: np.ran
     return orders
 
 
-def draw_sequence(orders: np.ndarray, pool: Sequence[int], max_budget: int) -> np.ndarray:
-    """``(N, P, M)`` the slot drawn at each step: step ``i`` takes language ``pool[i % L]``'s next candidate."""
+def draw_steps(pool: Sequence[int], max_budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """Language row and depth in ``orders`` of steps ``0..N-1``: step ``i`` takes the next candidate of
+    language ``pool[i % L]`` (the plan_samples rule), so the slot drawn at step ``i`` in draw ``m`` of
+    problem ``p`` is ``orders[language[i], depth[i], p, m]``."""
     steps = np.arange(max_budget)
-    return orders[np.asarray(pool)[steps % len(pool)], steps // len(pool)]
+    return np.asarray(pool)[steps % len(pool)], steps // len(pool)
 
 
 def monte_carlo_vote(
-    sequence: np.ndarray,
+    orders: np.ndarray,
+    pool: Sequence[int],
+    max_budget: int,
     answer: np.ndarray,
     answer_correct: np.ndarray,
     ranks: np.ndarray,
@@ -173,7 +178,8 @@ def monte_carlo_vote(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Majority vote (``weight`` None) or weighted vote over the first ``n`` slots of each draw, n = 1..N.
 
-    ``sequence``: ``(N, P, M)`` drawn slots; ``answer``: ``(P, X)`` answer id per slot (-1: none);
+    ``orders``: ``(L, K, P, M)`` from :func:`draw_orders`, drawn along ``pool`` by :func:`draw_steps`;
+    ``answer``: ``(P, X)`` answer id per slot (-1: none);
     ``answer_correct``: ``(P, A)``; ``ranks``: ``(G, P, X)`` tie-break rankings (one per group of
     target languages, lower is better); ``weight``: ``(P, X)`` vote weights (>= 0). As in
     ``selection.select``, a tie between answers goes to the answer whose best-ranked candidate ranks
@@ -184,7 +190,8 @@ def monte_carlo_vote(
     ``(N, P)``, the variance over draws of ``sum_g group_weight[g] * correct_g`` (for the standard
     error of a weighted mean over target languages, which share the draws).
     """
-    budget, problems, draws = sequence.shape
+    problems, draws = orders.shape[2:]
+    step_language, step_depth = draw_steps(pool, max_budget)
     groups, _, width = ranks.shape
     answers = answer_correct.shape[1]
     cell = (np.arange(problems * draws) * answers).reshape(problems, draws)
@@ -198,10 +205,10 @@ def monte_carlo_vote(
     top_value = np.full((problems, draws), -np.inf)
     tied = np.zeros((problems, draws), dtype=np.int64)  # answers at the top value
     top = np.full((problems, draws), answers)  # the top answer when it is alone (answers: none yet)
-    rate = np.zeros((groups, budget, problems))
-    mix_variance = np.zeros((budget, problems))
-    for step in range(budget):
-        slot = slot_base + sequence[step]
+    rate = np.zeros((groups, max_budget, problems))
+    mix_variance = np.zeros((max_budget, problems))
+    for step in range(max_budget):
+        slot = slot_base + orders[step_language[step], step_depth[step]]
         drawn = flat_answer[slot]
         votes = drawn >= 0
         here = cell + np.where(votes, drawn, 0)
@@ -220,7 +227,8 @@ def monte_carlo_vote(
         ties = np.flatnonzero(tied >= 2)
         if ties.size:
             p, m = np.divmod(ties, draws)
-            history = slot_base[p, 0] + sequence[: step + 1, p, m]  # (n, E) slots drawn so far
+            drawn_so_far = orders[step_language[: step + 1, None], step_depth[: step + 1, None], p, m]  # (n, E)
+            history = slot_base[p, 0] + drawn_so_far
             history_answer = flat_answer[history]
             contender = (history_answer >= 0) & (
                 tally[cell[p, m] + np.maximum(history_answer, 0)] == top_value[p, m]
