@@ -224,6 +224,11 @@ def _check_type(value: Any, tp: Any, where: str, errors: list[str]) -> Any:
         return {str(k): _check_type(v, value_tp, f"{where}.{k}", errors) for k, v in value.items()}
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads "2e-3" as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if tp is str and isinstance(value, bool):  # YAML reads `bf16: true` as a bool
         return str(value).lower()
     if tp in (int, float) and isinstance(value, bool) or not isinstance(value, tp):

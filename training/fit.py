@@ -104,10 +104,22 @@ def use_bf16(setting: str) -> bool:
 
 
 def training_arguments(config: TrainConfig, checkpoint_dir: Path, has_validation: bool):
+    import dataclasses
+
+    import torch
     from transformers import TrainingArguments
 
     fit = config.fit
     evaluate = has_validation and fit.eval_steps > 0
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    # transformers 5 renamed these (group_by_length -> train_sampling_strategy, gradient_ -> activation_checkpointing).
+    if "train_sampling_strategy" in names:
+        version_specific = {"train_sampling_strategy": "group_by_length" if fit.group_by_length else "random"}
+    else:
+        version_specific = {"group_by_length": fit.group_by_length}
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    version_specific[checkpointing] = fit.gradient_checkpointing
+    version_specific[f"{checkpointing}_kwargs"] = {"use_reentrant": False} if fit.gradient_checkpointing else None
     return TrainingArguments(
         output_dir=str(checkpoint_dir),
         per_device_train_batch_size=fit.per_device_train_batch_size,
@@ -120,9 +132,6 @@ def training_arguments(config: TrainConfig, checkpoint_dir: Path, has_validation
         lr_scheduler_type=fit.lr_scheduler_type,
         weight_decay=fit.weight_decay,
         bf16=use_bf16(fit.bf16),
-        gradient_checkpointing=fit.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if fit.gradient_checkpointing else None,
-        train_sampling_strategy="group_by_length" if fit.group_by_length else "random",
         save_strategy="steps",
         save_steps=fit.save_steps,
         save_total_limit=fit.save_total_limit,
@@ -135,6 +144,8 @@ def training_arguments(config: TrainConfig, checkpoint_dir: Path, has_validation
         data_seed=config.seed,
         label_names=["labels"],
         remove_unused_columns=False,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        **version_specific,
     )
 
 
@@ -151,9 +162,26 @@ def _guard_checkpoints(current: Stage, checkpoint_dir: Path) -> None:
     marker.write_text(json.dumps({"fingerprint": current.fingerprint}) + "\n")
 
 
+def last_complete_checkpoint(checkpoint_dir: Path, delete_incomplete: bool = True) -> Path | None:
+    """The newest ``checkpoint-N`` whose ``trainer_state.json`` (written last) is complete.
+
+    Newer, incomplete ones (the run was killed while saving) are skipped and, on the main process, deleted.
+    """
+    found = sorted(checkpoint_dir.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1]), reverse=True)
+    for path in found:
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            logger.warning("fit: %s is incomplete (killed while saving); skipping it", path)
+            if delete_incomplete:
+                shutil.rmtree(path, ignore_errors=True)
+            continue
+        return path
+    return None
+
+
 def run(out_dir, config: TrainConfig) -> dict:
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     current = stage(out_dir, config)
     current.begin()
@@ -192,7 +220,8 @@ def run(out_dir, config: TrainConfig) -> dict:
         processing_class=tokenizer,
         callbacks=[StepCounter()],
     )
-    last = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+    last = last_complete_checkpoint(checkpoint_dir, delete_incomplete=trainer.is_world_process_zero())
+    last = str(last) if last else None
     resumed_step = int(last.rsplit("-", 1)[-1]) if last else 0
     if last:
         logger.info("fit: resuming from %s (step %d)", last, resumed_step)

@@ -1,0 +1,269 @@
+"""bestofl-train stages on small data, offline: config checks, translate (tiny MT model), label, balance,
+fit/evaluate/export on a learnable synthetic signal (tiny backbone and the real SmolLM2-135M-Instruct)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from bestofl_models import testing
+from training import balance, label, translate
+from training.cli import main, run_stages
+from training.common import read_jsonl
+from training.config import ConfigError, load_config, validate
+
+CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
+TINY = CONFIGS / "tiny-cpu.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _local_data(monkeypatch):
+    monkeypatch.setenv("BESTOFL_DATA_DIR", str(testing.shared_data_dir()))
+
+
+def tiny_config(*overrides: str, base: Path | None = None):
+    sets = list(overrides)
+    if base is not None:
+        sets.append(f"verifier_base={base}")
+    return load_config(TINY, sets)
+
+
+# --------------------------------------------------------------------------------------------------- synthetic data
+
+
+def write_candidates(out: Path, problems: int, languages=("en", "de", "fr"), seed: int = 0) -> list[dict]:
+    """A generate-stage output whose correctness is learnable from wording.
+
+    Per problem and language: one correct response ("Checked every step carefully ..."), three incorrect
+    ones ("rough guess ..."; two share a wrong answer, so majority voting fails), one exact duplicate and
+    one unparsable response (no number).
+    """
+    rng = random.Random(seed)
+    rows = []
+    for p in range(problems):
+        a, b = rng.randint(2, 60), rng.randint(2, 60)
+        for lang in languages:
+            wrong = a + b + rng.randint(1, 9)
+            texts = [f"Checked every step carefully twice. Result {a + b}.\nThe answer is {a + b}."]
+            texts += [f"Hmm, rough guess only, not sure. Result {w}.\nThe answer is {w}." for w in (wrong, wrong, wrong + 1)]
+            texts[2] = texts[2].replace("Hmm,", "Well,")
+            texts += [texts[1], "Hmm, rough guess only, I cannot tell."]
+            for i, text in enumerate(texts):
+                rows.append({"key": f"syn-{p}-{lang}-{i}", "problem_id": f"syn-{p:03d}", "lang": lang, "sample_idx": i,
+                             "generator": "synthetic", "question": f"{a} + {b} = ?", "response": text,
+                             "gold": str(a + b)})
+    (out / "generate").mkdir(parents=True, exist_ok=True)
+    with open(out / "generate" / "candidates.jsonl", "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in rows)
+    (out / "generate" / "manifest.json").write_text(json.dumps({"fingerprint": f"synthetic-{problems}-{seed}"}))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------- config
+
+
+def test_paper_config_is_the_recipe():
+    config = load_config(CONFIGS / "paper.yaml")
+    assert config.verifier_base == "Qwen/Qwen2.5-3B-Instruct"
+    assert (config.fit.lora.r, config.fit.lora.alpha) == (16, 32)
+    assert config.languages == ["en", "de", "es", "fr", "ru", "zh", "ja", "th"]
+    assert config.balance.enabled and config.generate.backend == "vllm" and len(config.generators) == 2
+
+
+def test_config_errors_say_what_to_change(tmp_path):
+    with pytest.raises(ConfigError, match="learning_rate"):
+        load_config(TINY, ["fit.learning_rat=1e-4"])
+    with pytest.raises(ConfigError, match="generate.k: expected int"):
+        load_config(TINY, ["generate.k=two"])
+    assert load_config(TINY, ["fit.learning_rate=2e-3"]).fit.learning_rate == 0.002  # YAML 1.1 string
+    assert load_config(TINY, ["languages=en:de"]).languages == ["en", "de"]
+
+    with pytest.raises(ConfigError) as err:
+        validate(tiny_config(
+            "verifier_base=someone/not-downloaded", "generate.temperature=0", "languages=en:th:xx",
+            f"generator={tmp_path / 'missing'}",
+        ))
+    message = str(err.value)
+    assert "generator:" in message and "is not a directory" in message
+    assert "HF_HUB_OFFLINE=1" in message  # Hub id, offline, not cached
+    assert "generate.temperature=0 is greedy" in message
+    assert "unknown code(s) xx" in message
+
+    with pytest.raises(ConfigError, match="th need MT"):
+        validate(tiny_config("languages=en:th", "translate.model=null"), ("translate",))
+
+
+def test_cli_rejects_a_bad_config_before_any_work(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", "--config", str(TINY), "--output-dir", str(out)]) == 2
+    assert "--set generator=" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["check", "--config", str(TINY), "--set", f"generator={tmp_path}", "--set", f"verifier_base={tmp_path}"]) == 0
+    assert "verifier_base: " in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------------- translate
+
+
+def test_number_check():
+    assert translate.missing_numbers("It costs $1,250.50 for 3 kg.", "Es kostet 1.250,50 $ für 3 kg.") == []
+    assert translate.missing_numbers("18 eggs and 3 ducks", "ไข่ ๑๘ ฟอง เป็ดสามตัว") == ["3"]
+    assert translate.missing_numbers("two ducks", "2 Enten") == []  # extra numbers are fine
+
+
+@pytest.fixture(scope="module")
+def tiny_mt(tmp_path_factory):
+    """A random-weight M2M100 (NLLB's architecture) with NLLB language tokens: plumbing, not quality."""
+    import torch
+    from transformers import AutoTokenizer, M2M100Config, M2M100ForConditionalGeneration
+
+    from training.config import NLLB_CODES
+
+    path = tmp_path_factory.mktemp("tiny-mt")
+    tokenizer = AutoTokenizer.from_pretrained(testing.tiny_tokenizer())
+    tokenizer.add_special_tokens({"additional_special_tokens": sorted(set(NLLB_CODES.values()))})
+    torch.manual_seed(0)
+    config = M2M100Config(
+        vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+    )
+    M2M100ForConditionalGeneration(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_translate_uses_existing_translations_and_caches_machine_translation(tmp_path, tiny_mt):
+    sets = ["limit=3", "languages=en:de:th", f"translate.model={tiny_mt}", "translate.max_new_tokens=8",
+            "translate.num_beams=1", "translate.batch_size=2"]
+    manifest = translate.run(tmp_path, tiny_config(*sets, "translate.number_check=report"))
+    rows = read_jsonl(tmp_path / "translate" / "questions.jsonl")
+    origin = {(r["problem_id"], r["lang"]): r["origin"] for r in rows}
+    assert len(rows) == 9 and manifest["counts"]["machine_translated_new"] == 3
+    assert {origin[p, "en"] for p, _ in origin} == {"source"}
+    assert {origin[p, "de"] for p, _ in origin} == {"existing"} and {origin[p, "th"] for p, _ in origin} == {"mt"}
+    mismatches = read_jsonl(tmp_path / "translate" / "number_mismatches.jsonl")
+    assert mismatches and all(m["lang"] == "th" and m["missing"] and m["action"] == "kept" for m in mismatches)
+
+    # A run killed after one cached translation (and half a line) continues from the cache.
+    cache = tmp_path / "translate" / "mt_cache.jsonl"
+    lines = cache.read_text(encoding="utf-8").splitlines(keepends=True)
+    cache.write_text(lines[0] + lines[1][:20], encoding="utf-8")
+    config = tiny_config(*sets)  # number_check=drop: settings changed, stage reruns
+    manifest = translate.run(tmp_path, config)
+    counts = manifest["counts"]
+    assert (counts["machine_translated_cached"], counts["machine_translated_new"]) == (1, 2)
+    assert counts["per_language"]["th"]["dropped"] == counts["number_mismatches"] == len(mismatches)
+    assert len(read_jsonl(cache)) == 3
+    assert translate.stage(tmp_path, config).is_done()
+
+
+# --------------------------------------------------------------------------------------------------- label, balance
+
+
+def test_label_rule_for_unparsable_responses(tmp_path):
+    rows = write_candidates(tmp_path, problems=2, languages=("en",))
+    labeled, stats = label.label_rows(rows, "incorrect")
+    assert len(labeled) == len(rows)
+    assert stats["en"]["unparsable"] == 2 and stats["en"]["correct"] == 2
+    assert all(r["label"] == 0 for r in labeled if not r["parsable"])
+    dropped, stats = label.label_rows(rows, "drop")
+    assert len(dropped) == len(rows) - 2 and stats["en"]["dropped"] == 2
+
+
+def test_balance_dedups_splits_by_problem_and_balances_per_language(tmp_path):
+    write_candidates(tmp_path, problems=20)
+    config = tiny_config("balance.enabled=true", "balance.validation_fraction=0.25", "languages=en:de:fr")
+    run_stages(config, tmp_path, ("label", "balance"))
+    train = read_jsonl(tmp_path / "balance" / "train.jsonl")
+    validation = read_jsonl(tmp_path / "balance" / "validation.jsonl")
+    assert not {r["problem_id"] for r in train} & {r["problem_id"] for r in validation}
+    assert len({r["problem_id"] for r in validation}) == 5
+    for rows in (train, validation):
+        for lang in ("en", "de", "fr"):
+            labels = [r["label"] for r in rows if r["lang"] == lang]
+            assert labels and sum(labels) * 2 == len(labels)
+        texts = [(r["problem_id"], r["lang"], r["response"]) for r in rows]
+        assert len(texts) == len(set(texts))
+    stats = json.loads((tmp_path / "balance" / "manifest.json").read_text())["counts"]
+    assert stats["duplicates_removed"] == 60 and stats["per_language"]["de"]["train"]["kept_correct"] == 15
+    first = (tmp_path / "balance" / "train.jsonl").read_text()
+    (tmp_path / "balance" / "manifest.json").unlink()
+    run_stages(config, tmp_path, ("balance",))
+    assert (tmp_path / "balance" / "train.jsonl").read_text() == first  # seeded
+
+
+# --------------------------------------------------------------------------------------------------- fit, evaluate, export
+
+
+def _harness_scores(adapter: Path, rows: list[dict]) -> list[float]:
+    from bestofl_models.config import parse_model_args
+    from bestofl_models.verifier import load_verifier, score_responses
+
+    verifier = load_verifier(parse_model_args({"pretrained": str(adapter), "verifier": str(adapter), "store": None}))
+    try:
+        return score_responses(verifier, [(r["question"], r["response"], r["lang"]) for r in rows], progress=False)
+    finally:
+        verifier.close()
+
+
+def _check_outputs(out: Path, base: Path) -> dict:
+    from transformers import AutoConfig
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"auc", "accuracy", "per_language", "best_of_n", "top_language_distribution"} <= set(metrics)
+    adapter_config = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == str(base) and "score" in adapter_config["modules_to_save"]
+    merged = AutoConfig.from_pretrained(out / "merged")
+    assert merged.num_labels == 1 and merged.problem_type == "multi_label_classification"
+    assert merged.pad_token_id is not None
+    export = json.loads((out / "export" / "manifest.json").read_text())
+    assert export["merged_max_abs_logit_diff"] < 1e-3
+    assert "| lang | AUC |" in (out / "README.md").read_text()
+    assert not (out / "adapter" / "training_args.bin").exists()
+
+    # The harness verifier (what lm_eval --model bestofl loads) scores exactly as evaluate did.
+    scored = {r["key"]: r["score"] for r in read_jsonl(out / "evaluate" / "scores.jsonl")}
+    pool = [r for r in read_jsonl(out / "label" / "labeled.jsonl") if r["key"] in scored][:6]
+    for row, score in zip(pool, _harness_scores(out / "adapter", pool)):
+        assert score == pytest.approx(scored[row["key"]], abs=1e-4)
+    return metrics
+
+
+def test_fit_evaluate_export_learn_a_learnable_signal(tmp_path, tiny_generator_dir):
+    write_candidates(tmp_path, problems=40)
+    config = tiny_config(
+        "balance.enabled=true", "balance.validation_fraction=0.25", "fit.max_steps=40", "fit.learning_rate=2e-3",
+        "fit.per_device_train_batch_size=8", "fit.save_steps=20", "fit.lora.target_modules=[q_proj,k_proj,v_proj,o_proj]",
+        base=tiny_generator_dir,
+    )
+    run_stages(config, tmp_path, ("label", "balance", "fit", "evaluate", "export"))
+    metrics = _check_outputs(tmp_path, tiny_generator_dir)
+    assert metrics["auc"] > 0.8
+    assert all(m["auc"] > 0.8 for m in metrics["per_language"].values())
+    bon = metrics["best_of_n"]
+    assert bon["problems"] == 10 and bon["verifier"] > bon["random"] and bon["verifier"] >= bon["majority"]
+    shares = metrics["top_language_distribution"]
+    assert sum(d["top_count"] for d in shares.values()) == 10
+    fit = json.loads((tmp_path / "fit" / "manifest.json").read_text())["counts"]
+    assert fit["global_step"] == 40 and fit["train_rows"] == 180
+
+
+@pytest.mark.slow
+def test_real_pretrained_backbone(tmp_path, smollm2_dir):
+    """SmolLM2-135M-Instruct as the verifier base: fit, evaluate, export, harness loading (short run)."""
+    write_candidates(tmp_path, problems=8, languages=("en", "de"))
+    config = tiny_config(
+        "languages=en:de", "balance.enabled=true", "balance.validation_fraction=0.25", "fit.max_steps=6",
+        "fit.learning_rate=3e-3", "fit.per_device_train_batch_size=2", "fit.lora.target_modules=[v_proj]",
+        base=smollm2_dir,
+    )
+    run_stages(config, tmp_path, ("label", "balance", "fit", "evaluate", "export"))
+    metrics = _check_outputs(tmp_path, smollm2_dir)
+    assert metrics["auc"] is not None and metrics["n"] == 8
+    losses = [e["loss"] for e in read_jsonl(tmp_path / "fit" / "log_history.jsonl") if "loss" in e]
+    assert len(losses) == 3 and all(loss == loss for loss in losses)  # logged, finite
