@@ -297,6 +297,43 @@ def test_several_verifiers_or_generators_are_never_mixed(tmp_path, capsys):
     assert data.verifier == "ver-2" and data.generator == "gen-b"
 
 
+def test_one_target_and_a_store_without_scores(tmp_path):
+    directory = tmp_path / "store"
+    build_synthetic_store(str(directory), problems=3, languages=POOL, samples_per_language=2, verifier=None,
+                          text=False)
+    out = tmp_path / "report"
+    assert cli.main(["--store", str(directory), "--out", str(out), "--targets", "fr", "--mc-samples", "8"]) == 0
+    with open(out / "budget_curves.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["target"] for r in rows} == {"fr", AVERAGE}
+    assert {r["method"] for r in rows} == {"self_consistency", "cross_self_consistency", "random", "oracle",
+                                          "cross_random", "cross_oracle"}
+    assert "Verifier: none in the store" in (out / SUMMARY_MD).read_text(encoding="utf-8")
+
+
+def test_uneven_stores_limit_budgets_and_say_so(tmp_path):
+    source = build_synthetic_store(None, problems=3, languages=POOL, samples_per_language=3, text=False)
+    store = CandidateStore(tmp_path)
+    kept = [c for c in source.candidates()
+            if not (c.problem_id == "synthetic-0000" and c.lang == "fr")  # one problem has no fr at all
+            and not (c.problem_id == "synthetic-0001" and c.lang == "de" and c.sample_idx == 2)]  # one de short
+    store.add_candidates(kept)
+    store.add_scores("synthetic-verifier", {c.key: 0.5 for c in kept})
+    data = build_data(load_stores([str(tmp_path)]))
+    report = build_report(data, Options(languages=POOL, mc_samples=8), show_progress=False)
+    assert any("1 problem(s) lack some pool language" in note for note in report.notes)
+    cross = {r["n"] for r in report.curves if r["method"] == "cross_orm"}
+    assert cross == set(range(1, 8))  # de has 2 samples in one problem: budget 8 would need 3 in en and de
+    assert {r["problems"] for r in report.curves if r["method"] == "cross_orm"} == {2}
+    assert {r["problems"] for r in report.curves if r["method"] == "multi_orm" and r["target"] == "en"} == {3}
+    with pytest.raises(ValueError, match="outside 1..7"):
+        build_report(data, Options(languages=POOL, mc_samples=8, budget=8), show_progress=False)
+    # In MGSM order (en, fr, de) de comes last, so budget 8 (3, 3, 2 samples) fits.
+    default = build_report(data, Options(mc_samples=8), show_progress=False)
+    assert default.pool == ("en", "fr", "de")
+    assert max(r["n"] for r in default.curves if r["method"] == "cross_orm") == 8
+
+
 def test_unknown_pool_language_is_a_clear_error(small_store, tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["--store", small_store, "--out", str(tmp_path / "r"), "--languages", "en:xx"])

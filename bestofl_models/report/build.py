@@ -21,6 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..pool import validate_pool
+from ..selection import METHODS, NEEDS_VERIFIER, VOTES
 from .data import ReportData, language_order
 from .estimators import (
     draw_orders,
@@ -31,25 +32,15 @@ from .estimators import (
     monte_carlo_vote,
 )
 
-METHOD_ORDER = (
-    "cross_orm",
-    "multi_orm",
-    "self_consistency",
-    "cross_self_consistency",
-    "weighted_vote",
-    "random",
-    "oracle",
-    "cross_random",
-    "cross_oracle",
-)
+#: The selections, then the baselines: one target-language sample / pass@n, and the same over the pool.
+METHOD_ORDER = METHODS + ("random", "oracle", "cross_random", "cross_oracle")
 CROSS_METHODS = ("cross_orm", "cross_self_consistency", "weighted_vote", "cross_random", "cross_oracle")
 TARGET_METHODS = ("multi_orm", "self_consistency", "random", "oracle")
-VERIFIER_METHODS = frozenset({"cross_orm", "multi_orm", "weighted_vote"})
-MONTE_CARLO_METHODS = frozenset({"self_consistency", "cross_self_consistency", "weighted_vote"})
+VERIFIER_METHODS = NEEDS_VERIFIER
+MONTE_CARLO_METHODS = VOTES
 EXACT = "exact"
 MONTE_CARLO = "monte_carlo"
 AVERAGE = "average"
-_OUTSIDE = np.iinfo(np.int32).max
 
 
 @dataclass(frozen=True)
@@ -149,77 +140,79 @@ class ReportContext:
                 orders.append(order)
         return np.stack(orders), group_of
 
-    def curves(self, view: PoolView, targets: Sequence[str], methods: Sequence[str]) -> dict:
-        """``{method: {target or AVERAGE: (accuracy (N,), se (N,))}}`` and ``"_share"``: ``{target or AVERAGE:
-        (N, L)}`` the chosen language's distribution for the ORM method. AVERAGE only with several targets."""
-        data, budget = self.data, view.max_budget
-        out: dict = {}
-        weight = np.array([1.0 / len(targets)] * len(targets))
+    def curves(
+        self, view: PoolView, targets: Sequence[str], methods: Sequence[str], average: bool = True
+    ) -> tuple[dict, dict]:
+        """``{method: {target: (accuracy (N,), se (N,))}}`` and, for the ORM method, ``{target: (N, L)}`` the
+        distribution of the chosen candidate's language; with ``average``, AVERAGE is one more target."""
+        curves: dict = {}
+        shares: dict = {}
         for method in methods:
-            if method.endswith("random") or method.endswith("oracle"):
-                estimate = (exact_random if method.endswith("random") else exact_oracle)(view.stored, view.right, budget)
-                accuracy = estimate.mean(axis=1)
-                out[method] = {t: (accuracy, np.zeros(budget)) for t in [*targets, AVERAGE]}
-            elif method in ("cross_orm", "multi_orm"):
-                by_rank, group_of = self.tie_orders(view, targets, use_scores=True)
-                width = int(view.stored.sum(axis=1).max())
-                pool_lang = np.full(len(data.languages) + 1, -1)
-                pool_lang[view.index] = np.arange(len(view.index))
-                lang, correct = pool_lang[data.lang[view.rows]], data.correct[view.rows]
-
-                def best_of_n(rows: np.ndarray | slice, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                    return exact_best_of_n(
-                        np.take_along_axis(lang[rows], order[rows], axis=1),
-                        np.take_along_axis(correct[rows], order[rows], axis=1),
-                        view.stored[rows],
-                        budget,
-                    )
-
-                first = by_rank[0, :, :width]
-                results = [best_of_n(slice(None), first)]
-                for order in by_rank[1:, :, :width]:
-                    # Groups differ only in tie-breaks: recompute just the problems ranked differently.
-                    rows = np.flatnonzero((order != first).any(axis=1))
-                    accuracy, share = results[0][0].copy(), results[0][1].copy()
-                    if rows.size:
-                        accuracy[:, rows], share[:, rows] = best_of_n(rows, order)
-                    results.append((accuracy, share))
-                per_target = {t: results[g][0].mean(axis=1) for t, g in zip(targets, group_of)}
-                per_target[AVERAGE] = np.mean([per_target[t] for t in targets], axis=0)
-                out[method] = {t: (a, np.zeros(budget)) for t, a in per_target.items()}
-                shares = {t: results[g][1].mean(axis=1) for t, g in zip(targets, group_of)}
-                shares[AVERAGE] = np.mean([shares[t] for t in targets], axis=0)
-                out["_share"] = shares
+            if method in ("cross_orm", "multi_orm"):
+                curves[method], shares = self._best_of_n(view, targets)
+            elif method in MONTE_CARLO_METHODS:
+                curves[method] = self._vote(view, targets, use_scores=method == "weighted_vote")
             else:
-                use_scores = method == "weighted_vote"
-                by_rank, group_of = self.tie_orders(view, targets, use_scores=use_scores)
-                ranks = np.empty_like(by_rank, dtype=np.int32)
-                np.put_along_axis(ranks, by_rank, np.arange(by_rank.shape[2], dtype=np.int32)[None, None], axis=2)
-                group_weight = np.bincount(group_of, weights=weight, minlength=len(by_rank))
-                score = np.nan_to_num(data.score[view.rows], nan=0.0) if use_scores else None
-                orders = self.orders if len(view.rows) == len(data.problem_ids) else self.orders[:, :, view.rows]
-                rate, mix_variance = monte_carlo_vote(
-                    orders,
-                    view.index,
-                    budget,
-                    data.answer[view.rows],
-                    data.answer_correct[view.rows],
-                    ranks,
-                    group_weight,
-                    weight=score,
-                    progress=self.progress,
-                )
-                draws, problems = self.options.mc_samples, len(view.rows)
-                se = np.sqrt((rate * (1 - rate)).sum(axis=2) / max(draws - 1, 1)) / problems  # (G, N)
-                out[method] = {t: (rate[g].mean(axis=1), se[g]) for t, g in zip(targets, group_of)}
-                out[method][AVERAGE] = (
-                    np.tensordot(group_weight, rate.mean(axis=2), axes=1),
-                    np.sqrt(mix_variance.sum(axis=1) / draws) / problems,
-                )
-        if len(targets) == 1:
-            for per_target in out.values():
-                per_target.pop(AVERAGE)
-        return out
+                estimate = exact_random if method.endswith("random") else exact_oracle
+                accuracy = estimate(view.stored, view.right, view.max_budget).mean(axis=1)
+                curves[method] = {t: (accuracy, np.zeros(view.max_budget)) for t in [*targets, AVERAGE]}
+        if not average:
+            for per_target in [*curves.values(), shares]:
+                per_target.pop(AVERAGE, None)
+        return curves, shares
+
+    def _best_of_n(self, view: PoolView, targets: Sequence[str]) -> tuple[dict, dict]:
+        data, budget = self.data, view.max_budget
+        by_rank, group_of = self.tie_orders(view, targets, use_scores=True)
+        width = int(view.stored.sum(axis=1).max())
+        pool_lang = np.full(len(data.languages) + 1, -1)
+        pool_lang[view.index] = np.arange(len(view.index))
+        lang, correct = pool_lang[data.lang[view.rows]], data.correct[view.rows]
+
+        def best_of_n(rows: np.ndarray | slice, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return exact_best_of_n(
+                np.take_along_axis(lang[rows], order[rows], axis=1),
+                np.take_along_axis(correct[rows], order[rows], axis=1),
+                view.stored[rows],
+                budget,
+            )
+
+        first = by_rank[0, :, :width]
+        results = [best_of_n(slice(None), first)]
+        for order in by_rank[1:, :, :width]:
+            # Groups differ only in tie-breaks: recompute just the problems ranked differently.
+            rows = np.flatnonzero((order != first).any(axis=1))
+            accuracy, share = results[0][0].copy(), results[0][1].copy()
+            if rows.size:
+                accuracy[:, rows], share[:, rows] = best_of_n(rows, order)
+            results.append((accuracy, share))
+        accuracy = {t: results[g][0].mean(axis=1) for t, g in zip(targets, group_of)}
+        accuracy[AVERAGE] = np.mean([accuracy[t] for t in targets], axis=0)
+        shares = {t: results[g][1].mean(axis=1) for t, g in zip(targets, group_of)}
+        shares[AVERAGE] = np.mean([shares[t] for t in targets], axis=0)
+        return {t: (a, np.zeros(budget)) for t, a in accuracy.items()}, shares
+
+    def _vote(self, view: PoolView, targets: Sequence[str], use_scores: bool) -> dict:
+        data, draws, problems = self.data, self.options.mc_samples, len(view.rows)
+        by_rank, group_of = self.tie_orders(view, targets, use_scores=use_scores)
+        ranks = np.empty_like(by_rank, dtype=np.int32)
+        np.put_along_axis(ranks, by_rank, np.arange(by_rank.shape[2], dtype=np.int32)[None, None], axis=2)
+        group_weight = np.bincount(group_of, minlength=len(by_rank)) / len(targets)
+        rate, mix_variance = monte_carlo_vote(
+            self.orders if problems == len(data.problem_ids) else self.orders[:, :, view.rows],
+            view.index,
+            view.max_budget,
+            data.answer[view.rows],
+            data.answer_correct[view.rows],
+            ranks,
+            group_weight,
+            weight=np.nan_to_num(data.score[view.rows], nan=0.0) if use_scores else None,
+            progress=self.progress,
+        )
+        se = np.sqrt((rate * (1 - rate)).sum(axis=2) / max(draws - 1, 1)) / problems  # (G, N)
+        curves = {t: (rate[g].mean(axis=1), se[g]) for t, g in zip(targets, group_of)}
+        curves[AVERAGE] = (group_weight @ rate.mean(axis=2), np.sqrt(mix_variance.sum(axis=1) / draws) / problems)
+        return curves
 
 
 def _rows(pool: str, curves: dict, problems: int, extra: dict | None = None) -> list[dict]:
@@ -305,16 +298,17 @@ def build_report(data: ReportData, options: Options, show_progress: bool | None 
         disable = not show_progress
     with tqdm(total=steps, desc="report (Monte Carlo steps)", disable=disable) as bar:
         ctx.progress = bar.update
-        main_curves = ctx.curves(main, targets, cross)
+        main_curves, main_shares = ctx.curves(main, targets, cross)
         report.curves = _rows(main.label, main_curves, len(main.rows))
         for view in target_views.values():
-            report.curves += _rows(main.label, ctx.curves(view, view.codes, target_only), len(view.rows))
+            report.curves += _rows(main.label, ctx.curves(view, view.codes, target_only, average=False)[0],
+                                   len(view.rows))
         report.curves += _average_target_only(report.curves, targets)
         for kind, view in pools:
-            report.ablation += _rows(view.label, ctx.curves(view, targets, cross), len(view.rows),
+            report.ablation += _rows(view.label, ctx.curves(view, targets, cross)[0], len(view.rows),
                                      {"kind": kind, "pool_size": len(view.codes)})
 
-    for target, share in main_curves.get("_share", {}).items():
+    for target, share in main_shares.items():
         for n in range(share.shape[0]):
             for position, code in enumerate(pool):
                 report.selected.append({"target": target, "n": n + 1, "lang": code, "share": float(share[n, position])})
@@ -322,7 +316,7 @@ def build_report(data: ReportData, options: Options, show_progress: bool | None 
         view = ctx.view((code,), None)
         for k, value in enumerate(exact_oracle(view.stored, view.right, view.max_budget).mean(axis=1), start=1):
             report.pass_at_k.append({"scope": code, "k": k, "pass_at_k": float(value), "problems": len(view.rows)})
-    for k, value in enumerate(main_curves["cross_oracle"][AVERAGE][0], start=1):
+    for k, value in enumerate(main_curves["cross_oracle"][AVERAGE][0], start=1):  # the same for every target
         report.pass_at_k.append({"scope": f"pool {main.label}", "k": k, "pass_at_k": float(value),
                                  "problems": len(main.rows)})
 
