@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import itertools
 import json
@@ -16,7 +17,7 @@ import pytest
 from bestofl_models.pool import plan_samples, samples_per_language
 from bestofl_models.report import cli
 from bestofl_models.report.build import AVERAGE, Options, ReportContext, build_report
-from bestofl_models.report.data import build_data, load_stores
+from bestofl_models.report.data import build_data, load_stores, settings_id
 from bestofl_models.report.estimators import draw_steps, monte_carlo_vote
 from bestofl_models.report.export import EXPORT_FIELDS
 from bestofl_models.report.render import PLOTS, SUMMARY_MD
@@ -295,6 +296,12 @@ def test_several_verifiers_or_generators_are_never_mixed(tmp_path, capsys):
     assert "several generators; pick one with --generator" in capsys.readouterr().err
     data = build_data(load_stores([str(tmp_path)]), generator="gen-b")
     assert data.verifier == "ver-2" and data.generator == "gen-b"
+    hotter = dataclasses.replace(_candidate("gen-b", i=1), key="hot", settings={"temperature": 1.0})
+    store.add_candidates([hotter])
+    with pytest.raises(ValueError, match=r"several sampling-settings ids; pick one with --settings.*temperature"):
+        build_data(load_stores([str(tmp_path)]), generator="gen-b")
+    chosen = settings_id({"temperature": 1.0})
+    assert build_data(load_stores([str(tmp_path)]), generator="gen-b", settings=chosen).problem_ids == ["p-1"]
 
 
 def test_one_target_and_a_store_without_scores(tmp_path):

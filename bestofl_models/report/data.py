@@ -131,10 +131,14 @@ def build_data(
     mine = [c for c in loaded.candidates if c.generator == generator]
     id_of = _settings_ids(mine)
     ids = Counter(id_of)
-    chosen_settings = choose("sampling settings", "--settings ID", settings, ids)
-    if len(ids) > 1 or settings is not None:
-        examples = {key: canonical_json(c.settings) for key, c in zip(id_of, mine)}
-        notes.append("settings ids: " + "; ".join(f"{key} = {value}" for key, value in sorted(examples.items())))
+    meaning = {key: canonical_json(c.settings) for key, c in zip(id_of, mine)}
+    try:
+        chosen_settings = choose("sampling-settings id", "--settings", settings, ids)
+    except ValueError as exc:
+        raise ValueError(f"{exc} They mean: " + "; ".join(f"{k} = {v}" for k, v in sorted(meaning.items()))) from None
+    if len(ids) > 1:
+        notes.append(f"Sampling settings {chosen_settings} = {meaning[chosen_settings]}; the store also holds "
+                     f"{', '.join(sorted(set(ids) - {chosen_settings}))}.")
     mine = [c for key, c in zip(id_of, mine) if key == chosen_settings]
     keys = {c.key for c in mine}
     verifier = choose("verifier", "--verifier", verifier, Counter(v for k, v in loaded.scores if k in keys))
