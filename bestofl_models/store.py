@@ -183,7 +183,7 @@ class _JsonlFile:
                            "last complete line.", self.path, len(tail))
             os.truncate(self.path, self.offset)
         else:
-            logger.warning("%s: ignoring an incomplete last line (%d bytes).", self.path, len(tail))
+            logger.info("%s: ignoring an incomplete last line (%d bytes; a write in progress?).", self.path, len(tail))
         return records
 
     def append(self, data: bytes) -> None:
