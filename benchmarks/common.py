@@ -117,9 +117,13 @@ class Context:
 # ----------------------------------------------------------------------------------------------- timing
 
 
-def interleaved(competitors: dict[str, Callable[[], Any]], repeats: int, warmup: bool = False) -> dict[str, list[float]]:
+def interleaved(
+    competitors: dict[str, Callable[[], Any]], repeats: int, warmup: bool = False,
+    cpu: dict[str, list[float]] | None = None,
+) -> dict[str, list[float]]:
     """Wall times of each competitor, run round-robin ``repeats`` times (ABAB..., the order rotating each
-    round so neither side always runs first). ``warmup`` runs each once untimed first."""
+    round so neither side always runs first). ``warmup`` runs each once untimed first. ``cpu``, if given,
+    receives this process's CPU time per run (less sensitive than wall time to other load on the machine)."""
     names = list(competitors)
     if warmup:
         for name in names:
@@ -128,9 +132,11 @@ def interleaved(competitors: dict[str, Callable[[], Any]], repeats: int, warmup:
     for round_ in range(repeats):
         order = names[round_ % len(names):] + names[: round_ % len(names)]
         for name in order:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             competitors[name]()
             times[name].append(time.perf_counter() - start)
+            if cpu is not None:
+                cpu.setdefault(name, []).append(time.process_time() - start_cpu)
     return times
 
 

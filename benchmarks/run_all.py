@@ -33,6 +33,8 @@ from benchmarks.common import SCALES, Context, Result, machine, setup_environmen
 
 #: Run order: the harness benchmarks first (they measure the generation time the per-candidate costs use).
 BENCHMARKS = (
+    "bestofl_overhead",
+    "all_tasks_vs_one",
     "batched_scoring",
     "extraction_cost",
     "selection_cost",
