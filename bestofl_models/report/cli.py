@@ -9,8 +9,10 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -74,15 +76,23 @@ def _export(argv: Sequence[str]) -> int:
 
     parser = export_parser()
     args = parser.parse_args(argv)
+    records = export_records(args.store, args.verifier)
     try:
-        lines = [json.dumps(record, ensure_ascii=False) + "\n" for record in export_records(args.store, args.verifier)]
+        first = next(records, None)  # loads the stores and picks the verifier: errors surface here
     except (ValueError, FileNotFoundError) as exc:
         parser.error(str(exc))
+    everything = itertools.chain([first], records) if first is not None else iter(())
+    lines = (json.dumps(record, ensure_ascii=False) + "\n" for record in everything)
     if args.out:
         atomic_write(args.out, "".join(lines).encode("utf-8"))
-    else:
-        sys.stdout.writelines(lines)
+        return 0
+    try:
+        for line in lines:
+            sys.stdout.write(line)
         sys.stdout.flush()
+    except BrokenPipeError:  # e.g. `bestofl-report export ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 
