@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-#: A rank value larger than any real one (padding and candidates outside the pool).
+#: A rank larger than any real one (candidates that cannot win a tie).
 UNRANKED = np.iinfo(np.int32).max
 
 
@@ -233,7 +233,7 @@ def monte_carlo_vote(
             contender = (history_answer >= 0) & (
                 tally[cell[p, m] + np.maximum(history_answer, 0)] == top_value[p, m]
             )
-            history_rank = np.where(contender, flat_ranks[:, history], np.iinfo(np.int32).max)  # (G, n, E)
+            history_rank = np.where(contender, flat_ranks[:, history], UNRANKED)  # (G, n, E)
             pick = np.take_along_axis(history_answer[None], history_rank.argmin(axis=1)[:, None, :], axis=1)[:, 0]
             tie_right = correct_or_none[p * (answers + 1) + pick].astype(np.float64)  # (G, E)
             for group in range(groups):
