@@ -30,7 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="verifier: full one-logit classifier or LoRA adapter (default: a random tiny classifier whose "
         "head size vLLM's CPU attention supports, built into a temporary directory)",
     )
-    parser.add_argument("--task", default="mgsm_xling_de")
+    parser.add_argument("--task", default="mgsm_xling_de", help="an mgsm_xling_* task")
     parser.add_argument("--limit", type=int, default=2)
     parser.add_argument("--n", type=int, default=4)
     parser.add_argument("--languages", default="en:de")
@@ -58,6 +58,21 @@ def tiny_vllm_classifier(directory: str) -> str:
     LlamaForSequenceClassification(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def hf_vs_vllm_scores(model_args: dict, verifier: str, store, candidates) -> float:
+    """Largest |transformers score - stored score| over the candidates: how far vLLM's pooling is from HF's."""
+    from bestofl_models.config import PASS_THROUGH_KEYS, parse_model_args
+    from bestofl_models.verifier import HFVerifier, score_responses
+    from bestofl_tasks.data import load_docs
+
+    hf_args = {key: value for key, value in model_args.items() if key not in PASS_THROUGH_KEYS}
+    hf = HFVerifier(parse_model_args({**hf_args, "backend": "hf", "verifier_backend": "hf", "store": None}))
+    docs = {(d["problem_id"], lang): d["question"] for lang in {c.lang for c in candidates}
+            for d in load_docs("mgsm", lang)}
+    items = [(docs[c.problem_id, c.lang], c.text, c.lang) for c in candidates]
+    hf_scores = score_responses(hf, items, progress=False)
+    return max(abs(h - store.score(c.key, verifier)) for h, c in zip(hf_scores, candidates))
 
 
 def main(argv=None) -> int:
@@ -94,12 +109,14 @@ def main(argv=None) -> int:
     verifier = str(Path(verifier).resolve()) if Path(verifier).exists() else verifier
     scored = [c for c in candidates if isinstance(opened.score(c.key, verifier), float)]
     expected = args.limit * args.n
+    drift = hf_vs_vllm_scores(model_args, verifier, opened, candidates) if len(scored) == len(candidates) else None
     report = {
         "ok": len(candidates) == expected == len(scored),
         "seconds": round(seconds, 1),
         "candidates": len(candidates),
         "scored": len(scored),
         "expected": expected,
+        "max_abs_score_diff_hf_vs_vllm": drift,
         "exact_match": results["results"][args.task].get("exact_match,numeric"),
         "store": store,
         "example": candidates[0].text[:200] if candidates else None,

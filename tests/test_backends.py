@@ -1,0 +1,128 @@
+"""transformers generator backend and the verifier on the tiny fixtures; vLLM through its smoke script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bestofl_models.backends import SamplingSettings, combined_seed
+from bestofl_models.backends.hf import HFBackend, StopStringsPerRow
+from bestofl_models.config import parse_model_args
+from bestofl_models.verifier import HFVerifier, adapter_base, load_verifier, score_responses
+from bestofl_tasks.prompts import generator_prompt
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def config(generator, verifier=None, **extra):
+    return parse_model_args({"pretrained": str(generator), "verifier": str(verifier) if verifier else None,
+                             "store": None, "selection": "cross_orm" if verifier else "self_consistency",
+                             **extra})
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_generator_dir):
+    loaded = HFBackend(config(tiny_generator_dir))
+    yield loaded
+    loaded.close()
+
+
+def prompts(tokenizer):
+    return [generator_prompt(tokenizer, q, lang) for q, lang in
+            [("Wie viel ist 2+3?", "de"), ("How much is 7 times 6? Think carefully and explain.", "en")]]
+
+
+def test_same_seeds_same_samples_and_greedy_ignores_them(backend):
+    hot = SamplingSettings(temperature=1.0, top_p=1.0, max_gen_toks=12)
+    texts = prompts(backend.tokenizer)
+    first = backend.generate(texts, [1, 2], [(), ()], hot)
+    assert backend.generate(texts, [2, 1], [(), ()], hot) == first  # the batch seed ignores order
+    assert backend.generate(texts, [3, 4], [(), ()], hot) != first
+    greedy = SamplingSettings(temperature=0.0, top_p=1.0, max_gen_toks=12)
+    assert backend.generate(texts, [1, 2], [(), ()], greedy) == backend.generate(texts, [5, 6], [(), ()], greedy)
+    assert combined_seed([1, 2]) == combined_seed([2, 1]) != combined_seed([1, 3])
+
+
+def test_stop_strings_apply_per_row(backend):
+    settings = SamplingSettings(temperature=1.0, top_p=1.0, max_gen_toks=24)
+    texts = prompts(backend.tokenizer)
+    free = backend.generate(texts, [1, 2], [(), ()], settings)
+    stop = free[0][3:6]  # a string the first row is known to produce
+    cut = backend.generate(texts, [1, 2], [(stop,), ()], settings)
+    assert cut[0] == free[0].split(stop)[0]
+    assert cut[1] == free[1]
+
+
+def test_stop_criterion_marks_rows_separately(backend):
+    tok = backend.tokenizer
+    rows = tok(["aaa Frage: x", "aaa Question : y"], return_tensors="pt", padding=True)["input_ids"]
+    done = StopStringsPerRow(tok, [("Frage:",), ("Frage:",)], prompt_length=0)(rows, None)
+    assert done.tolist() == [True, False]
+
+
+def test_adapter_and_full_classifier_give_probabilities(tiny_generator_dir, tiny_verifier_dir,
+                                                        tiny_verifier_adapter_dir):
+    assert adapter_base(str(tiny_verifier_adapter_dir)) == str(tiny_verifier_adapter_dir / "base")
+    assert adapter_base(str(tiny_verifier_dir)) is None
+    items = [("Wie viel ist 2+3?", "2+3=5. Die Antwort lautet 5.", "de"),
+             ("How much is 2+3?", "2+3=6. The answer is 6.", "en"),
+             ("2+3?", "5", "en")]
+    by_name = {}
+    for verifier in (tiny_verifier_dir, tiny_verifier_adapter_dir):
+        loaded = load_verifier(config(tiny_generator_dir, verifier, verifier_batch_size=1))
+        assert isinstance(loaded, HFVerifier)
+        one_by_one = score_responses(loaded, items, progress=False)
+        loaded.batch_size = 3
+        assert score_responses(loaded, items, progress=False) == pytest.approx(one_by_one, abs=1e-5)
+        assert all(0 < s < 1 for s in one_by_one)
+        by_name[verifier.name] = one_by_one
+        loaded.close()
+    assert by_name["tiny-verifier"] != pytest.approx(by_name["tiny-verifier-adapter"])
+
+
+def test_multi_logit_classifier_is_refused(tiny_generator_dir, tiny_verifier_dir, tmp_path):
+    from transformers import AutoConfig, AutoTokenizer, LlamaForSequenceClassification
+
+    two = AutoConfig.from_pretrained(tiny_verifier_dir)
+    two.num_labels = 2
+    LlamaForSequenceClassification(two).save_pretrained(tmp_path / "two")
+    AutoTokenizer.from_pretrained(tiny_verifier_dir).save_pretrained(tmp_path / "two")
+    with pytest.raises(ValueError, match="classifier with 2 outputs"):
+        load_verifier(config(tiny_generator_dir, tmp_path / "two"))
+
+
+def test_missing_pad_token_is_set_from_eos(tiny_generator_dir, tiny_verifier_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    copy = tmp_path / "nopad"
+    copy.mkdir()
+    for item in tiny_verifier_dir.iterdir():
+        if item.is_file():
+            (copy / item.name).write_bytes(item.read_bytes())
+    tok = AutoTokenizer.from_pretrained(copy)
+    tok.pad_token = None
+    tok.save_pretrained(copy)
+    loaded = load_verifier(config(tiny_generator_dir, copy))
+    assert loaded.tokenizer.pad_token == loaded.tokenizer.eos_token
+    assert loaded.model.config.pad_token_id == loaded.tokenizer.pad_token_id
+    assert len(score_responses(loaded, [("q", "a", "en"), ("question two", "longer answer", "en")], False)) == 2
+
+
+VLLM_PYTHON = Path(os.environ.get("BESTOFL_VLLM_VENV", "/work/.venv-vllm")) / "bin" / "python"
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+@pytest.mark.skipif(not VLLM_PYTHON.exists(), reason=f"no vLLM venv at {VLLM_PYTHON} (scripts/setup_vllm_venv.sh)")
+def test_vllm_backend_smoke(smollm2_dir, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    result = subprocess.run([str(VLLM_PYTHON), str(REPO / "scripts" / "vllm_smoke.py"), "--model", str(smollm2_dir),
+                             "--store", str(tmp_path / "store")],
+                            capture_output=True, text=True, env=env, timeout=1500)
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(next(line for line in result.stdout.splitlines() if line.startswith('{"ok"')))
+    assert report["ok"] and report["candidates"] == report["scored"] == report["expected"]
