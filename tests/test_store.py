@@ -236,3 +236,50 @@ def test_unreadable_middle_line_is_skipped_with_a_warning(tmp_path, caplog):
 def test_no_pickle_in_the_store_module():
     source = open(store_module.__file__, encoding="utf-8").read()
     assert "pickle" not in source and "eval(" not in source
+
+
+def test_writer_killed_mid_batch_leaves_a_repairable_store(tmp_path, caplog):
+    """kill -9 a process in the middle of an append (a slow disk: small writes): reopening drops the torn
+    line, keeps every whole one, and later appends never duplicate."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    script = textwrap.dedent(f"""
+        import os, time
+        from bestofl_models import store as store_module
+        from bestofl_models.store import Candidate, CandidateStore
+
+        def slow_write(fd, data):
+            time.sleep(0.002)
+            return os.write(fd, bytes(data[:4096]))
+
+        store = CandidateStore({str(tmp_path)!r})
+        store_module.os = type("SlowOs", (), {{"__getattr__": lambda self, name: getattr(os, name),
+                                             "write": staticmethod(slow_write)}})()
+        for batch in range(1000):
+            store.add_candidates([
+                Candidate(key=f"k{{batch}}-{{i}}", problem_id="p", task="t", doc_id=0, target_lang="en", lang="en",
+                          sample_idx=batch * 10 + i, generator="g", prompt_hash="h", settings={{}},
+                          text="x" * 5_000, answer="1", gold="1")
+                for i in range(10)
+            ])
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script])
+    path = tmp_path / CANDIDATES_FILE
+    deadline = time.monotonic() + 60
+    while (not path.exists() or path.stat().st_size < 200_000) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    torn = not path.read_bytes().endswith(b"\n")
+    with caplog.at_level(logging.WARNING, logger="bestofl_models.store"):
+        store = CandidateStore(tmp_path)
+    assert torn == ("torn last line" in caplog.text)
+    data = path.read_bytes()
+    assert data.endswith(b"\n")
+    keys = [json.loads(line)["key"] for line in data.splitlines()]
+    assert len(keys) == len(set(keys)) == len(store) > 0
+    assert torn, "the writer was expected to die mid-line (slow writes of 4 KB)"
