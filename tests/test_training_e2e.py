@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import datasets
 import pytest
 
 from bestofl_models import testing
@@ -66,6 +67,10 @@ def test_tiny_cpu_config_end_to_end_and_lm_eval_uses_the_adapter(tmp_path, tiny_
     counts = json.loads((out / "generate" / "manifest.json").read_text())["counts"]
     assert counts["problems"] == 12 and questions["en"]["rows"] == 12
     assert counts["per_language"] == {lang: 2 * questions[lang]["rows"] for lang in ("en", "de", "fr")}
+
+    for name in ("translate/questions", "generate/candidates", "label/labeled", "balance/train", "balance/problems",
+                 "evaluate/scores", "fit/log_history"):
+        assert len(datasets.load_dataset("json", data_files=str(out / f"{name}.jsonl"), split="train")) > 0, name
 
     again = subprocess.run(_command("bestofl-train") + args, env=_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and again.stderr.count("up to date") == 7

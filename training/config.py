@@ -336,13 +336,30 @@ def machine_translated_languages(config: TrainConfig) -> list[str]:
     return [lang for lang in config.languages if lang not in existing]
 
 
+def _harness_errors(config: TrainConfig) -> list[str]:
+    """What the harness model would reject in the generate stage's model_args (checked without loading)."""
+    from bestofl_models.config import parse_model_args
+
+    from .generate import harness_args
+
+    errors = []
+    for name in config.generators or ["unset"]:
+        try:
+            parse_model_args(harness_args(config, name, None), "self-consistency")
+        except ValueError as exc:
+            errors.append(f"generate (harness model_args, e.g. generate.model_args): {exc}")
+            break
+    return errors
+
+
 def validate(config: TrainConfig, stages: tuple[str, ...] = STAGES) -> None:
     """Raise ConfigError listing everything that would fail later in ``stages``."""
     from bestofl_tasks.data import SOURCES
 
     errors: list[str] = []
-    if config.source not in SOURCES:
-        errors.append(f"source must be one of {', '.join(SOURCES)} (got {config.source!r})")
+    if config.source != "gsm8k_train":
+        errors.append(f"source must be gsm8k_train (got {config.source!r}); the other sources of "
+                      f"bestofl_tasks.data ({', '.join(s for s in SOURCES if s != 'gsm8k_train')}) are test sets")
     if not config.languages:
         errors.append("languages is empty: e.g. --set languages=en:de:fr")
     unknown = [lang for lang in config.languages if lang not in LANGUAGES]
@@ -371,6 +388,9 @@ def validate(config: TrainConfig, stages: tuple[str, ...] = STAGES) -> None:
             _check_model("generator", None, errors, "the generate stage samples from it")
         for name in config.generators:
             _check_model("generator", name, errors, "the generate stage samples from it")
+        if len(set(config.generators)) != len(config.generators):
+            errors.append(f"generator lists a model twice: {config.generators}")
+        errors.extend(_harness_errors(config))
         _choice(errors, "generate.backend", config.generate.backend, ("hf", "vllm"))
         if config.generate.backend == "vllm" and importlib.util.find_spec("vllm") is None:
             errors.append("generate.backend=vllm but vllm is not installed: pip install 'bestofl[vllm]' "

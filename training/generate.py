@@ -84,7 +84,7 @@ def build_task(config: TrainConfig, lang: str, docs: list[dict]):
                                     "dataset_kwargs": {}, "generation_kwargs": generation})
 
 
-def harness_args(config: TrainConfig, generator: str, store_dir: Path) -> dict:
+def harness_args(config: TrainConfig, generator: str, store_dir: Path | None) -> dict:
     """``model_args`` of the ``self-consistency`` harness model: k samples in each task's language."""
     gen = config.generate
     return {
@@ -95,7 +95,7 @@ def harness_args(config: TrainConfig, generator: str, store_dir: Path) -> dict:
         "top_p": gen.top_p,
         "max_gen_toks": gen.max_gen_toks,
         "seed": config.seed,
-        "store": str(store_dir),
+        "store": str(store_dir) if store_dir else None,
         "batch_size": gen.batch_size,
         **gen.model_args,
     }

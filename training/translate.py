@@ -6,7 +6,7 @@ are machine-translated from English by a seq2seq MT model (NLLB by default), wit
 
 Number check: every number written with digits in the English question must appear in the translation
 (compared as digit strings, so "1,250" = "1.250" = "1 250" and native digits count; extra numbers in the
-translation, e.g. "three" -> "3", are fine). Failing rows go to ``number_mismatches.jsonl``; with
+translation, e.g. "three" -> "3", are fine). Failing rows go to ``number_mismatches.jsonl`` (absent when none fail); with
 ``translate.number_check=drop`` (default) the translation is not used (that problem is skipped in that
 language), with ``report`` it is kept and flagged.
 
@@ -23,7 +23,7 @@ from collections import Counter
 
 from tqdm.auto import tqdm
 
-from .common import AppendLog, Stage, batched, logger, resolve_device, write_jsonl
+from .common import AppendLog, Stage, StageError, batched, logger, resolve_device, write_jsonl
 from .config import NLLB_CODES, TrainConfig
 
 SETTINGS = ("source", "limit", "languages", "translate")
@@ -49,7 +49,10 @@ def source_problems(config: TrainConfig) -> list[dict]:
     """The English docs of the configured source, first ``limit`` problems."""
     from bestofl_tasks.data import load_docs
 
-    docs = load_docs(config.source, "en")
+    try:
+        docs = load_docs(config.source, "en")
+    except FileNotFoundError as exc:
+        raise StageError(f"cannot load the {config.source} problems: {exc}") from exc
     return docs[: config.limit] if config.limit else docs
 
 
@@ -162,7 +165,11 @@ def run(out_dir, config: TrainConfig) -> dict:
                          "answer": doc["answer"], "origin": origin, "numbers_ok": not lost})
 
     write_jsonl(current.path("questions.jsonl"), rows)
-    write_jsonl(current.path("number_mismatches.jsonl"), mismatches)
+    report = current.path("number_mismatches.jsonl")
+    if mismatches:
+        write_jsonl(report, mismatches)
+    else:
+        report.unlink(missing_ok=True)
     for lang, counts in stats.items():
         if counts["number_mismatch"]:
             logger.warning("translate: %s: %d of %d translations lost a number (%s; see number_mismatches.jsonl)",
