@@ -1,0 +1,438 @@
+"""Robustness (issue 5, section 3): kill -9, torn store lines, bad inputs, determinism, no code from data.
+
+What other test files already show is not repeated here (docs/ROBUSTNESS.md maps every case to its test):
+kill -9 during sampling (test_harness_cli), the store's own torn-line/full-disk/read-only units (test_store),
+``--model_args`` value checks (test_config), misaligned translations (test_tasks, test_problems), tasks
+without parallel docs (test_harness). This file covers the rest, mostly through the harness model itself on
+the tiny fixtures (in-process, ``n`` and ``limit`` small), and in subprocesses where a process must die.
+"""
+
+from __future__ import annotations
+
+import ast
+import errno
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from lm_eval.api.instance import Instance
+
+from bestofl_models import harness
+from bestofl_models import store as store_module
+from bestofl_models.store import CandidateStore, StoreNotWritableError
+from bestofl_models.testing import shared_data_dir
+from bestofl_tasks.data import load_docs
+from bestofl_tasks.languages import get_language
+from bestofl_tasks.prompts import user_prompt
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = shared_data_dir()
+pytestmark = pytest.mark.skipif(not (SHARED / "mgsm").is_dir(), reason=f"no shared data at {SHARED}")
+
+
+@pytest.fixture(autouse=True)
+def offline_data(monkeypatch):
+    monkeypatch.setenv("BESTOFL_DATA_DIR", str(SHARED))
+
+
+def request(doc, task: str, doc_id: int) -> Instance:
+    return Instance("generate_until", doc, ("ignored", {"until": ["Frage:"]}), 0, (task, doc_id, 1))
+
+
+def requests(lang: str = "de", problems: int = 2) -> list[Instance]:
+    return [request(doc, f"mgsm_xling_{lang}", i) for i, doc in enumerate(load_docs("mgsm", lang)[:problems])]
+
+
+@pytest.fixture
+def args(tiny_generator_dir, tiny_verifier_dir, tmp_path) -> dict:
+    """bestofl over en:de, 4 samples per problem, short generations, a fresh store."""
+    return {"pretrained": str(tiny_generator_dir), "verifier": str(tiny_verifier_dir), "languages": "en:de",
+            "n": 4, "max_gen_toks": 12, "store": str(tmp_path / "store")}
+
+
+def run(model_args: dict, reqs: list[Instance] | None = None, preset=harness.BestOfL) -> tuple[list[str], object]:
+    lm = preset(**model_args)
+    outputs = lm.generate_until(reqs if reqs is not None else requests(), disable_tqdm=True)
+    lm.close()
+    return outputs, lm
+
+
+def lines(path: Path) -> list[dict]:
+    """Every line of a JSON Lines file parsed (fails on a torn or garbage line); the file ends with a newline."""
+    data = path.read_bytes()
+    assert data.endswith(b"\n"), f"{path.name} does not end with a newline"
+    return [json.loads(line) for line in data.splitlines()]
+
+
+def assert_exact(store_dir: Path, keys: int, verifiers: tuple[str, ...] = ()) -> list[dict]:
+    """Exactly ``keys`` candidates, each written once, and one score per candidate and verifier."""
+    candidates = lines(store_dir / "candidates.jsonl")
+    assert len(candidates) == len({c["key"] for c in candidates}) == keys
+    if verifiers:
+        scores = lines(store_dir / "scores.jsonl")
+        pairs = [(s["key"], s["verifier"]) for s in scores]
+        assert len(pairs) == len(set(pairs)) == keys * len(verifiers)
+        assert set(pairs) == {(c["key"], v) for c in candidates for v in verifiers}
+    return candidates
+
+
+# ================================================================================================ kill -9
+
+DRIVER = """
+import json, sys, time
+from lm_eval.api.instance import Instance
+from bestofl_models import harness, verifier
+from bestofl_tasks.data import load_docs
+
+spec = json.loads(sys.argv[1])
+harness.SCORE_CHUNK = 1  # append each score at once, so the store shows progress while scoring
+original = verifier.HFVerifier.score
+
+def slow_score(self, texts, progress=True):  # a slow verifier: time to kill the process while it scores
+    time.sleep(spec["score_delay"])
+    return original(self, texts, progress)
+
+verifier.HFVerifier.score = slow_score
+docs = load_docs("mgsm", "de")[: spec["problems"]]
+reqs = [Instance("generate_until", d, ("", {"until": []}), 0, ("mgsm_xling_de", i, 1)) for i, d in enumerate(docs)]
+print(json.dumps(harness.BestOfL(**spec["model_args"]).generate_until(reqs, disable_tqdm=True)))
+"""
+
+
+def wait_for(predicate, process: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if process.poll() is not None:
+            pytest.fail(f"the process ended (exit {process.returncode}) before it could be killed mid-way")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("no progress to kill in")
+        time.sleep(0.01)
+
+
+def line_count(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+@pytest.mark.slow
+def test_kill_9_while_scoring_then_rerun_scores_each_candidate_once(args, tmp_path, monkeypatch):
+    store = Path(args["store"])
+    total = 2 * args["n"]
+    spec = {"model_args": args, "problems": 2, "score_delay": 0.4}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(spec)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: line_count(store / "scores.jsonl") >= 2, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    scored = line_count(store / "scores.jsonl")
+    assert line_count(store / "candidates.jsonl") == total  # sampling had finished
+    assert 2 <= scored < total, f"not killed while scoring ({scored} of {total} scores)"
+    candidates_before = (store / "candidates.jsonl").read_bytes()
+    scores_before = (store / "scores.jsonl").read_bytes()
+    complete_before = scores_before[: scores_before.rfind(b"\n") + 1]
+
+    lm = harness.BestOfL(**args)
+    monkeypatch.setattr(lm, "_generator", lambda: pytest.fail("the rerun must not generate anything"))
+    resumed = lm.generate_until(requests(), disable_tqdm=True)
+
+    assert (store / "candidates.jsonl").read_bytes() == candidates_before  # nothing regenerated
+    assert (store / "scores.jsonl").read_bytes().startswith(complete_before)  # no score lost or rewritten
+    assert_exact(store, total, (args["verifier"],))
+    # ... and the answers are those of a run that was never interrupted.
+    clean, _ = run({**args, "store": str(tmp_path / "clean")})
+    assert resumed == clean
+
+
+def test_torn_last_lines_left_by_a_killed_writer_are_repaired_by_the_next_run(args, tmp_path):
+    store = Path(args["store"])
+    run(args)
+    total = 2 * args["n"]
+    candidates = (store / "candidates.jsonl").read_bytes()
+    scores = (store / "scores.jsonl").read_bytes()
+    # kill -9 in the middle of os.write: the last record of each file is cut in half.
+    last_candidate = candidates[: -1].rfind(b"\n") + 1
+    last_score = scores[: -1].rfind(b"\n") + 1
+    (store / "candidates.jsonl").write_bytes(candidates[: last_candidate + 40])
+    (store / "scores.jsonl").write_bytes(scores[: last_score + 20])
+    lost = json.loads(candidates[last_candidate:])["key"]
+
+    lm = harness.BestOfL(**args)
+    assert lost not in lm.store and len(lm.store) == total - 1  # the torn record is dropped ...
+    assert (store / "candidates.jsonl").read_bytes() == candidates[:last_candidate]  # ... and truncated away
+    lm.generate_until(requests(), disable_tqdm=True)
+
+    rows = assert_exact(store, total, (args["verifier"],))  # the lost candidate and scores are redone once
+    assert (store / "candidates.jsonl").read_bytes().startswith(candidates[:last_candidate])
+    assert rows[-1]["key"] == lost
+
+
+# ================================================================================================ bad inputs
+
+
+@pytest.mark.parametrize(
+    "arg_string, message",
+    [
+        # lists use ':' -- a ',' splits the value into a stray key
+        ("languages=en,de", r"Unknown --model_args key\(s\) for --model bestofl: de\. Valid keys"),
+        ("n", r"n must be an integer, got ''"),
+        ("n=4.5", r"n must be an integer, got 4\.5"),
+        ("n=-2", r"n is the total number of samples per problem and must be >= 1, got -2"),
+        ("temperature=warm", r"temperature must be a finite number, got 'warm'"),
+        ("temperature=nan", r"temperature must be a finite number"),
+        ("temperature=-0.1", r"temperature must be >= 0 \(0 = greedy\), got -0\.1"),
+        ("languages=en:german", r"unknown language code\(s\) german\. Supported: en"),
+        ("languages=", r"languages must be language codes|languages is empty"),
+        ("backend=hf,dtype=", r"dtype must be a non-empty string"),
+    ],
+)
+def test_malformed_model_args_fail_before_anything_is_loaded(arg_string, message, tmp_path):
+    # The generator path does not exist: any attempt to load it would raise OSError, not the ValueError.
+    full = f"pretrained={tmp_path}/no-generator,verifier={tmp_path}/no-verifier,{arg_string}"
+    with pytest.raises(ValueError, match=message):
+        harness.BestOfL.create_from_arg_string(full, {"batch_size": 1})
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_bad_model_args_on_the_cli_exit_early_with_the_message(tiny_generator_dir, tmp_path):
+    lm_eval = str(Path(sys.executable).parent / "lm_eval")
+    store = tmp_path / "store"
+    result = subprocess.run(
+        [lm_eval, "--model", "bestofl", "--model_args",
+         f"pretrained={tiny_generator_dir},verifier=x,languages=en:xx,store={store}",
+         "--tasks", "mgsm_xling_de", "--limit", "1"],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "BESTOFL_DATA_DIR": str(SHARED), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode != 0
+    assert "languages: unknown language code(s) xx. Supported: en" in result.stderr
+    assert "bestofl: sampling" not in result.stderr and not store.exists()
+
+
+def test_generator_without_chat_template_samples_the_plain_prompt(args, tmp_path, caplog):
+    plain = tmp_path / "plain-generator"
+    shutil.copytree(args["pretrained"], plain)
+    (plain / "chat_template.jinja").unlink(missing_ok=True)
+    config = json.loads((plain / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (plain / "tokenizer_config.json").write_text(json.dumps(config))
+
+    with caplog.at_level(logging.WARNING):
+        outputs, lm = run({**args, "pretrained": str(plain)}, requests(problems=1))
+    assert "has no chat template; using the plain prompt format" in caplog.text
+    doc = load_docs("mgsm", "de")[0]
+    for c in lm.store.candidates():
+        question = doc["parallel"][c.lang]
+        assert c.prompt_hash == hashlib.sha256((user_prompt(question, c.lang) + "\n").encode()).hexdigest()
+        prefix = get_language(c.lang).question_prefix
+        assert c.settings["stop"] == [prefix] and prefix not in c.text  # stops before a next question
+    assert len(outputs) == 1 and isinstance(outputs[0], str)
+
+
+def test_empty_generations_are_candidates_without_an_answer(args, monkeypatch):
+    from bestofl_models.backends import hf
+
+    original = hf.HFBackend.generate
+
+    def half_empty(self, prompts, seeds, stops, settings):
+        texts = original(self, prompts, seeds, stops, settings)
+        return ["" if i % 2 else text + "\nThe answer is 7." for i, text in enumerate(texts)]
+
+    monkeypatch.setattr(hf.HFBackend, "generate", half_empty)
+    outputs, lm = run(args)
+    empty = [c for c in lm.store.candidates() if c.text == ""]
+    assert len(empty) == len(lm.store) // 2 and all(c.answer is None for c in empty)
+    assert all(lm.store.score(c.key, args["verifier"]) is not store_module.MISSING for c in empty)
+    for output in outputs:  # an empty candidate never wins over one with an answer
+        assert output.strip() and output.rstrip().endswith("Die Antwort lautet 7.")
+
+    monkeypatch.setattr(hf.HFBackend, "generate", lambda self, prompts, *a: [""] * len(prompts))
+    outputs, lm = run({**args, "store": str(Path(args["store"]).parent / "all-empty")})
+    assert outputs == ["", ""]  # nothing to answer with: an empty answer, scored as wrong
+    assert len(lm.store) == 2 * args["n"]
+    monkeypatch.setattr(hf.HFBackend, "generate", lambda *a: pytest.fail("empty candidates are not regenerated"))
+    assert run({**args, "store": str(Path(args["store"]).parent / "all-empty")})[0] == outputs
+
+
+def test_docs_without_parallel_versions_sample_what_exists(args, caplog):
+    doc = dict(load_docs("mgsm", "de")[0])
+    doc["parallel"] = {"de": doc["question"], "en": None, "fr": None}  # no translations of this problem
+    _, lm = run({**args, "languages": "en:de:fr", "n": 3}, [request(doc, "mgsm_xling_de", 0)])
+    assert sorted((c.lang, c.sample_idx) for c in lm.store.candidates()) == [("de", 0), ("de", 1), ("de", 2)]
+
+    other = dict(doc, problem_id="mgsm-9999")
+    harness._warn_no_pool.cache_clear()
+    with caplog.at_level(logging.WARNING):  # the target is not in the pool and no pool language exists
+        outputs, lm = run({**args, "languages": "en:fr", "n": 2, "store": None},
+                          [request(other, "mgsm_xling_de", 0)])
+    assert {c.lang for c in lm.store.candidates()} == {"de"} and len(outputs) == 1
+    assert "no version in any pool language (en:fr)" in caplog.text
+
+
+def test_another_verifier_or_generator_never_reuses_foreign_candidates_or_scores(
+    args, tiny_verifier_adapter_dir, tmp_path
+):
+    store = Path(args["store"])
+    run(args)
+    first = (store / "candidates.jsonl").read_bytes()
+
+    # another verifier on the same store: same candidates, its own scores, its own selection
+    other_verifier = {**args, "verifier": str(tiny_verifier_adapter_dir)}
+    shared, lm = run(other_verifier)
+    assert (store / "candidates.jsonl").read_bytes() == first
+    assert_exact(store, 2 * args["n"], (args["verifier"], str(tiny_verifier_adapter_dir)))
+    alone, _ = run({**other_verifier, "store": str(tmp_path / "alone")})
+    assert shared == alone
+
+    # another generator (same weights, another name) on the same store: new candidates, nothing reused
+    other = tmp_path / "other-generator"
+    shutil.copytree(args["pretrained"], other)
+    _, lm = run({**args, "pretrained": str(other)})
+    generators = [c["generator"] for c in assert_exact(store, 4 * args["n"])]
+    assert generators.count(args["pretrained"]) == generators.count(str(other)) == 2 * args["n"]
+
+
+def test_unwritable_store_fails_before_loading_the_generator(args, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")  # root ignores chmod; a path below a file fails for everyone
+    monkeypatch.setattr("bestofl_models.backends.load_backend", lambda c: pytest.fail("generator loaded"))
+    with pytest.raises(StoreNotWritableError, match=r"store directory .*a-file/store is not writable.*pass store="):
+        harness.BestOfL(**{**args, "store": str(blocker / "store")})
+
+
+def test_disk_full_mid_run_is_a_clear_error_and_the_rerun_completes(args, monkeypatch):
+    store = Path(args["store"])
+    lm = harness.BestOfL(**{**args, "batch_size": 4})  # two generation batches of 4
+
+    real_fsync, calls = os.fsync, []
+
+    def fill_up(fd):
+        calls.append(fd)
+        if len(calls) > 1:  # the first batch fits, the second does not
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(store_module.os, "fsync", fill_up)
+    with pytest.raises(StoreNotWritableError, match="not writable: No space left on device; pass store="):
+        lm.generate_until(requests(), disable_tqdm=True)
+    monkeypatch.setattr(store_module.os, "fsync", real_fsync)
+    assert len(lines(store / "candidates.jsonl")) == 4  # the first batch, whole; no partial line
+
+    run(args)  # space freed: the rerun adds exactly what is missing
+    assert_exact(store, 2 * args["n"], (args["verifier"],))
+
+
+# ================================================================================================ determinism
+
+
+def test_same_seed_and_settings_give_the_same_candidates_and_selections(args, tmp_path):
+    first, a = run({**args, "store": str(tmp_path / "a")})
+    second, b = run({**args, "store": str(tmp_path / "b")})
+    assert first == second
+
+    def content(lm):
+        return {c.key: (c.text, c.answer, lm.store.score(c.key, args["verifier"])) for c in lm.store.candidates()}
+
+    assert content(a) == content(b)
+    _, c = run({**args, "seed": 99, "store": str(tmp_path / "c")})
+    assert {t for t, _, _ in content(c).values()} != {t for t, _, _ in content(a).values()}  # the seed matters
+
+
+# ================================================================================================ no code from data
+
+PACKAGES = ("bestofl_tasks", "bestofl_models", "training")
+UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "marshal", "shelve"}
+UNSAFE_CALLS = {"eval", "exec", "compile", "__import__"}
+
+
+def _sources():
+    for package in PACKAGES:
+        yield from sorted((REPO / package).rglob("*.py"))
+
+
+def _safe_loaders(tree: ast.Module) -> set[str]:
+    """Classes in the module that derive from yaml.SafeLoader (or CSafeLoader)."""
+    names = {"SafeLoader", "CSafeLoader"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and any(ast.unparse(base).split(".")[-1] in names for base in node.bases):
+            names.add(node.name)
+    return names
+
+
+def test_no_pickle_eval_or_exec_in_the_package_sources():
+    problems = []
+    for path in _sources():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        safe = _safe_loaders(tree)
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(REPO)}:{getattr(node, 'lineno', '?')}"
+            if isinstance(node, ast.Import):
+                problems += [f"{where} imports {a.name}" for a in node.names if a.name.split(".")[0] in UNSAFE_MODULES]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in UNSAFE_MODULES:
+                problems.append(f"{where} imports from {node.module}")
+            elif isinstance(node, ast.Call):
+                name = ast.unparse(node.func)
+                if name in UNSAFE_CALLS or name.endswith(("pickle.load", "pickle.loads")):
+                    problems.append(f"{where} calls {name}")
+                elif name == "torch.load" and not any(
+                    k.arg == "weights_only" and getattr(k.value, "value", None) is True for k in node.keywords
+                ):
+                    problems.append(f"{where} calls torch.load without weights_only=True")
+                elif name in ("yaml.load", "yaml.load_all", "yaml.unsafe_load", "yaml.full_load"):
+                    loader = next((ast.unparse(k.value) for k in node.keywords if k.arg == "Loader"), "")
+                    if name != "yaml.load" or loader.split(".")[-1] not in safe:
+                        problems.append(f"{where} calls {name} with Loader={loader or 'default'}")
+                for k in node.keywords:
+                    if k.arg == "trust_remote_code" and isinstance(k.value, ast.Constant) and k.value.value:
+                        problems.append(f"{where} hard-codes trust_remote_code=True")
+    assert not problems, "\n".join(problems)
+    # The one exec is the start-up hook's .pth line: a constant string, no data.
+    pth = (REPO / "bestofl_tasks" / "bestofl_autoload.pth").read_text()
+    calls = [n for n in ast.walk(ast.parse(pth)) if isinstance(n, ast.Call) and ast.unparse(n.func) == "exec"]
+    assert len(calls) == 1 and isinstance(calls[0].args[0], ast.Constant)
+    assert "import bestofl_tasks._autoload" in calls[0].args[0].value
+
+
+def test_the_store_reader_runs_no_code_from_the_data(tmp_path):
+    # A record that would run code if the reader were pickle- or eval-based is just text here.
+    run_me = tmp_path / "ran"
+    payload = f"__import__('pathlib').Path({str(run_me)!r}).touch()"
+    (tmp_path / "candidates.jsonl").write_text(
+        json.dumps({"key": payload, "text": payload}) + "\n" + payload + "\n", encoding="utf-8"
+    )
+    CandidateStore(tmp_path, read_only=True).candidates()
+    assert not run_me.exists()
+
+
+def test_trust_remote_code_only_when_requested(args, monkeypatch):
+    import transformers
+
+    seen = []
+    for cls in (transformers.AutoTokenizer, transformers.AutoConfig, transformers.AutoModelForCausalLM,
+                transformers.AutoModelForSequenceClassification):
+        original = cls.from_pretrained.__func__
+
+        def recording(klass, *a, _original=original, _name=cls.__name__, **kw):
+            seen.append((_name, kw.get("trust_remote_code", False)))
+            return _original(klass, *a, **kw)
+
+        monkeypatch.setattr(cls, "from_pretrained", classmethod(recording))
+
+    run({**args, "n": 2}, requests(problems=1))
+    assert {name for name, _ in seen} >= {"AutoTokenizer", "AutoModelForCausalLM",
+                                           "AutoModelForSequenceClassification"}
+    assert not any(trusted for _, trusted in seen), seen
+    seen.clear()
+    run({**args, "n": 2, "trust_remote_code": "true", "store": None}, requests(problems=1))
+    ours = [trusted for name, trusted in seen]
+    assert ours and all(ours), seen
