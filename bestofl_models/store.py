@@ -4,7 +4,7 @@ Layout of ``DIR`` (JSON Lines only, append-only, one record per line):
 
 * ``candidates.jsonl``: one :class:`Candidate` per line;
 * ``scores.jsonl``: one ``{"key", "verifier", "score"}`` per (candidate, verifier); NaN and infinite
-  scores are stored as ``null`` (no usable score);
+  scores are stored as ``null`` (no usable score; :meth:`CandidateStore.score` gives them back as NaN);
 * ``.lock``: an advisory ``fcntl`` lock held while appending.
 
 A candidate's ``key`` is the sha256 of (generator, rendered prompt, sampling settings, sample index),
@@ -264,12 +264,15 @@ class CandidateStore:
         """All candidates, in the order they were first written."""
         return list(self._candidates.values())
 
-    def score(self, key: str, verifier: str) -> float | None | _Missing:
-        """The verifier's score (None: scored, but no usable number), or :data:`MISSING` if not scored."""
-        return self._scores.get((key, verifier), MISSING)
+    def score(self, key: str, verifier: str) -> float | _Missing:
+        """The verifier's score; ``math.nan`` if it gave no usable number (stored as null); :data:`MISSING`
+        if it has not scored the candidate. NaN ranks below every real score in selection."""
+        score = self._scores.get((key, verifier), MISSING)
+        return math.nan if score is None else score
 
     def scores(self, verifier: str | None = None) -> dict[tuple[str, str], float | None]:
-        """Scores keyed by ``(candidate key, verifier)``, only ``verifier``'s when it is given."""
+        """Scores as stored (None: no usable number), keyed by ``(candidate key, verifier)``; only
+        ``verifier``'s when it is given."""
         if verifier is None:
             return dict(self._scores)
         return {pair: s for pair, s in self._scores.items() if pair[1] == verifier}

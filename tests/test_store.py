@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import math
 import os
 
 import pytest
@@ -80,7 +81,7 @@ def test_round_trip_and_reopen(tmp_path):
     assert reopened.candidates() == store.candidates()
     assert fields(reopened.get(make(0).key)) == fields(make(0))
     assert reopened.score(make(0).key, "ver-1") == 0.25
-    assert reopened.score(make(1, lang="fr").key, "ver-1") is None  # NaN is stored as null
+    assert math.isnan(reopened.score(make(1, lang="fr").key, "ver-1"))  # NaN: stored as null, read back as NaN
     assert reopened.score(make(0).key, "ver-2") is MISSING
     assert reopened.verifiers() == ["ver-1"]
     assert reopened.scores("ver-1") == {(make(0).key, "ver-1"): 0.25, (make(1, lang="fr").key, "ver-1"): None}
@@ -202,7 +203,8 @@ def test_scores_need_known_candidates_and_numbers(tmp_path):
         with pytest.raises(ValueError, match="non-empty name"):
             store.add_scores("", {make(0).key: 0.5})
         assert store.add_scores("v", {make(0).key: float("inf")}) == 1
-        assert store.score(make(0).key, "v") is None
+        assert math.isnan(store.score(make(0).key, "v"))
+        assert store.scores("v") == {(make(0).key, "v"): None}
 
 
 def test_in_memory_store_has_the_same_api(tmp_path):
@@ -212,7 +214,7 @@ def test_in_memory_store_has_the_same_api(tmp_path):
     assert store.add_scores("v", {make(0).key: 0.5, make(1).key: None}) == 2
     assert store.add_scores("v", {make(0).key: 0.7}) == 0
     assert store.score(make(0).key, "v") == 0.5
-    assert store.score(make(1).key, "v") is None
+    assert math.isnan(store.score(make(1).key, "v"))
     assert store.score(make(1).key, "w") is MISSING
     assert store.scores() == {(make(0).key, "v"): 0.5, (make(1).key, "v"): None}
     assert list(tmp_path.iterdir()) == []
