@@ -77,6 +77,10 @@ class BestOfLLM(LM):
         super().__init__()
         _show_logs_like_lm_eval()
         self.config = config if config is not None else parse_model_args(model_args, self.PRESET)
+        if self.config.needs_verifier:  # a missing or wrong-shaped verifier fails now, not after sampling
+            from .verifier import check_verifier
+
+            check_verifier(self.config)
         from .backends import load_tokenizer
 
         self.tokenizer = load_tokenizer(self.config)

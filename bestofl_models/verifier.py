@@ -51,6 +51,43 @@ def check_one_logit(name: str, config) -> None:
         )
 
 
+def _looks_local(name: str) -> bool:
+    """A filesystem path rather than a Hub id (``org/name``): absolute, relative to ``.``/``~``, or deeper."""
+    return os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1
+
+
+def check_verifier(config) -> None:
+    """Fail before any sampling if ``config.verifier`` cannot be loaded: a path that does not exist, a Hub id
+    that cannot be resolved (e.g. offline and not cached), an adapter whose base cannot be resolved, or a
+    classifier with more than one output. Reads configuration files only, no weights."""
+    name = config.verifier
+    if not name:
+        return
+    if _looks_local(name) and not os.path.exists(name):
+        raise FileNotFoundError(
+            f"verifier={name}: no such file or directory (give a LoRA adapter directory with adapter_config.json, "
+            "a classifier directory with config.json, or a Hub id)."
+        )
+    import transformers
+
+    revision = config.backend_options.get("revision")
+    common = {"trust_remote_code": config.trust_remote_code}
+    try:
+        base = adapter_base(name, revision)
+        if base is None:
+            check_one_logit(name, transformers.AutoConfig.from_pretrained(
+                name, **common, **({"revision": revision} if revision else {})))
+    except OSError as exc:
+        raise OSError(f"verifier={name} cannot be loaded (not a local directory, nor a Hub id it can resolve): "
+                      f"{exc}") from exc
+    if base is None:
+        return
+    try:
+        transformers.AutoConfig.from_pretrained(base, **common)
+    except OSError as exc:
+        raise OSError(f"verifier={name} is a LoRA adapter whose base model {base} cannot be loaded: {exc}") from exc
+
+
 class HFVerifier:
     """transformers (+ peft) verifier scoring length-sorted batches."""
 

@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -217,6 +218,28 @@ def test_bad_model_args_on_the_cli_exit_early_with_the_message(tiny_generator_di
     assert result.returncode != 0
     assert "languages: unknown language code(s) xx. Supported: en" in result.stderr
     assert "bestofl: sampling" not in result.stderr and not store.exists()
+
+
+def test_missing_verifier_fails_before_sampling(args, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for verifier in (str(tmp_path / "no-such-verifier"), "nobody-cached/no-such-verifier"):
+        with pytest.raises(OSError, match=re.escape(f"verifier={verifier}")):
+            harness.BestOfL(**{**args, "verifier": verifier})
+    assert not (Path(args["store"]) / "candidates.jsonl").exists()
+
+
+def test_verifier_with_more_than_one_logit_fails_before_sampling(args, tmp_path):
+    from transformers import AutoTokenizer, LlamaForSequenceClassification
+
+    from bestofl_models.testing import tiny_config
+
+    tokenizer = AutoTokenizer.from_pretrained(args["verifier"])
+    two = tmp_path / "two-logit-classifier"
+    LlamaForSequenceClassification(tiny_config(tokenizer, num_labels=2)).save_pretrained(two)
+    tokenizer.save_pretrained(two)
+    with pytest.raises(ValueError, match="classifier with 2 outputs; bestofl needs a one-logit"):
+        harness.BestOfL(**{**args, "verifier": str(two)})
+    assert not (Path(args["store"]) / "candidates.jsonl").exists()
 
 
 def test_generator_without_chat_template_samples_the_plain_prompt(args, tmp_path, caplog):
