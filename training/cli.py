@@ -26,7 +26,10 @@ def _stage_module(name: str):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bestofl-train", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="bestofl-train", description="Build the Best-of-L cross-lingual verifier, stage by stage.",
+        epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help_text: str, needs_output: bool = True) -> argparse.ArgumentParser:

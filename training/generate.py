@@ -130,25 +130,24 @@ def read_back(config: TrainConfig, generator: str, docs: dict[str, list[dict]], 
     model_config = parse_model_args(harness_args(config, generator, store_dir), "self-consistency")
     tokenizer = load_tokenizer(model_config)
     wanted = model_config.sampling_settings()
-    expected: dict[tuple[str, str], dict] = {}  # (prompt hash, lang) -> doc
+    # (prompt hash, lang) -> docs: two problems with the same question text share their candidates.
+    expected: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for lang, lang_docs in docs.items():
         for doc in lang_docs:
             prompt = generator_prompt(tokenizer, doc["question"], lang)
-            expected[hashlib.sha256(prompt.encode()).hexdigest(), lang] = doc
+            expected[hashlib.sha256(prompt.encode()).hexdigest(), lang].append(doc)
     rows = []
     for candidate in CandidateStore(store_dir, read_only=True).candidates():
-        doc = expected.get((candidate.prompt_hash, candidate.lang))
         if (
-            doc is None
-            or candidate.generator != model_config.pretrained
-            or candidate.problem_id != doc["problem_id"]
+            candidate.generator != model_config.pretrained
             or candidate.sample_idx >= config.generate.k
             or any(candidate.settings.get(name) != value for name, value in wanted.items())
         ):
             continue
-        rows.append({"key": candidate.key, "problem_id": doc["problem_id"], "lang": candidate.lang,
-                     "sample_idx": candidate.sample_idx, "generator": generator, "question": doc["question"],
-                     "response": candidate.text, "gold": doc["answer"]})
+        for doc in expected.get((candidate.prompt_hash, candidate.lang), ()):
+            rows.append({"key": candidate.key, "problem_id": doc["problem_id"], "lang": candidate.lang,
+                         "sample_idx": candidate.sample_idx, "generator": generator, "question": doc["question"],
+                         "response": candidate.text, "gold": doc["answer"]})
     return rows
 
 

@@ -72,11 +72,11 @@ class Translator:
         self.model = AutoModelForSeq2SeqLM.from_pretrained(settings.model).to(self.device).eval()
         self._torch = torch
 
-    def _target_token(self, lang: str) -> int:
+    def target_token(self, lang: str) -> int:
         code = self.codes[lang]
         token_id = self.tokenizer.convert_tokens_to_ids(code)
         if token_id is None or token_id == self.tokenizer.unk_token_id:
-            raise ValueError(
+            raise StageError(
                 f"MT model {self.settings.model} has no language token {code!r} for {lang}; "
                 f"set translate.lang_codes.{lang} to the model's code"
             )
@@ -88,11 +88,20 @@ class Translator:
         with self._torch.inference_mode():
             output = self.model.generate(
                 **batch,
-                forced_bos_token_id=self._target_token(target_lang),
+                forced_bos_token_id=self.target_token(target_lang),
                 num_beams=self.settings.num_beams,
                 max_new_tokens=self.settings.max_new_tokens,
             )
         return [text.strip() for text in self.tokenizer.batch_decode(output, skip_special_tokens=True)]
+
+
+def existing_question(doc: dict, lang: str, config: TrainConfig) -> tuple[str, str] | None:
+    """(question, origin) when no machine translation is needed: English, or an existing translation."""
+    if lang == "en":
+        return doc["question"], "source"
+    if config.translate.use_existing and doc["parallel"].get(lang):
+        return doc["parallel"][lang], "existing"
+    return None
 
 
 def cache_key(config: TrainConfig, text: str, source_lang: str, target_lang: str) -> str:
@@ -112,10 +121,8 @@ def run(out_dir, config: TrainConfig) -> dict:
     wanted: dict[str, tuple[str, str]] = {}  # cache key -> (english text, target lang)
     for doc in problems:
         for lang in config.languages:
-            existing = doc["parallel"].get(lang) if config.translate.use_existing or lang == "en" else None
-            if not existing:
-                key = cache_key(config, doc["question"], "en", lang)
-                wanted[key] = (doc["question"], lang)
+            if existing_question(doc, lang, config) is None:
+                wanted[cache_key(config, doc["question"], "en", lang)] = (doc["question"], lang)
 
     cache = AppendLog(current.path("mt_cache.jsonl"))
     translated = {record["key"]: record["translation"] for record in cache.records}
@@ -123,6 +130,8 @@ def run(out_dir, config: TrainConfig) -> dict:
     reused = len(wanted) - len(todo)
     if todo:
         translator = Translator(config)
+        for lang in {item[2] for item in todo}:
+            translator.target_token(lang)  # fail now on a missing language code, not mid-run
         todo.sort(key=lambda item: (item[2], len(item[1])))  # one target language per batch, similar lengths
         with tqdm(total=len(todo), desc="translate", unit="question") as bar:
             for lang in sorted({item[2] for item in todo}):
@@ -144,12 +153,8 @@ def run(out_dir, config: TrainConfig) -> dict:
     drop = config.translate.number_check == "drop"
     for doc in problems:
         for lang in config.languages:
-            if lang == "en":
-                question, origin = doc["question"], "source"
-            elif config.translate.use_existing and doc["parallel"].get(lang):
-                question, origin = doc["parallel"][lang], "existing"
-            else:
-                question, origin = translated[cache_key(config, doc["question"], "en", lang)], "mt"
+            question, origin = existing_question(doc, lang, config) or (
+                translated[cache_key(config, doc["question"], "en", lang)], "mt")
             lost = missing_numbers(doc["question"], question) if lang != "en" else []
             stats[lang][origin] += 1
             if lost:
