@@ -27,6 +27,7 @@ import collections
 import functools
 import hashlib
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -278,6 +279,10 @@ class BestOfLLM(LM):
                     (slot.question, self.store.get(slot.key).text, slot.lang or "en") for slot in chunk
                 ]
                 scores = score_responses(verifier, triples, progress=False)
+                unusable = sum(1 for score in scores if not math.isfinite(score))
+                if unusable:
+                    logger.warning("verifier %s gave %d NaN/infinite score(s); those candidates rank after every "
+                                   "real score.", verifier_name, unusable)
                 self.store.add_scores(verifier_name, {slot.key: score for slot, score in zip(chunk, scores)})
                 bar.update(len(chunk))
 
@@ -302,6 +307,10 @@ class BestOfLLM(LM):
         for slot in slots:
             candidate = self.store.get(slot.key)
             score = self.store.score(slot.key, verifier_name) if verifier_name else None
+            if verifier_name and score is None:
+                # Scored, but the verifier gave NaN/inf (stored as null): no usable score, so it ranks after
+                # every real score (selection's rule) instead of looking like "no verifier" and raising.
+                score = math.nan
             score = None if score is MISSING else score
             scored.append(Scored(slot.key, slot.lang, slot.sample_idx, candidate.answer, score))
         pool = list(dict.fromkeys(slot.lang for slot in slots))

@@ -287,6 +287,44 @@ def test_empty_generations_are_candidates_without_an_answer(args, monkeypatch):
     assert run({**args, "store": str(Path(args["store"]).parent / "all-empty")})[0] == outputs
 
 
+@pytest.mark.parametrize("selection", ["cross_orm", "multi_orm", "weighted_vote"])
+def test_nan_scores_never_crash_and_never_beat_a_real_score(args, selection, monkeypatch):
+    from bestofl_models import verifier as verifier_module
+
+    original = verifier_module.HFVerifier.score
+    monkeypatch.setattr(verifier_module.HFVerifier, "score",
+                        lambda self, texts, progress=True: [math.nan] * len(texts))
+    outputs, lm = run({**args, "selection": selection})  # every score NaN: no usable score at all
+    assert len(outputs) == 2
+    assert all(s is None for s in lm.store.scores(args["verifier"]).values())  # stored as null, not NaN
+    assert len(lm.store.scores(args["verifier"])) == 2 * args["n"]
+
+    def some_nan(self, texts, progress=True):
+        return [math.nan if i % 2 else p for i, p in enumerate(original(self, texts, progress))]
+
+    monkeypatch.setattr(verifier_module.HFVerifier, "score", some_nan)
+    monkeypatch.setattr(harness, "select", _recording_select(chosen := []))
+    run({**args, "selection": selection, "store": str(Path(args["store"]).parent / "some-nan")})
+    for winner, pool in chosen:
+        rivals = [c for c in pool if c.answer is not None and c.score is not None and not math.isnan(c.score)]
+        if selection == "multi_orm":
+            rivals = [c for c in rivals if c.lang == winner.lang]
+        if rivals:
+            assert winner.score is not None and not math.isnan(winner.score), (winner, pool)
+
+
+def _recording_select(log: list):
+    from bestofl_models.selection import select
+
+    def recording(method, candidates, target_lang, pool):
+        candidates = list(candidates)
+        winner = select(method, candidates, target_lang, pool)
+        log.append((winner, candidates))
+        return winner
+
+    return recording
+
+
 def test_docs_without_parallel_versions_sample_what_exists(args, caplog):
     doc = dict(load_docs("mgsm", "de")[0])
     doc["parallel"] = {"de": doc["question"], "en": None, "fr": None}  # no translations of this problem
