@@ -109,6 +109,13 @@ def test_cli_rejects_a_bad_config_before_any_work(tmp_path, capsys):
     assert "verifier_base: " in capsys.readouterr().out
 
 
+def test_run_until_stops_after_that_stage(tmp_path):
+    out = tmp_path / "out"
+    assert main(["run", "--config", str(TINY), "--output-dir", str(out), "--until", "translate", "--set", "limit=2"]) == 0
+    assert (out / "translate" / "manifest.json").is_file() and not (out / "generate").exists()
+    assert load_config(out / "config.yaml").limit == 2
+
+
 # --------------------------------------------------------------------------------------------------- translate
 
 

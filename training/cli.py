@@ -1,6 +1,7 @@
 """``bestofl-train``: build the cross-lingual verifier stage by stage.
 
     bestofl-train run --config training/configs/tiny-cpu.yaml --output-dir OUT --set generator=PATH ...
+    bestofl-train run ... --until balance; accelerate launch -m training.cli fit --output-dir OUT; bestofl-train run ...
     bestofl-train STAGE --output-dir OUT [--config FILE] [--set KEY=VALUE ...]    (STAGE: translate ... export)
     bestofl-train check --config FILE [--set ...]                                  (validate, print the config)
 
@@ -41,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="override a setting, dotted keys, YAML values (e.g. --set fit.lora.r=8); repeatable")
         return sub
 
-    add("run", "run every stage in order (finished ones are skipped)")
+    run = add("run", "run every stage in order (finished ones are skipped)")
+    run.add_argument("--until", choices=STAGES, default=STAGES[-1],
+                     help="stop after this stage (e.g. balance, then fit under accelerate launch)")
     for name in STAGES:
         add(name, (_stage_module(name).__doc__ or name).strip().split("\n")[0])
     add("check", "validate a config and print it resolved, without running anything", needs_output=False)
@@ -78,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = _config(args)
-        stages = STAGES if args.command in ("run", "check") else (args.command,)
+        if args.command == "run":
+            stages = STAGES[: STAGES.index(args.until) + 1]
+        else:
+            stages = STAGES if args.command == "check" else (args.command,)
         validate(config, stages)
         if args.command == "check":
             sys.stdout.write(dump_config(config))
@@ -91,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, StageError) as exc:
         print(f"bestofl-train: error: {exc}", file=sys.stderr)
         return 2
-    if args.command == "run":
+    if stages[-1] == "export":
         logger.info("done: %s, %s, %s", out_dir / "adapter", out_dir / "merged", out_dir / "metrics.json")
     return 0
 
