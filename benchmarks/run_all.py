@@ -36,6 +36,7 @@ BENCHMARKS = (
     "bestofl_overhead",
     "all_tasks_vs_one",
     "batched_scoring",
+    "report_speed",
     "extraction_cost",
     "selection_cost",
     "startup_hook",
