@@ -497,3 +497,53 @@ def test_trust_remote_code_only_when_requested(args, monkeypatch):
     run({**args, "n": 2, "trust_remote_code": "true", "store": None}, requests(problems=1))
     ours = [trusted for name, trusted in seen]
     assert ours and all(ours), seen
+
+
+# ================================================================================================ reports
+
+REPORT_DRIVER = """
+import os, sys, time
+from bestofl_models.report import cli
+
+real_replace = os.replace
+
+def slow_replace(src, dst):  # each report file sits written-but-not-renamed for a while: time to kill
+    time.sleep(float(sys.argv[1]))
+    real_replace(src, dst)
+
+os.replace = slow_replace
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+def report_files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+@pytest.mark.slow
+def test_kill_9_while_writing_the_report_then_rerun_writes_exactly_the_report(tmp_path):
+    from bestofl_models.report import cli
+    from bestofl_models.report.synthetic import build_synthetic_store
+
+    store = tmp_path / "store"
+    build_synthetic_store(str(store), problems=12, languages=("en", "de", "fr"), samples_per_language=4)
+    before = {name: (store / name).read_bytes() for name in ("candidates.jsonl", "scores.jsonl")}
+    clean, out = tmp_path / "clean", tmp_path / "out"
+    assert cli.main(["--store", str(store), "--out", str(clean), "--no-progress"]) == 0
+    expected = report_files(clean)
+    assert len(expected) >= 10
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", REPORT_DRIVER, "0.5", "--store", str(store), "--out", str(out), "--no-progress"],
+        env={**os.environ, "MPLBACKEND": "Agg"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: out.is_dir() and any(not p.name.startswith(".") for p in out.iterdir()), process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    written = [p.name for p in out.iterdir() if not p.name.startswith(".")]
+    assert 1 <= len(written) < len(expected), f"not killed mid-way ({len(written)} of {len(expected)} files)"
+    assert any(p.name.endswith(".tmp") for p in out.iterdir()), "not killed inside a file write"
+
+    assert cli.main(["--store", str(store), "--out", str(out), "--no-progress"]) == 0
+    assert report_files(out) == expected  # every file, byte for byte, and nothing else (no stale temp file)
+    assert {name: (store / name).read_bytes() for name in before} == before  # reports never write to stores

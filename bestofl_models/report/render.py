@@ -257,6 +257,29 @@ def plots(report: Report) -> dict[str, bytes]:
     return out
 
 
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(out_dir: str, names: Iterable[str]) -> None:
+    """Delete the ``.NAME.PID.tmp`` files of :func:`atomic_write` that a killed writer left in ``out_dir``
+    (those of a writer that is still running are kept)."""
+    wanted = set(names)
+    for entry in os.listdir(out_dir):
+        if not (entry.startswith(".") and entry.endswith(".tmp")):
+            continue
+        name, _, pid = entry[1 : -len(".tmp")].rpartition(".")
+        if name in wanted and pid.isdigit() and (int(pid) == os.getpid() or not _pid_running(int(pid))):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(out_dir, entry))
+
+
 def write_report(report: Report, out_dir: str) -> list[str]:
     """Write every table, the summary and the plots under ``out_dir``; return the paths written."""
     os.makedirs(out_dir, exist_ok=True)
@@ -268,6 +291,7 @@ def write_report(report: Report, out_dir: str) -> list[str]:
         SUMMARY_MD: summary_markdown(report).encode("utf-8"),
         **plots(report),
     }
+    remove_stale_temporaries(out_dir, files)
     paths = []
     for name, data in files.items():
         path = os.path.join(out_dir, name)
