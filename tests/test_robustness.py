@@ -408,6 +408,18 @@ def test_same_seed_and_settings_give_the_same_candidates_and_selections(args, tm
     _, c = run({**args, "seed": 99, "store": str(tmp_path / "c")})
     assert {t for t, _, _ in content(c).values()} != {t for t, _, _ in content(a).values()}  # the seed matters
 
+    # ... and the same report: every table, the summary (up to the store's own path) and every plot.
+    from bestofl_models.report import cli
+
+    reports = {}
+    for name in ("a", "b"):
+        assert cli.main(["--store", str(tmp_path / name), "--out", str(tmp_path / f"report-{name}"),
+                         "--no-progress"]) == 0
+        files = report_files(tmp_path / f"report-{name}")
+        files["summary.md"] = files["summary.md"].replace(str(tmp_path / name).encode(), b"STORE")
+        reports[name] = files
+    assert len(reports["a"]) >= 10 and reports["a"] == reports["b"]
+
 
 # ================================================================================================ no code from data
 
