@@ -43,8 +43,9 @@ BENCHMARKS = (
 )
 
 
-def run_benchmarks(names, ctx: Context, out=sys.stdout) -> list[Result]:
+def run_benchmarks(names, ctx: Context, out=None) -> list[Result]:
     """Run ``names`` in order, printing each result as it finishes; a crash is a missed target."""
+    out = out or sys.stdout
     results = []
     for name in names:
         module = importlib.import_module(f"benchmarks.{name}")
