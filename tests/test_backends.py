@@ -119,7 +119,9 @@ VLLM_PYTHON = Path(os.environ.get("BESTOFL_VLLM_VENV", "/work/.venv-vllm")) / "b
 @pytest.mark.slow
 @pytest.mark.skipif(not VLLM_PYTHON.exists(), reason=f"no vLLM venv at {VLLM_PYTHON} (scripts/setup_vllm_venv.sh)")
 def test_vllm_backend_smoke(smollm2_dir, tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    # The venv has bestofl installed editable from wherever it was set up: test this checkout's code.
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
     result = subprocess.run([str(VLLM_PYTHON), str(REPO / "scripts" / "vllm_smoke.py"), "--model", str(smollm2_dir),
                              "--store", str(tmp_path / "store")],
                             capture_output=True, text=True, env=env, timeout=1500)
