@@ -306,11 +306,8 @@ class BestOfLLM(LM):
         scored = []
         for slot in slots:
             candidate = self.store.get(slot.key)
+            # store.score gives NaN for an unusable verifier output (ranks last) and MISSING if unscored
             score = self.store.score(slot.key, verifier_name) if verifier_name else None
-            if verifier_name and score is None:
-                # Scored, but the verifier gave NaN/inf (stored as null): no usable score, so it ranks after
-                # every real score (selection's rule) instead of looking like "no verifier" and raising.
-                score = math.nan
             score = None if score is MISSING else score
             scored.append(Scored(slot.key, slot.lang, slot.sample_idx, candidate.answer, score))
         pool = list(dict.fromkeys(slot.lang for slot in slots))
