@@ -65,7 +65,7 @@ def test_tiny_cpu_config_end_to_end_and_lm_eval_uses_the_adapter(tmp_path, tiny_
     assert {"auc", "accuracy", "per_language"} <= set(metrics)
     questions = json.loads((out / "translate" / "manifest.json").read_text())["counts"]["per_language"]
     counts = json.loads((out / "generate" / "manifest.json").read_text())["counts"]
-    assert counts["problems"] == 12 and questions["en"]["rows"] == 12
+    assert counts["problems"] == 8 and questions["en"]["rows"] == 8
     assert counts["per_language"] == {lang: 2 * questions[lang]["rows"] for lang in ("en", "de", "fr")}
 
     for name in ("translate/questions", "generate/candidates", "label/labeled", "balance/train", "balance/problems",
