@@ -141,9 +141,14 @@ def _train_translation_rows(lang: str, english_golds: list[str]) -> tuple[list[s
 
 
 def _available(source: str, lang: str) -> bool:
-    """Whether ``lang`` of ``source`` can be loaded (local mode: its file exists)."""
-    if data_dir() is None or lang == "en" or source == "mgsm":
+    """Whether ``lang`` of ``source`` can be loaded (local mode: its file exists).
+
+    The translated GSM8K train questions exist only locally, so on the Hub the train docs are English only.
+    """
+    if lang == "en" or source == "mgsm":
         return True
+    if data_dir() is None:
+        return source != "gsm8k_train"
     if source == "gsm8k_test":
         return (data_dir() / LOCAL_GSM8KX.format(LANG=lang.upper())).is_file()
     return (data_dir() / LOCAL_TRAIN_TRANSLATIONS).is_file()
@@ -171,7 +176,7 @@ def _parallel_table(source: str, required: str) -> tuple[tuple[str, ...], tuple[
     )
     missing = [lang for lang in SOURCES[source] if lang not in languages]
     if missing:
-        logger.warning("%s: no local data for %s; parallel versions omit them.", source, ", ".join(missing))
+        logger.warning("%s: %s not available here; parallel versions omit them.", source, ", ".join(missing))
     english_golds = None
     columns, golds = {}, None
     for lang in (["en"] if "en" in languages else []) + [lang for lang in languages if lang != "en"]:

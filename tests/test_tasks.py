@@ -208,3 +208,17 @@ def test_gsm8kx_translation_aligns_with_german_number_format(tmp_path, monkeypat
     assert set(docs[0]["parallel"]) == {"en", "de"}
     assert english[5]["parallel"]["de"] == docs[5]["question"]
     assert any(int(d["answer"]) >= 1000 for d in docs)
+
+
+def test_train_docs_from_the_hub_are_english_only(monkeypatch):
+    """Without local data the English train docs still load (Hub), with no translated parallel versions."""
+    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+    monkeypatch.setattr(data, "_gsm8k_rows", lambda split: (["Q0", "Q1"], ["3", "4"]))
+    data._parallel_table.cache_clear()
+    try:
+        docs = data.load_docs("gsm8k_train", "en")
+        assert [d["parallel"] for d in docs] == [{"en": "Q0"}, {"en": "Q1"}]
+        with pytest.raises(FileNotFoundError, match="BESTOFL_DATA_DIR"):
+            data.load_docs("gsm8k_train", "de")
+    finally:
+        data._parallel_table.cache_clear()
