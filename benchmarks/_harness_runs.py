@@ -1,6 +1,7 @@
 """The harness runs behind ``bestofl_overhead``, ``all_tasks_vs_one`` and the per-candidate generation time.
 
-Three competitors, run round-robin in one process (the order rotating each round), each from scratch:
+Three competitors, run round-robin in one process, each from scratch; ``one_task`` runs right next to each of
+the other two in every round (who goes first alternates), and the ratios are medians of per-round ratios:
 
 * ``one_task``: ``lm_eval.simple_evaluate(model="bestofl", tasks=[mgsm_xling_de], limit=P)`` with a fresh store
   (loads the generator, samples, frees it, loads the verifier, scores, selects, computes the metric);
@@ -116,7 +117,7 @@ def measure(ctx: Context) -> dict:
 
     models = pick_models(ctx)
     problems = ctx.pick(1, 2, 4)
-    rounds = ctx.pick(1, 3, 5)
+    rounds = ctx.pick(1, 5, 7)
     max_gen_toks = models["max_gen_toks"]
     workdir = Path(ctx.workdir)
     start = time.perf_counter()
@@ -161,10 +162,12 @@ def measure(ctx: Context) -> dict:
     ctx.log(f"[harness] {rounds} round(s): one task, bare backend + verifier, all 11 tasks; "
             f"{problems} problem(s) x {len(POOL)} candidates, max_gen_toks={max_gen_toks}")
     cpu: dict = {}
+    # one_task sits next to both of its partners in every round; who goes first alternates.
+    orders = [["bare", "one_task", "all_tasks"], ["all_tasks", "one_task", "bare"]]
     times = interleaved(
         {"one_task": evaluate([TASK], max_gen_toks, "one_task"), "bare": bare(max_gen_toks),
          "all_tasks": evaluate([GROUP], max_gen_toks, "all_tasks")},
-        rounds, cpu=cpu,
+        rounds, cpu=cpu, orders=orders,
     )
 
     # The bare side really did the harness's work: same prompts (by hash), same number of candidates.

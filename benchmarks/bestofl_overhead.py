@@ -9,7 +9,7 @@ timed directly (model loading included on both sides). See ``_harness_runs`` for
 from __future__ import annotations
 
 from . import _harness_runs
-from .common import Context, Result, median, spread
+from .common import Context, Result, median, paired_ratio, spread
 
 NAME = "bestofl_overhead"
 TARGET = 1.10
@@ -19,15 +19,15 @@ OP = "<="
 def run(ctx: Context) -> Result:
     runs = _harness_runs.measure(ctx)
     times, bare = runs["times"], runs["bare_timings"]
-    ratio = median(times["one_task"]) / median(times["bare"])
+    ratio = paired_ratio(times["one_task"], times["bare"])
     return Result(
         NAME, ratio, TARGET, OP,
         f"generator {runs['models']['label']} (max_gen_toks={runs['max_gen_toks']}), verifier tiny LoRA adapter; "
         f"{runs['problems']} problem(s) x {len(_harness_runs.POOL)} languages = {runs['candidates']} candidates: "
         f"bestofl {spread(times['one_task'])} vs bare {spread(times['bare'])} (of which generate "
         f"{median(bare['generate']):.3g} s, score {median(bare['score']):.3g} s); "
-        f"{runs['same_text']}/{runs['candidates']} texts identical; CPU-time ratio "
-        f"{median(runs['cpu']['one_task']) / median(runs['cpu']['bare']):.3f}; "
+        f"{runs['same_text']}/{runs['candidates']} texts identical; CPU-time ratio (process + children) "
+        f"{paired_ratio(runs['cpu']['one_task'], runs['cpu']['bare']):.3f}; "
         f"lm-eval TaskManager built once outside the timing ({runs['task_manager_s']:.1f} s)",
         {"bestofl_s": times["one_task"], "bare_s": times["bare"], "generate_s": bare["generate"],
          "score_s": bare["score"], "generator": runs["models"]["label"]},

@@ -13,6 +13,7 @@ import os
 import platform
 import random
 import re
+import resource
 import statistics
 import sys
 import time
@@ -117,27 +118,42 @@ class Context:
 # ----------------------------------------------------------------------------------------------- timing
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (lm-eval runs a few subprocesses)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def interleaved(
     competitors: dict[str, Callable[[], Any]], repeats: int, warmup: bool = False,
-    cpu: dict[str, list[float]] | None = None,
+    cpu: dict[str, list[float]] | None = None, orders: list[list[str]] | None = None,
 ) -> dict[str, list[float]]:
-    """Wall times of each competitor, run round-robin ``repeats`` times (ABAB..., the order rotating each
-    round so neither side always runs first). ``warmup`` runs each once untimed first. ``cpu``, if given,
-    receives this process's CPU time per run (less sensitive than wall time to other load on the machine)."""
+    """Wall times of each competitor, run round-robin ``repeats`` times. Each round runs them in the next order
+    of ``orders`` (default: rotating, so no side always runs first). ``warmup`` runs each once untimed first.
+    ``cpu``, if given, receives the CPU time per run (process and children: less sensitive than wall time to
+    other load on the machine)."""
     names = list(competitors)
+    if orders is None:
+        orders = [names[i:] + names[:i] for i in range(len(names))]
     if warmup:
         for name in names:
             competitors[name]()
     times: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(repeats):
-        order = names[round_ % len(names):] + names[: round_ % len(names)]
-        for name in order:
-            start, start_cpu = time.perf_counter(), time.process_time()
+        for name in orders[round_ % len(orders)]:
+            start, start_cpu = time.perf_counter(), cpu_seconds()
             competitors[name]()
             times[name].append(time.perf_counter() - start)
             if cpu is not None:
-                cpu.setdefault(name, []).append(time.process_time() - start_cpu)
+                cpu.setdefault(name, []).append(cpu_seconds() - start_cpu)
     return times
+
+
+def paired_ratio(numerator: list[float], denominator: list[float]) -> float:
+    """Median over rounds of numerator/denominator measured in the same round (back to back), which cancels
+    load on a shared machine that drifts from round to round."""
+    return median([a / b for a, b in zip(numerator, denominator)])
 
 
 def median(values: list[float]) -> float:
