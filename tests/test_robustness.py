@@ -192,7 +192,7 @@ def test_torn_last_lines_left_by_a_killed_writer_are_repaired_by_the_next_run(ar
         ("temperature=nan", r"temperature must be a finite number"),
         ("temperature=-0.1", r"temperature must be >= 0 \(0 = greedy\), got -0\.1"),
         ("languages=en:german", r"unknown language code\(s\) german\. Supported: en"),
-        ("languages=", r"languages must be language codes|languages is empty"),
+        ("languages=", r"languages is empty; give language codes separated by ':'"),
         ("backend=hf,dtype=", r"dtype must be a non-empty string"),
     ],
 )
@@ -549,7 +549,11 @@ def test_kill_9_while_writing_the_report_then_rerun_writes_exactly_the_report(tm
         [sys.executable, "-c", REPORT_DRIVER, "0.5", "--store", str(store), "--out", str(out), "--no-progress"],
         env={**os.environ, "MPLBACKEND": "Agg"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    wait_for(lambda: out.is_dir() and any(not p.name.startswith(".") for p in out.iterdir()), process)
+    def mid_way() -> bool:  # one file renamed into place, the next one written to its temporary name
+        names = [p.name for p in out.iterdir()] if out.is_dir() else []
+        return any(not n.startswith(".") for n in names) and any(n.endswith(".tmp") for n in names)
+
+    wait_for(mid_way, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
     written = [p.name for p in out.iterdir() if not p.name.startswith(".")]
