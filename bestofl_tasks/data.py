@@ -116,8 +116,8 @@ def _gsm8kx_rows(lang: str) -> tuple[list[str], list[str]]:
 
 
 @functools.lru_cache(maxsize=1)
-def _train_translations() -> list[dict]:
-    return _read_jsonl(_local_file(LOCAL_TRAIN_TRANSLATIONS))
+def _train_translations(path: Path) -> list[dict]:
+    return _read_jsonl(path)
 
 
 def _train_translation_rows(lang: str, english_golds: list[str]) -> tuple[list[str | None], list[str]]:
@@ -127,7 +127,7 @@ def _train_translation_rows(lang: str, english_golds: list[str]) -> tuple[list[s
             f"bestofl can verify. Set {DATA_DIR_ENV} to a directory containing {LOCAL_TRAIN_TRANSLATIONS} "
             "(see README, 'Offline data'), or machine-translate with `bestofl-train translate`."
         )
-    rows = _train_translations()
+    rows = _train_translations(_local_file(LOCAL_TRAIN_TRANSLATIONS))
     indices = [r["gsm8k_train_index"] for r in rows]
     if indices != list(range(len(english_golds))):
         raise DataAlignmentError(
@@ -165,15 +165,19 @@ def _columns(source: str, lang: str, english_golds: list[str] | None) -> tuple[l
     return _train_translation_rows(lang, english_golds)
 
 
+def _languages(source: str, required: str) -> tuple[str, ...]:
+    """The source's languages that load here; ``required`` is always included (and must load)."""
+    return tuple(lang for lang in SOURCES[source] if lang in (required, "en") or _available(source, lang))
+
+
 @functools.lru_cache(maxsize=None)
-def _parallel_table(source: str, required: str) -> tuple[tuple[str, ...], tuple[tuple, ...], tuple[str, ...]]:
+def _parallel_table(
+    source: str, languages: tuple[str, ...], root: str | None
+) -> tuple[tuple[str, ...], tuple[tuple, ...], tuple[str, ...]]:
     """(languages, question columns, golds) for ``source``, checked for alignment.
 
-    ``required`` must load; other languages are included when available (local mode may lack some).
+    Loaded once per (source, languages, data directory): the 11 ``mgsm_xling`` tasks share one table.
     """
-    languages = tuple(
-        lang for lang in SOURCES[source] if lang == required or lang == "en" or _available(source, lang)
-    )
     missing = [lang for lang in SOURCES[source] if lang not in languages]
     if missing:
         logger.warning("%s: %s not available here; parallel versions omit them.", source, ", ".join(missing))
@@ -206,7 +210,8 @@ def load_docs(source: str, lang: str) -> list[dict]:
     if source not in SOURCES:
         raise ValueError(f"Unknown source {source!r}. Supported: {', '.join(SOURCES)}.")
     get_language(lang, SOURCES[source])
-    languages, columns, golds = _parallel_table(source, lang)
+    root = str(data_dir()) if data_dir() is not None else None
+    languages, columns, golds = _parallel_table(source, _languages(source, lang), root)
     own = columns[languages.index(lang)]
     prefix = _ID_PREFIX[source]
     docs = []

@@ -24,11 +24,7 @@ pytestmark = pytest.mark.skipif(not (SHARED / "mgsm").is_dir(), reason=f"no shar
 @pytest.fixture
 def local_data(monkeypatch):
     monkeypatch.setenv(data.DATA_DIR_ENV, str(SHARED))
-    data._parallel_table.cache_clear()
-    data._train_translations.cache_clear()
-    yield SHARED
-    data._parallel_table.cache_clear()
-    data._train_translations.cache_clear()
+    return SHARED
 
 
 def test_task_yamls_match_the_generator():
@@ -93,22 +89,14 @@ def test_misaligned_translation_fails_loudly(tmp_path, monkeypatch):
     lines[0], lines[1] = lines[1], lines[0]
     german.write_text("\n".join(lines), encoding="utf-8")
     monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
-    data._parallel_table.cache_clear()
-    try:
-        with pytest.raises(data.DataAlignmentError, match="de row 0 has gold answer"):
-            data.load_docs("mgsm", "en")
-    finally:
-        data._parallel_table.cache_clear()
+    with pytest.raises(data.DataAlignmentError, match="de row 0 has gold answer"):
+        data.load_docs("mgsm", "en")
 
 
 def test_missing_local_file_names_the_expected_path(tmp_path, monkeypatch):
     monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
-    data._parallel_table.cache_clear()
-    try:
-        with pytest.raises(FileNotFoundError, match=r"mgsm/mgsm_en\.tsv does not exist"):
-            data.load_docs("mgsm", "en")
-    finally:
-        data._parallel_table.cache_clear()
+    with pytest.raises(FileNotFoundError, match=r"mgsm/mgsm_en\.tsv does not exist"):
+        data.load_docs("mgsm", "en")
 
 
 def test_train_translations_without_local_data_say_what_to_do(monkeypatch):
@@ -198,12 +186,8 @@ def test_gsm8kx_translation_aligns_with_german_number_format(tmp_path, monkeypat
     (tmp_path / "gsm8kx").mkdir()
     (tmp_path / "gsm8kx" / "gsm8k_DE_test.jsonl").write_text("\n".join(json.dumps(r) for r in german) + "\n")
     monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
-    data._parallel_table.cache_clear()
-    try:
-        docs = data.load_docs("gsm8k_test", "de")
-        english = data.load_docs("gsm8k_test", "en")
-    finally:
-        data._parallel_table.cache_clear()
+    docs = data.load_docs("gsm8k_test", "de")
+    english = data.load_docs("gsm8k_test", "en")
     assert len(docs) == 1319 and docs[0]["question"].startswith("DE: ")
     assert set(docs[0]["parallel"]) == {"en", "de"}
     assert english[5]["parallel"]["de"] == docs[5]["question"]
@@ -214,7 +198,7 @@ def test_train_docs_from_the_hub_are_english_only(monkeypatch):
     """Without local data the English train docs still load (Hub), with no translated parallel versions."""
     monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
     monkeypatch.setattr(data, "_gsm8k_rows", lambda split: (["Q0", "Q1"], ["3", "4"]))
-    data._parallel_table.cache_clear()
+    data._parallel_table.cache_clear()  # the stubbed loader must not be served from (or left in) the cache
     try:
         docs = data.load_docs("gsm8k_train", "en")
         assert [d["parallel"] for d in docs] == [{"en": "Q0"}, {"en": "Q1"}]
@@ -222,3 +206,13 @@ def test_train_docs_from_the_hub_are_english_only(monkeypatch):
             data.load_docs("gsm8k_train", "de")
     finally:
         data._parallel_table.cache_clear()
+
+
+def test_the_eleven_mgsm_tasks_share_one_table(local_data, monkeypatch):
+    reads = []
+    original = data._mgsm_rows
+    monkeypatch.setattr(data, "_mgsm_rows", lambda lang: reads.append(lang) or original(lang))
+    data._parallel_table.cache_clear()
+    for lang in MGSM_LANGUAGES:
+        data.load_docs("mgsm", lang)
+    assert sorted(reads) == sorted(MGSM_LANGUAGES)
