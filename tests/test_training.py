@@ -279,3 +279,24 @@ def test_real_pretrained_backbone(tmp_path, smollm2_dir):
     assert metrics["pool_auc"] > 0.6  # measured 1.0 here; the signal is learnable in 6 steps
     losses = [e["loss"] for e in read_jsonl(tmp_path / "fit" / "log_history.jsonl") if "loss" in e]
     assert len(losses) == 3 and all(loss == loss for loss in losses)  # logged, finite
+
+
+# --------------------------------------------------------------------------------------------------- caches
+
+
+def test_append_log_cuts_a_torn_tail_in_place(tmp_path):
+    """A torn last line is truncated away; the complete records before it are never rewritten."""
+    import os
+
+    from training.common import AppendLog
+
+    path = tmp_path / "cache.jsonl"
+    complete = b'{"key":"a","score":0.25}\n{"key": "b",  "score": NaN}\n'  # not json.dumps' own spelling
+    path.write_bytes(complete + b'{"key": "c", "sco')
+    inode = path.stat().st_ino
+    log = AppendLog(path)
+    assert [r["key"] for r in log.records] == ["a", "b"]
+    assert path.read_bytes() == complete and path.stat().st_ino == inode  # cut in place, bytes untouched
+    log.append([{"key": "c", "score": 0.5}])
+    assert [r["key"] for r in AppendLog(path).records] == ["a", "b", "c"]
+    assert os.path.getsize(path) == len(complete) + len(b'{"key": "c", "score": 0.5}\n')

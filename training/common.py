@@ -72,15 +72,20 @@ def write_jsonl(path: Path, records: Iterable[dict]) -> int:
 
 
 class AppendLog:
-    """Append-only JSON Lines cache: each ``append`` is flushed and fsynced, so a kill loses nothing written."""
+    """Append-only JSON Lines cache: each ``append`` is flushed and fsynced, so a kill loses nothing written.
+
+    A torn last line (a writer killed mid-append) is cut off in place on open, as the candidate store does:
+    ``os.truncate`` back to the last newline. The complete records before it are never rewritten, so a kill
+    during the repair cannot lose them.
+    """
 
     def __init__(self, path: Path):
         self.path = path
         self.records = read_jsonl(path)
-        if path.is_file() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
-            # Drop the torn tail so the next append starts on a fresh line.
-            good = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.records)
-            path.write_text(good, encoding="utf-8")
+        if path.is_file():
+            data = path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                os.truncate(path, data.rfind(b"\n") + 1)  # the next append starts on a fresh line
 
     def append(self, records: list[dict]) -> None:
         if not records:
