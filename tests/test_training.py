@@ -300,3 +300,14 @@ def test_append_log_cuts_a_torn_tail_in_place(tmp_path):
     log.append([{"key": "c", "score": 0.5}])
     assert [r["key"] for r in AppendLog(path).records] == ["a", "b", "c"]
     assert os.path.getsize(path) == len(complete) + len(b'{"key": "c", "score": 0.5}\n')
+
+
+def test_balance_dedup_false_keeps_duplicates(tmp_path):
+    rows = write_candidates(tmp_path, problems=4, languages=("en",))
+    config = tiny_config("balance.enabled=false", "balance.dedup=false", "languages=en")
+    run_stages(config, tmp_path, ("label", "balance"))
+    kept = read_jsonl(tmp_path / "balance" / "train.jsonl") + read_jsonl(tmp_path / "balance" / "validation.jsonl")
+    assert len(kept) == len(rows)  # the duplicate of each problem is still there
+    assert json.loads((tmp_path / "balance" / "manifest.json").read_text())["counts"]["duplicates_removed"] == 0
+    run_stages(tiny_config("balance.enabled=false", "balance.dedup=true", "languages=en"), tmp_path, ("balance",))
+    assert json.loads((tmp_path / "balance" / "manifest.json").read_text())["counts"]["duplicates_removed"] == 4

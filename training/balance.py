@@ -1,7 +1,7 @@
 """Stage 4: deduplicate, split by problem, balance correct/incorrect per language.
 
-1. Exact-duplicate responses (same problem, language and stripped text) are removed; the first
-   (lowest generator/sample index) is kept.
+1. With ``balance.dedup`` (default), exact-duplicate responses (same problem, language and stripped text)
+   are removed; the first (lowest generator/sample index) is kept. ``balance.dedup=false`` keeps them all.
 2. Problems are shuffled (seeded) and ``balance.validation_fraction`` of them go to validation: no
    problem has responses on both sides.
 3. Within each split and language the majority class is downsampled (seeded) to the size of the
@@ -59,7 +59,7 @@ def run(out_dir, config: TrainConfig) -> dict:
     current = stage(out_dir, config)
     current.begin()
     rows = read_jsonl(out_dir / "label" / "labeled.jsonl")
-    rows, duplicates = deduplicate(rows)
+    rows, duplicates = deduplicate(rows) if config.balance.dedup else (rows, Counter())
     split_of = split_problems([r["problem_id"] for r in rows], config.balance.validation_fraction, config.seed)
 
     grouped: dict[tuple[str, str], list[dict]] = defaultdict(list)
