@@ -88,13 +88,53 @@ def check_verifier(config) -> None:
         raise OSError(f"verifier={name} is a LoRA adapter whose base model {base} cannot be loaded: {exc}") from exc
 
 
+def prepare_verifier_tokenizer(tokenizer):
+    """Make ``tokenizer`` ready for one-logit scoring (harness and training alike): pad with the EOS token when it
+    has no pad token, pad on the right (the classifier pools the last non-pad token). Changes it in place and
+    returns it."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def load_seqcls(base: str, adapter: str | None = None, dtype=None, trust_remote_code: bool = False,
+                pad_token_id: int | None = None, **from_pretrained_kwargs):
+    """``AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)``, wrapped in the PEFT adapter
+    ``adapter`` when given (``PeftModel.from_pretrained``, not merged).
+
+    ``base`` is a one-logit classifier (the harness's full verifier) or any model to put a fresh one-logit head
+    on (training's causal LM base). ``dtype``: a torch dtype, a name (``"bfloat16"``), ``"auto"`` or None (the
+    transformers default). ``pad_token_id`` (from :func:`prepare_verifier_tokenizer`'s tokenizer) is set on the
+    model's config and, for an adapter, on its base model's config too. Further keyword arguments go to
+    ``from_pretrained`` (e.g. ``problem_type``). Returns the model in train mode on the CPU, as loaded."""
+    import transformers
+
+    kwargs = {"trust_remote_code": trust_remote_code, "num_labels": 1, **from_pretrained_kwargs}
+    if dtype is not None:
+        from lm_eval.models.utils_hf import get_dtype
+
+        kwargs["dtype"] = get_dtype(dtype)
+    if pad_token_id is not None:
+        kwargs["pad_token_id"] = pad_token_id
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(base, **kwargs)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    if pad_token_id is not None:
+        model.config.pad_token_id = pad_token_id
+        base_model = model.get_base_model() if hasattr(model, "get_base_model") else model
+        base_model.config.pad_token_id = pad_token_id
+    return model
+
+
 class HFVerifier:
     """transformers (+ peft) verifier scoring length-sorted batches."""
 
     def __init__(self, config):
         import torch
         import transformers
-        from lm_eval.models.utils_hf import get_dtype
 
         from .backends.hf import pick_device
 
@@ -104,28 +144,22 @@ class HFVerifier:
         revision = config.backend_options.get("revision")
         common = {"trust_remote_code": config.trust_remote_code}
         base = adapter_base(self.name, revision)
-        model_kwargs = {**common, "dtype": get_dtype(config.dtype)}
         if base is None:
             check_one_logit(self.name, transformers.AutoConfig.from_pretrained(self.name, **common))
-            model = transformers.AutoModelForSequenceClassification.from_pretrained(self.name, **model_kwargs)
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.name, **common)
         else:
-            from peft import PeftModel
-
-            model = transformers.AutoModelForSequenceClassification.from_pretrained(
-                base, num_labels=1, **model_kwargs
-            )
-            model = PeftModel.from_pretrained(model, self.name)
             try:
                 self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.name, **common)
             except (OSError, ValueError):  # adapters often ship without a tokenizer
                 self.tokenizer = transformers.AutoTokenizer.from_pretrained(base, **common)
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.tokenizer.padding_side = "right"
-        model.config.pad_token_id = self.tokenizer.pad_token_id
-        base_model = model.get_base_model() if hasattr(model, "get_base_model") else model
-        base_model.config.pad_token_id = self.tokenizer.pad_token_id
+        prepare_verifier_tokenizer(self.tokenizer)
+        model = load_seqcls(
+            self.name if base is None else base,
+            adapter=None if base is None else self.name,
+            dtype=config.dtype,
+            trust_remote_code=config.trust_remote_code,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
         self.model = model.to(self.device).eval()
         self._torch = torch
 

@@ -112,6 +112,31 @@ def test_missing_pad_token_is_set_from_eos(tiny_generator_dir, tiny_verifier_dir
     assert len(score_responses(loaded, [("q", "a", "en"), ("question two", "longer answer", "en")], False)) == 2
 
 
+def test_shared_loading_helpers_for_training(tiny_generator_dir, tiny_verifier_adapter_dir, tiny_tokenizer_dir):
+    """``prepare_verifier_tokenizer`` / ``load_seqcls`` are what HFVerifier (and training) load with."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from bestofl_models.verifier import load_seqcls, prepare_verifier_tokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    tok.pad_token, tok.padding_side = None, "left"
+    assert prepare_verifier_tokenizer(tok) is tok
+    assert (tok.pad_token, tok.padding_side) == (tok.eos_token, "right")
+    fresh = load_seqcls(str(tiny_generator_dir), dtype="float32", pad_token_id=tok.pad_token_id)  # causal LM base
+    assert fresh.config.num_labels == 1 and fresh.config.pad_token_id == tok.pad_token_id
+    assert fresh.dtype == torch.float32
+    loaded = load_verifier(config(tiny_generator_dir, tiny_verifier_adapter_dir))
+    pad = loaded.tokenizer.pad_token_id
+    wrapped = load_seqcls(str(tiny_verifier_adapter_dir / "base"), adapter=str(tiny_verifier_adapter_dir),
+                          pad_token_id=pad).eval()
+    assert wrapped.get_base_model().config.pad_token_id == pad
+    batch = loaded.tokenizer(["How much is 2+3?", "2+3=5. The answer is 5."], return_tensors="pt", padding=True)
+    with torch.inference_mode():
+        assert torch.equal(wrapped(**batch).logits, loaded.model(**batch).logits)
+    loaded.close()
+
+
 VLLM_PYTHON = Path(os.environ.get("BESTOFL_VLLM_VENV", "/work/.venv-vllm")) / "bin" / "python"
 
 
