@@ -234,5 +234,12 @@ def get_language(code: str, supported: tuple[str, ...] | None = None) -> Languag
 
 
 def final_answer_line(answer: str, lang: str) -> str:
-    """The target language's final answer line with ASCII digits, e.g. ``Die Antwort lautet 18.``."""
-    return get_language(lang).final_line.format(answer=answer)
+    """The target language's final answer line with ASCII digits, e.g. ``Die Antwort lautet 18.``.
+
+    ``answer`` is canonical (``.`` as decimal point). In a language that writes decimals with a comma,
+    ``1.125`` reads as 1125 (``.`` groups thousands there), so exactly three decimals get a fourth, ``1.1250``.
+    """
+    spec = get_language(lang)
+    if spec.decimal_sep == "," and len(answer.partition(".")[2]) == 3:
+        answer += "0"
+    return spec.final_line.format(answer=answer)

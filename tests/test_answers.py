@@ -349,3 +349,14 @@ def test_speed_and_no_catastrophic_backtracking():
         extract_answer(text)
         extract_answer(text, "en")
         assert time.perf_counter() - started < 0.5, text[:40]
+
+
+@pytest.mark.parametrize("lang", sorted(LANGUAGES))
+@pytest.mark.parametrize("answer", ["1250", "-3.5", "0.25", "1.125", "0.125", "-2.375", "1234567.5", "18"])
+def test_final_answer_line_round_trips_in_every_language(lang, answer):
+    """The line the models append must read back as the same number (after any candidate text)."""
+    from bestofl_tasks.languages import final_answer_line
+
+    text = "Schritte 1.250 und 3,5 …\n" + final_answer_line(answer, lang)
+    assert extract_answer(text, lang) == answer
+    assert extract_answer(final_answer_line(answer, lang), lang) == answer
