@@ -311,3 +311,42 @@ def test_balance_dedup_false_keeps_duplicates(tmp_path):
     assert json.loads((tmp_path / "balance" / "manifest.json").read_text())["counts"]["duplicates_removed"] == 0
     run_stages(tiny_config("balance.enabled=false", "balance.dedup=true", "languages=en"), tmp_path, ("balance",))
     assert json.loads((tmp_path / "balance" / "manifest.json").read_text())["counts"]["duplicates_removed"] == 4
+
+
+def test_evaluate_leaves_non_finite_scores_out_and_counts_them(tmp_path, monkeypatch):
+    """NaN scores (the verifier produced none) must not crash roc_auc_score; they rank last in Best-of-N."""
+    from training import evaluate
+
+    write_candidates(tmp_path, problems=8)
+    config = tiny_config("balance.enabled=true", "balance.validation_fraction=0.5", "languages=en:de:fr")
+    run_stages(config, tmp_path, ("label", "balance"))
+    (tmp_path / "fit").mkdir()
+    (tmp_path / "fit" / "manifest.json").write_text(json.dumps({"fingerprint": "fake-fit"}))
+
+    def fake_scores(out_dir, config, current, rows):
+        # A perfect verifier, except that every correct "en" candidate and one "de" candidate per problem
+        # have no score (NaN, or inf as a broken head might give).
+        scores = {}
+        for r in rows:
+            scores[r["key"]] = 0.9 if r["label"] else 0.1
+            if r["lang"] == "en" and r["label"]:
+                scores[r["key"]] = float("nan")
+            elif r["lang"] == "de" and r["sample_idx"] == 1:
+                scores[r["key"]] = float("inf")
+        return scores
+
+    monkeypatch.setattr(evaluate, "score_rows", fake_scores)
+    evaluate.run(tmp_path, config)
+    metrics = json.loads((tmp_path / "evaluate" / "metrics.json").read_text())
+    pool = [r for r in read_jsonl(tmp_path / "label" / "labeled.jsonl")
+            if r["problem_id"] in {p["problem_id"] for p in read_jsonl(tmp_path / "balance" / "problems.jsonl")
+                                   if p["split"] == "validation"}]
+    dropped = sum(1 for r in pool if (r["lang"] == "en" and r["label"]) or (r["lang"] == "de" and r["sample_idx"] == 1))
+    assert metrics["pool_dropped_non_finite"] == dropped > 0
+    assert metrics["pool_auc"] == 1.0 and metrics["auc"] == 1.0
+    assert metrics["dropped_non_finite"] == metrics["per_language"]["en"]["dropped_non_finite"] + \
+        metrics["per_language"]["de"]["dropped_non_finite"] > 0
+    assert metrics["per_language"]["en"]["auc"] is None  # only incorrect "en" rows have scores
+    bon = metrics["best_of_n"]
+    assert bon["verifier"] == 1.0  # the de/fr correct candidates win; NaN/inf never rank first
+    assert bon["per_language"]["en"]["verifier"] == 0.0  # all en correct ones are unscored: they rank last

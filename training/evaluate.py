@@ -7,12 +7,14 @@ harness verifier (``bestofl_models.verifier``: same loading, same ``verifier_tex
 Metrics (``metrics.json``):
 
 * ``auc``, ``accuracy`` (probability >= ``evaluate.threshold``), overall and ``per_language``, on the
-  balanced validation rows; ``pool_auc`` on all candidates of the validation problems.
+  balanced validation rows; ``pool_auc`` on all candidates of the validation problems. Candidates whose
+  score is not a finite number (NaN: the verifier produced none) are left out of these and counted
+  (``dropped_non_finite``, ``pool_dropped_non_finite``).
 * ``best_of_n``: per validation problem, over its whole cross-lingual pool: the verifier's top-scored
   candidate (``cross_orm``, Best-of-L), a random candidate (exact expectation), the majority answer
   (``cross_self_consistency``) and the oracle (any candidate correct); per language: the verifier's
   pick within that language (``multi_orm``), its majority vote and a random candidate. Selections are the
-  harness's own (``bestofl_models.selection``, same tie rule).
+  harness's own (``bestofl_models.selection``, same tie rule: a non-finite score is no score and ranks last).
 * ``top_language_distribution``: which languages the verifier's top picks come from, beside each
   language's share of the pool and of the correct candidates (a verifier that prefers one language
   regardless of correctness shows a top share far above its correct share: the paper's bias signature).
@@ -46,15 +48,22 @@ def auc_or_none(labels: list[int], scores: list[float]) -> float | None:
     return round(float(roc_auc_score(labels, scores)), 4)
 
 
+def is_finite(score) -> bool:
+    return isinstance(score, (int, float)) and math.isfinite(score)
+
+
 def classification(rows: list[dict], scores: dict[str, float], threshold: float) -> dict:
-    labels = [r["label"] for r in rows]
-    probs = [scores[r["key"]] for r in rows]
+    """AUC and accuracy over the rows with a finite score; the others are counted in ``dropped_non_finite``."""
+    scored = [r for r in rows if is_finite(scores[r["key"]])]
+    labels = [r["label"] for r in scored]
+    probs = [scores[r["key"]] for r in scored]
     correct = [int(p >= threshold) == y for p, y in zip(probs, labels)]
     return {
         "auc": auc_or_none(labels, probs),
         "accuracy": round(sum(correct) / len(correct), 4) if correct else None,
-        "n": len(rows),
+        "n": len(scored),
         "positives": sum(labels),
+        "dropped_non_finite": len(rows) - len(scored),
     }
 
 
@@ -70,7 +79,8 @@ def best_of_n(pool_rows: list[dict], scores: dict[str, float], languages: list[s
     top_langs, pool_langs, correct_langs = Counter(), Counter(), Counter()
     for rows in by_problem.values():
         correct_of = {r["key"]: r["correct"] for r in rows}
-        scored = [Scored(r["key"], r["lang"], r["sample_idx"], r["answer"], scores[r["key"]]) for r in rows]
+        scored = [Scored(r["key"], r["lang"], r["sample_idx"], r["answer"],
+                         scores[r["key"]] if is_finite(scores[r["key"]]) else math.nan) for r in rows]
         top = select("cross_orm", scored, target, languages)
         top_langs[top.lang] += 1
         pool_langs.update(r["lang"] for r in rows)
@@ -145,8 +155,10 @@ def run(out_dir, config: TrainConfig) -> dict:
     validation = read_jsonl(out_dir / "balance" / "validation.jsonl")
     pool = [r for r in read_jsonl(out_dir / "label" / "labeled.jsonl") if split_of.get(r["problem_id"]) == "validation"]
     scores = score_rows(out_dir, config, current, pool)
-    if any(math.isnan(scores[r["key"]]) for r in pool):
-        logger.warning("evaluate: some scores are NaN (the verifier produced no number for them)")
+    non_finite = sum(not is_finite(scores[r["key"]]) for r in pool)
+    if non_finite:
+        logger.warning("evaluate: %d of %d scores are not finite numbers (the verifier produced none for them); "
+                       "they are left out of the AUC and accuracy and rank last in Best-of-N", non_finite, len(pool))
 
     threshold = config.evaluate.threshold
     overall = classification(validation, scores, threshold)
@@ -155,11 +167,13 @@ def run(out_dir, config: TrainConfig) -> dict:
         for lang in config.languages
     }
     bon, distribution = best_of_n(pool, scores, config.languages)
+    pool_scored = [r for r in pool if is_finite(scores[r["key"]])]
     metrics = {
         **overall,
         "per_language": per_language,
-        "pool_auc": auc_or_none([r["label"] for r in pool], [scores[r["key"]] for r in pool]),
+        "pool_auc": auc_or_none([r["label"] for r in pool_scored], [scores[r["key"]] for r in pool_scored]),
         "pool_candidates": len(pool),
+        "pool_dropped_non_finite": len(pool) - len(pool_scored),
         "best_of_n": bon,
         "top_language_distribution": distribution,
         "threshold": threshold,
