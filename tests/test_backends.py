@@ -57,6 +57,31 @@ def test_stop_strings_apply_per_row(backend):
     assert cut[1] == free[1]
 
 
+def test_checkpoint_sampling_defaults_are_not_applied(backend, tiny_generator_dir, tmp_path):
+    """A checkpoint's generation_config.json (Qwen2.5-Instruct: repetition_penalty=1.05, top_k=20, ...) must not
+    change what transformers samples: vLLM gets explicit SamplingParams and ignores it, so must we."""
+    polluted = tmp_path / "polluted"
+    polluted.mkdir()
+    for item in tiny_generator_dir.iterdir():
+        if item.is_file():
+            (polluted / item.name).write_bytes(item.read_bytes())
+    defaults = json.loads((tiny_generator_dir / "generation_config.json").read_text())
+    defaults.update(repetition_penalty=5.0, top_k=1, min_p=0.5, no_repeat_ngram_size=2, temperature=0.3,
+                    do_sample=True)
+    (polluted / "generation_config.json").write_text(json.dumps(defaults))
+    loaded = HFBackend(config(polluted))
+    try:
+        texts = prompts(backend.tokenizer)
+        for settings in (SamplingSettings(temperature=1.0, top_p=1.0, max_gen_toks=16),
+                         SamplingSettings(temperature=0.0, top_p=1.0, max_gen_toks=16)):
+            assert loaded.generate(texts, [1, 2], [(), ()], settings) == \
+                backend.generate(texts, [1, 2], [(), ()], settings)
+        assert loaded.model.generation_config.repetition_penalty in (None, 1.0)
+        assert loaded.eos_token_id == backend.eos_token_id
+    finally:
+        loaded.close()
+
+
 def test_stop_criterion_marks_rows_separately(backend):
     tok = backend.tokenizer
     rows = tok(["aaa Frage: x", "aaa Question : y"], return_tensors="pt", padding=True)["input_ids"]

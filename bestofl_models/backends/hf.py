@@ -57,11 +57,20 @@ class HFBackend:
                 kwargs[key] = config.backend_options[key]
         self.model = transformers.AutoModelForCausalLM.from_pretrained(config.pretrained, **kwargs)
         self.model.to(self.device).eval()
-        self.eos_token_id = self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id
+        defaults = self.model.generation_config
+        self.eos_token_id = defaults.eos_token_id or self.tokenizer.eos_token_id
+        # generate() fills every setting we leave unset from model.generation_config, i.e. the checkpoint's
+        # generation_config.json (Qwen2.5-Instruct: repetition_penalty=1.05, top_k=20, ...), which vLLM's explicit
+        # SamplingParams do not use. Keep only its token ids so both backends sample the same distribution.
+        self.model.generation_config = transformers.GenerationConfig(
+            bos_token_id=defaults.bos_token_id, eos_token_id=self.eos_token_id,
+            pad_token_id=defaults.pad_token_id if defaults.pad_token_id is not None else self.tokenizer.pad_token_id,
+        )
 
     def _generation_config(self, settings: SamplingSettings) -> transformers.GenerationConfig:
-        """Only our settings: the checkpoint's own sampling defaults (top_k, repetition penalty) are not used,
-        so transformers and vLLM sample from the same distribution."""
+        """Only our settings; everything else is transformers' neutral default (the checkpoint's own sampling
+        defaults were dropped at load), and top_k is switched off, so transformers and vLLM sample the same
+        distribution."""
         sampling = settings.temperature > 0
         return transformers.GenerationConfig(
             max_new_tokens=settings.max_gen_toks,
