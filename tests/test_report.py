@@ -348,3 +348,28 @@ def test_unknown_pool_language_is_a_clear_error(small_store, tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["--store", small_store, "--out", str(tmp_path / "r"), "--languages", "en:en"])
     assert "more than once" in capsys.readouterr().err
+
+
+def test_candidates_without_a_language_are_left_out_with_a_note(tmp_path, capsys, caplog):
+    """`--tasks gsm8k` (no parallel questions) stores lang=None candidates: the report leaves them out."""
+    directory = tmp_path / "store"
+    source = build_synthetic_store(None, problems=2, languages=POOL, samples_per_language=2, verifier=None, text=False)
+    fallback = [dataclasses.replace(_candidate("synthetic-generator", i=i, problem=f"gsm8k-{i}"), task="gsm8k",
+                                    target_lang=None, lang=None, settings=dict(source.candidates()[0].settings))
+                for i in range(3)]
+    store = CandidateStore(directory)
+    store.add_candidates([*source.candidates(), *fallback])
+    out = tmp_path / "report"
+    assert cli.main(["--store", str(directory), "--out", str(out), "--mc-samples", "8"]) == 0
+    assert "3 candidate(s) have no language" in caplog.text  # the CLI's logging prints it on stderr
+    data = build_data(load_stores([str(directory)]))
+    assert set(data.languages) == set(POOL) and len(data.problem_ids) == 2
+    assert "3 candidate(s) have no language" in (out / SUMMARY_MD).read_text(encoding="utf-8")
+
+    only_fallback = tmp_path / "gsm8k"
+    CandidateStore(only_fallback).add_candidates(fallback)
+    with pytest.raises(ValueError, match="no language"):
+        build_data(load_stores([str(only_fallback)]))
+    with pytest.raises(SystemExit):
+        cli.main(["--store", str(only_fallback), "--out", str(tmp_path / "r")])
+    assert "no language" in capsys.readouterr().err

@@ -127,8 +127,23 @@ def build_data(
     notes: list[str] = []
     if not loaded.candidates:
         raise ValueError(f"No candidates in {', '.join(loaded.stores)}.")
-    generator = choose("generator", "--generator", generator, Counter(c.generator for c in loaded.candidates))
-    mine = [c for c in loaded.candidates if c.generator == generator]
+    # Tasks without parallel questions (e.g. `--tasks gsm8k`) store candidates with lang=None: nothing to
+    # compare across languages, so they are left out before any choice (they never make one ambiguous).
+    candidates = [c for c in loaded.candidates if c.lang is not None]
+    without_language = len(loaded.candidates) - len(candidates)
+    if not candidates:
+        raise ValueError(
+            f"All {without_language} candidate(s) in {', '.join(loaded.stores)} have no language (lang=None: tasks "
+            "without parallel questions, e.g. gsm8k); the report compares languages, so it needs candidates "
+            "of a task with parallel questions (e.g. mgsm)."
+        )
+    if without_language:
+        notes.append(f"{without_language} candidate(s) have no language (lang=None: tasks without parallel "
+                     "questions, e.g. gsm8k) and are left out.")
+        logger.warning("%d candidate(s) have no language (lang=None: tasks without parallel questions, e.g. gsm8k) "
+                       "and are left out of the report.", without_language)
+    generator = choose("generator", "--generator", generator, Counter(c.generator for c in candidates))
+    mine = [c for c in candidates if c.generator == generator]
     id_of = _settings_ids(mine)
     ids = Counter(id_of)
     meaning = {key: canonical_json(c.settings) for key, c in zip(id_of, mine)}
