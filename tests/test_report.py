@@ -373,3 +373,23 @@ def test_candidates_without_a_language_are_left_out_with_a_note(tmp_path, capsys
     with pytest.raises(SystemExit):
         cli.main(["--store", str(only_fallback), "--out", str(tmp_path / "r")])
     assert "no language" in capsys.readouterr().err
+
+
+def test_per_language_stop_strings_share_one_settings_id(tmp_path):
+    """Without a chat template each language stops at its own question prefix: still one report."""
+    from bestofl_tasks.languages import get_language
+
+    source = build_synthetic_store(None, problems=3, languages=POOL, samples_per_language=2, text=False)
+    store = CandidateStore(tmp_path)
+    store.add_candidates([dataclasses.replace(c, settings={**c.settings, "stop": [get_language(c.lang).question_prefix]})
+                          for c in source.candidates()])
+    store.add_scores("synthetic-verifier", {c.key: 0.5 for c in source.candidates()})
+    assert len({json.dumps(c.settings, sort_keys=True) for c in store.candidates()}) == len(POOL)
+    data = build_data(load_stores([str(tmp_path)]))
+    assert set(data.languages) == set(POOL) and len(data.problem_ids) == 3 and data.stored.sum() == 18
+    assert "stop" not in data.settings and data.settings["temperature"] == 0.7
+    assert not any("Sampling settings" in note for note in data.notes)
+    build_report(data, Options(mc_samples=4), show_progress=False)
+    chosen = settings_id({"temperature": 0.7, "stop": ["Question:"]})
+    assert chosen == settings_id({"temperature": 0.7}) == settings_id({"temperature": 0.7, "stop": ["Frage:"]})
+    assert settings_id({"temperature": 0.7}) != settings_id({"temperature": 1.0})

@@ -23,9 +23,20 @@ from ..store import Candidate, CandidateStore, canonical_json, normalize_setting
 logger = logging.getLogger(__name__)
 
 
+def sampling_settings(settings: dict) -> dict:
+    """The normalized settings without ``stop``.
+
+    ``stop`` is left out: without a chat template each language stops at its own question prefix, so
+    it differs by language within one run (two prompt formats of one language are still caught, as two
+    candidates with the same ``sample_idx``)."""
+    normalized = normalize_settings(settings)
+    normalized.pop("stop", None)
+    return normalized
+
+
 def settings_id(settings: dict) -> str:
-    """Short stable id of a settings dict (what ``--settings`` takes)."""
-    return hashlib.sha256(canonical_json(normalize_settings(settings)).encode("utf-8")).hexdigest()[:10]
+    """Short stable id of a settings dict without ``stop`` (what ``--settings`` takes)."""
+    return hashlib.sha256(canonical_json(sampling_settings(settings)).encode("utf-8")).hexdigest()[:10]
 
 
 def _settings_ids(candidates: Sequence[Candidate]) -> list[str]:
@@ -99,7 +110,7 @@ class ReportData:
     """
 
     generator: str
-    settings: dict
+    settings: dict  # without ``stop`` (it may differ by language)
     verifier: str | None
     stores: tuple[str, ...]
     languages: tuple[str, ...]
@@ -146,7 +157,7 @@ def build_data(
     mine = [c for c in candidates if c.generator == generator]
     id_of = _settings_ids(mine)
     ids = Counter(id_of)
-    meaning = {key: canonical_json(c.settings) for key, c in zip(id_of, mine)}
+    meaning = {key: canonical_json(sampling_settings(c.settings)) for key, c in zip(id_of, mine)}
     try:
         chosen_settings = choose("sampling-settings id", "--settings", settings, ids)
     except ValueError as exc:
@@ -226,7 +237,7 @@ def build_data(
         notes.append(f"{unscored} candidate(s) have no {verifier} score; they rank below every scored candidate.")
     return ReportData(
         generator=generator,
-        settings=mine[0].settings,
+        settings=sampling_settings(mine[0].settings),
         verifier=verifier,
         stores=loaded.stores,
         languages=languages,
