@@ -350,3 +350,26 @@ def test_evaluate_leaves_non_finite_scores_out_and_counts_them(tmp_path, monkeyp
     bon = metrics["best_of_n"]
     assert bon["verifier"] == 1.0  # the de/fr correct candidates win; NaN/inf never rank first
     assert bon["per_language"]["en"]["verifier"] == 0.0  # all en correct ones are unscored: they rank last
+
+
+def test_warmup_ratio_reaches_the_scheduler_on_transformers_4_and_5(tmp_path, monkeypatch):
+    """fit.warmup_ratio is warmup_ratio on transformers 4.x (whose warmup_steps is an int used as-is) and a
+    warmup_steps fraction on 5.x (no warmup_ratio field there); both give ceil(total * ratio) warmup steps."""
+    import dataclasses
+
+    import transformers
+
+    from training import fit
+
+    config = tiny_config("fit.warmup_ratio=0.03")
+    args = fit.training_arguments(config, tmp_path, has_validation=False)  # the installed transformers
+    assert args.get_warmup_steps(1000) == 30 and args.get_warmup_steps(10) == 1
+
+    names = {f.name for f in dataclasses.fields(transformers.TrainingArguments)}
+    names -= {"train_sampling_strategy", "activation_checkpointing", "activation_checkpointing_kwargs"}
+    names |= {"warmup_ratio", "group_by_length", "gradient_checkpointing", "gradient_checkpointing_kwargs"}
+    v4_arguments = dataclasses.make_dataclass("TrainingArguments", [(n, object, None) for n in sorted(names)])
+    monkeypatch.setattr("transformers.TrainingArguments", v4_arguments)  # by name: sys.modules' transformers
+    args = fit.training_arguments(config, tmp_path, has_validation=False)
+    assert isinstance(args, v4_arguments)
+    assert args.warmup_ratio == 0.03 and args.warmup_steps is None  # not passed: 4.x keeps its default 0

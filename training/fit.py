@@ -118,6 +118,13 @@ def training_arguments(config: TrainConfig, checkpoint_dir: Path, has_validation
     else:
         version_specific = {"group_by_length": fit.group_by_length}
     checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    # Warmup as a fraction of the total steps: transformers 4.x has warmup_ratio (its warmup_steps is an int
+    # used as-is, so 0.03 would mean no warmup); 5.x dropped warmup_ratio and reads a warmup_steps float in
+    # [0, 1) as that ratio (TrainingArguments.get_warmup_steps: ceil(total * warmup_steps)), as 4.x does.
+    if "warmup_ratio" in names:
+        version_specific["warmup_ratio"] = fit.warmup_ratio
+    else:
+        version_specific["warmup_steps"] = float(fit.warmup_ratio)
     version_specific[checkpointing] = fit.gradient_checkpointing
     version_specific[f"{checkpointing}_kwargs"] = {"use_reentrant": False} if fit.gradient_checkpointing else None
     return TrainingArguments(
@@ -128,7 +135,6 @@ def training_arguments(config: TrainConfig, checkpoint_dir: Path, has_validation
         learning_rate=fit.learning_rate,
         num_train_epochs=fit.num_train_epochs,
         max_steps=fit.max_steps,
-        warmup_steps=fit.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
         lr_scheduler_type=fit.lr_scheduler_type,
         weight_decay=fit.weight_decay,
         bf16=use_bf16(fit.bf16),
