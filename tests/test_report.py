@@ -22,7 +22,7 @@ from bestofl_models.report.estimators import draw_steps, monte_carlo_vote
 from bestofl_models.report.export import EXPORT_FIELDS
 from bestofl_models.report.render import PLOTS, SUMMARY_MD
 from bestofl_models.report.synthetic import build_synthetic_store
-from bestofl_models.selection import Scored, select
+from bestofl_models.selection import NEEDS_VERIFIER, VOTES, Scored, select
 from bestofl_models.store import Candidate, CandidateStore
 
 POOL = ("en", "de", "fr")
@@ -201,6 +201,15 @@ def test_monte_carlo_is_seeded(small_store):
         assert a["method"] == b["method"] and a["n"] == b["n"]
         if a["estimator"] == "exact":
             assert not changed
+
+
+def test_estimators_and_methods_follow_selection(report, tmp_path):
+    """Votes (selection.VOTES) are the Monte Carlo rows; without scores NEEDS_VERIFIER methods are left out."""
+    assert {r["method"] for r in report.curves if r["estimator"] == "monte_carlo"} == set(VOTES)
+    build_synthetic_store(str(tmp_path), problems=2, languages=POOL, samples_per_language=2, verifier=None, text=False)
+    unscored = build_report(build_data(load_stores([str(tmp_path)])), Options(mc_samples=4), show_progress=False)
+    methods = {r["method"] for r in unscored.curves}
+    assert methods and not methods & NEEDS_VERIFIER
 
 
 def test_budget_ranges_and_averages(report):

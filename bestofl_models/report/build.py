@@ -36,8 +36,6 @@ from .estimators import (
 METHOD_ORDER = METHODS + ("random", "oracle", "cross_random", "cross_oracle")
 CROSS_METHODS = ("cross_orm", "cross_self_consistency", "weighted_vote", "cross_random", "cross_oracle")
 TARGET_METHODS = ("multi_orm", "self_consistency", "random", "oracle")
-VERIFIER_METHODS = NEEDS_VERIFIER
-MONTE_CARLO_METHODS = VOTES
 EXACT = "exact"
 MONTE_CARLO = "monte_carlo"
 AVERAGE = "average"
@@ -150,7 +148,7 @@ class ReportContext:
         for method in methods:
             if method in ("cross_orm", "multi_orm"):
                 curves[method], shares = self._best_of_n(view, targets)
-            elif method in MONTE_CARLO_METHODS:
+            elif method in VOTES:
                 curves[method] = self._vote(view, targets, use_scores=method == "weighted_vote")
             else:
                 estimate = exact_random if method.endswith("random") else exact_oracle
@@ -228,7 +226,7 @@ def _rows(pool: str, curves: dict, problems: int, extra: dict | None = None) -> 
                     "n": n + 1,
                     "accuracy": float(accuracy[n]),
                     "se": float(se[n]),
-                    "estimator": MONTE_CARLO if method in MONTE_CARLO_METHODS else EXACT,
+                    "estimator": MONTE_CARLO if method in VOTES else EXACT,
                     "problems": problems,
                 })
     return rows
@@ -283,14 +281,14 @@ def build_report(data: ReportData, options: Options, show_progress: bool | None 
         raise ValueError(f"No problem has candidates in every language of the pool(s) {', '.join(empty)}.")
     ablation_budget = min(view.max_budget for _, view in pools)
     pools = [(kind, dataclasses.replace(view, max_budget=ablation_budget)) for kind, view in pools]
-    cross = [m for m in CROSS_METHODS if data.has_scores or m not in VERIFIER_METHODS]
-    target_only = [m for m in TARGET_METHODS if data.has_scores or m not in VERIFIER_METHODS]
+    cross = [m for m in CROSS_METHODS if data.has_scores or m not in NEEDS_VERIFIER]
+    target_only = [m for m in TARGET_METHODS if data.has_scores or m not in NEEDS_VERIFIER]
     budget = options.budget or min([main.max_budget, *(v.max_budget for v in target_views.values())])
     if not 1 <= budget <= main.max_budget:
         raise ValueError(f"--budget {budget} is outside 1..{main.max_budget}, the budgets the pool {main.label} reaches.")
     report = Report(data, options, pool, targets, budget, ablation_budget, notes=list(data.notes))
 
-    votes = sum(m in MONTE_CARLO_METHODS for m in cross)
+    votes = sum(m in VOTES for m in cross)
     steps = votes * (main.max_budget + ablation_budget * len(pools)) + sum(v.max_budget for v in target_views.values())
     if show_progress is None:
         disable = None if data.lang.size >= 10_000 else True  # None: tqdm shows it on terminals only

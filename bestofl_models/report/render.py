@@ -14,7 +14,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .build import AVERAGE, METHOD_ORDER, MONTE_CARLO, MONTE_CARLO_METHODS, Report
+from ..selection import VOTES
+from .build import AVERAGE, METHOD_ORDER, MONTE_CARLO, Report
 
 CURVES_CSV = "budget_curves.csv"
 ABLATION_CSV = "pool_ablation.csv"
@@ -112,7 +113,7 @@ def summary_markdown(report: Report) -> str:
         "- Every number averages over *all* subsets of the stored candidates of that shape, not the first `n`: "
         "`random`, `oracle` (pass@n, the unbiased estimator), `cross_orm` and `multi_orm` (best-of-n order "
         "statistics, ties broken by `selection.py`'s rule) are **exact**; the votes "
-        f"({', '.join(sorted(MONTE_CARLO_METHODS))}) are **Monte Carlo** over {options.mc_samples} random draws "
+        f"({', '.join(sorted(VOTES))}) are **Monte Carlo** over {options.mc_samples} random draws "
         f"per problem (seed {options.seed}), shown as accuracy ± 1.96 standard errors.",
         "- Self-consistency is computed without the verifier (ties by canonical order), as the preset runs.",
         "- `average` is the mean over target languages. Accuracies are in %.",
@@ -180,7 +181,7 @@ def plots(report: Report) -> dict[str, bytes]:
         accuracy = np.array([r["accuracy"] for r in rows]) * 100
         style = "--" if method.endswith(("random", "oracle")) else "-"
         (line,) = ax.plot(n, accuracy, style, label=method, marker="o" if len(n) <= 20 else None, markersize=3)
-        if method in MONTE_CARLO_METHODS:
+        if method in VOTES:
             band = np.array([r["se"] for r in rows]) * 100 * _Z95
             ax.fill_between(n, accuracy - band, accuracy + band, color=line.get_color(), alpha=0.2)
     if max(r["n"] for r in averaged) > 32:
