@@ -373,3 +373,30 @@ def test_warmup_ratio_reaches_the_scheduler_on_transformers_4_and_5(tmp_path, mo
     args = fit.training_arguments(config, tmp_path, has_validation=False)
     assert isinstance(args, v4_arguments)
     assert args.warmup_ratio == 0.03 and args.warmup_steps is None  # not passed: 4.x keeps its default 0
+
+
+def test_fit_never_cuts_an_input_it_drops_over_long_rows(tiny_tokenizer_dir):
+    """Train = serve: the harness verifier scores whole texts, so fit trains on whole texts only (no left cut
+    that would remove the chat template's start)."""
+    from transformers import AutoTokenizer
+
+    from bestofl_models.backends import add_special_tokens
+    from bestofl_models.verifier import prepare_verifier_tokenizer
+    from bestofl_tasks.prompts import verifier_text
+    from training import fit
+
+    tokenizer = prepare_verifier_tokenizer(AutoTokenizer.from_pretrained(tiny_tokenizer_dir))
+    rows = [{"question": "What is 2 + 2?", "response": "Two and two. The answer is 4.", "lang": "en", "label": 1},
+            {"question": "What is 2 + 3?", "response": "Let me think. " * 60 + "The answer is 5.", "lang": "en",
+             "label": 0},
+            {"question": "Was ist 2 + 2?", "response": "Die Antwort ist 5.", "lang": "de", "label": 0}]
+    served = [tokenizer(verifier_text(tokenizer, r["question"], r["response"], r["lang"]),
+                        add_special_tokens=add_special_tokens(tokenizer))["input_ids"] for r in rows]
+    max_length = max(len(served[0]), len(served[2]))
+    assert len(served[1]) > max_length
+    data, dropped = fit.encode(tokenizer, rows, max_length)
+    assert dropped == [rows[1]]
+    assert data["input_ids"] == [served[0], served[2]]  # exactly what the harness verifier tokenizes
+    assert data["labels"] == [[1.0], [0.0]] and all(ids[0] == served[0][0] for ids in data["input_ids"])
+    empty, none = fit.encode(tokenizer, [], max_length)
+    assert len(empty) == 0 and none == []

@@ -103,7 +103,8 @@ class FitConfig:
     per_device_train_batch_size: int = 8
     per_device_eval_batch_size: int = 16
     gradient_accumulation_steps: int = 4
-    #: Longer verifier inputs are cut from the left (the final answer is at the end).
+    #: Rows whose verifier input is longer (in tokens) are left out of training, never cut: the harness
+    #: verifier scores whole texts, so training sees only inputs of the form it scores (fit.encode).
     max_length: int = 1024
     warmup_ratio: float = 0.03
     lr_scheduler_type: str = "cosine"

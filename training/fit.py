@@ -6,7 +6,8 @@
   ``pad_token_id`` set (the EOS token when the tokenizer has no pad token) so batches pool on the last real token.
 * PEFT LoRA (``task_type=SEQ_CLS``: the new ``score`` head is trained in full and saved with the adapter).
 * Inputs: ``bestofl_tasks.prompts.verifier_text`` with the verifier base's tokenizer, special tokens as the
-  harness verifier adds them; longer than ``fit.max_length`` tokens: cut from the left (the answer is at the end).
+  harness verifier adds them. Inputs are never cut (see :func:`encode`): rows longer than ``fit.max_length``
+  tokens are left out of training and counted in the manifest.
 * ``Trainer`` with bf16 (auto), optional gradient checkpointing, length-grouped sampling and DeepSpeed, so
   ``accelerate launch`` scales it. Checkpoints every ``fit.save_steps``; a rerun resumes from the last one.
 
@@ -48,22 +49,30 @@ def load_tokenizer(name: str):
 
 
 def encode(tokenizer, rows: list[dict], max_length: int):
-    """``datasets.Dataset`` with input_ids, attention_mask, labels ([float]) and the number of cut rows."""
+    """``datasets.Dataset`` (input_ids, attention_mask, labels as ``[float]``) of the rows that fit in
+    ``max_length`` tokens, and the rows left out because they are longer.
+
+    Length rule (the same in training and at inference): a verifier input is never truncated. The harness
+    verifier (``bestofl_models.verifier``, transformers and vLLM alike) scores the whole ``verifier_text``,
+    so training uses only whole texts too: a longer row is dropped, not cut. Every training input is then
+    exactly an input the verifier sees at inference (BOS, chat template, question, response, final answer).
+    """
     import datasets
 
     from bestofl_models.backends import add_special_tokens
     from bestofl_tasks.prompts import verifier_text
 
     texts = [verifier_text(tokenizer, r["question"], r["response"], r["lang"]) for r in rows]
-    tokenizer.truncation_side = "left"
-    full = tokenizer(texts, add_special_tokens=add_special_tokens(tokenizer))
-    truncated = sum(len(ids) > max_length for ids in full["input_ids"])
+    full = tokenizer(texts, add_special_tokens=add_special_tokens(tokenizer)) if texts else {
+        "input_ids": [], "attention_mask": []}
+    keep = [i for i, ids in enumerate(full["input_ids"]) if len(ids) <= max_length]
+    kept = set(keep)
     data = {
-        "input_ids": [ids[-max_length:] for ids in full["input_ids"]],
-        "attention_mask": [mask[-max_length:] for mask in full["attention_mask"]],
-        "labels": [[float(r["label"])] for r in rows],
+        "input_ids": [full["input_ids"][i] for i in keep],
+        "attention_mask": [full["attention_mask"][i] for i in keep],
+        "labels": [[float(rows[i]["label"])] for i in keep],
     }
-    return datasets.Dataset.from_dict(data), truncated
+    return datasets.Dataset.from_dict(data), [row for i, row in enumerate(rows) if i not in kept]
 
 
 def build_model(config: TrainConfig, tokenizer):
@@ -204,11 +213,19 @@ def run(out_dir, config: TrainConfig) -> dict:
         )
     set_seed(config.seed)
     tokenizer = load_tokenizer(model_path(config.verifier_base))
-    train_data, truncated = encode(tokenizer, train_rows, config.fit.max_length)
-    validation_data, _ = encode(tokenizer, validation_rows, config.fit.max_length) if validation_rows else (None, 0)
-    if truncated:
-        logger.warning("fit: %d of %d training inputs exceed fit.max_length=%d tokens and were cut from the left",
-                       truncated, len(train_rows), config.fit.max_length)
+    max_length = config.fit.max_length
+    train_data, too_long = encode(tokenizer, train_rows, max_length)
+    validation_data, too_long_validation = encode(tokenizer, validation_rows, max_length)
+    if too_long or too_long_validation:
+        logger.warning("fit: %d of %d training rows (%d correct) and %d of %d validation rows are longer than "
+                       "fit.max_length=%d tokens and are left out (inputs are never cut: the harness verifier "
+                       "scores whole texts)", len(too_long), len(train_rows), sum(r["label"] for r in too_long),
+                       len(too_long_validation), len(validation_rows), max_length)
+    if not len(train_data):
+        raise StageError(f"fit: every training row is longer than fit.max_length={max_length} tokens; "
+                         "raise fit.max_length (or lower generate.max_gen_toks)")
+    if not len(validation_data):
+        validation_data = None
     model = build_model(config, tokenizer)
 
     class StepCounter(TrainerCallback):
@@ -244,7 +261,9 @@ def run(out_dir, config: TrainConfig) -> dict:
     counts = {
         "train_rows": len(train_rows),
         "validation_rows": len(validation_rows),
-        "truncated_train_rows": truncated,
+        "over_length_train_rows": len(too_long),
+        "over_length_train_correct": sum(r["label"] for r in too_long),
+        "over_length_validation_rows": len(too_long_validation),
         "global_step": trainer.state.global_step,
         "steps_this_run": StepCounter.steps,
         "resumed_from_step": resumed_step,
