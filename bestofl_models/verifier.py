@@ -25,15 +25,17 @@ from bestofl_tasks.prompts import verifier_text
 logger = logging.getLogger(__name__)
 
 
-def adapter_base(name: str, revision: str | None = None) -> str | None:
-    """The base model of a PEFT adapter, or None if ``name`` is not an adapter."""
+def adapter_base(name: str) -> str | None:
+    """The base model of a PEFT adapter, or None if ``name`` is not an adapter.
+
+    Verifiers load at their default revision: ``revision=`` in ``--model_args`` is the generator's."""
     if os.path.isdir(name):
         if not os.path.isfile(os.path.join(name, "adapter_config.json")):
             return None
     from peft import PeftConfig
 
     try:
-        config = PeftConfig.from_pretrained(name, **({"revision": revision} if revision else {}))
+        config = PeftConfig.from_pretrained(name)
     except (ValueError, OSError) as exc:  # not an adapter (no adapter_config.json on the Hub)
         if os.path.isdir(name):
             raise
@@ -70,13 +72,11 @@ def check_verifier(config) -> None:
         )
     import transformers
 
-    revision = config.backend_options.get("revision")
     common = {"trust_remote_code": config.trust_remote_code}
     try:
-        base = adapter_base(name, revision)
+        base = adapter_base(name)
         if base is None:
-            check_one_logit(name, transformers.AutoConfig.from_pretrained(
-                name, **common, **({"revision": revision} if revision else {})))
+            check_one_logit(name, transformers.AutoConfig.from_pretrained(name, **common))
     except OSError as exc:
         raise OSError(f"verifier={name} cannot be loaded (not a local directory, nor a Hub id it can resolve): "
                       f"{exc}") from exc
@@ -141,9 +141,8 @@ class HFVerifier:
         self.name = config.verifier
         self.batch_size = config.verifier_batch_size
         self.device = pick_device(config.device)
-        revision = config.backend_options.get("revision")
         common = {"trust_remote_code": config.trust_remote_code}
-        base = adapter_base(self.name, revision)
+        base = adapter_base(self.name)
         if base is None:
             check_one_logit(self.name, transformers.AutoConfig.from_pretrained(self.name, **common))
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.name, **common)
@@ -204,7 +203,7 @@ class VLLMVerifier:
         common = {"trust_remote_code": config.trust_remote_code}
         check_one_logit(self.name, transformers.AutoConfig.from_pretrained(self.name, **common))
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.name, **common)
-        self.llm = build_llm(self.name, config, runner="pooling")
+        self.llm = build_llm(self.name, config, generator=False, runner="pooling")
 
     def score(self, texts: Sequence[str], progress: bool = True) -> list[float]:
         from .backends.vllm import token_prompts
@@ -231,7 +230,7 @@ def load_verifier(config):
     ``auto``: vLLM when ``backend=vllm`` and the verifier is a full classifier, transformers otherwise.
     """
     choice = config.verifier_backend
-    is_adapter = adapter_base(config.verifier, config.backend_options.get("revision")) is not None
+    is_adapter = adapter_base(config.verifier) is not None
     if choice == "auto":
         choice = "vllm" if config.backend == "vllm" and not is_adapter else "hf"
     if choice == "vllm":

@@ -162,6 +162,44 @@ def test_shared_loading_helpers_for_training(tiny_generator_dir, tiny_verifier_a
     loaded.close()
 
 
+def test_generator_revision_is_not_applied_to_the_verifier(tiny_generator_dir, tiny_verifier_dir,
+                                                           tiny_verifier_adapter_dir, monkeypatch):
+    """``revision=`` names the generator's revision; a verifier (adapter, its base, a full classifier) loads at
+    its own default, on transformers and on vLLM's pooling runner."""
+    import sys
+    import types
+
+    import peft
+    import transformers
+
+    from bestofl_models import verifier as verifier_module
+
+    calls = []
+
+    def spy(owner, name):
+        original = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            calls.append((f"{owner.__name__}.{name}", kwargs.get("revision")))
+            return original(*args, **kwargs)
+        monkeypatch.setattr(owner, name, wrapper)
+
+    for owner in (transformers.AutoConfig, transformers.AutoTokenizer,
+                  transformers.AutoModelForSequenceClassification, peft.PeftConfig, peft.PeftModel):
+        spy(owner, "from_pretrained")
+    for verifier in (tiny_verifier_dir, tiny_verifier_adapter_dir):
+        settings = config(tiny_generator_dir, verifier, revision="generator-only-rev")
+        verifier_module.check_verifier(settings)
+        load_verifier(settings).close()
+    llm_kwargs = {}
+    fake_vllm = types.SimpleNamespace(LLM=lambda **kwargs: llm_kwargs.update(kwargs))
+    monkeypatch.setitem(sys.modules, "vllm", fake_vllm)
+    verifier_module.VLLMVerifier(config(tiny_generator_dir, tiny_verifier_dir, revision="generator-only-rev",
+                                        backend="vllm"))
+    assert llm_kwargs["runner"] == "pooling" and "revision" not in llm_kwargs
+    assert calls and [c for c in calls if c[1] is not None] == []
+
+
 VLLM_PYTHON = Path(os.environ.get("BESTOFL_VLLM_VENV", "/work/.venv-vllm")) / "bin" / "python"
 
 

@@ -29,6 +29,8 @@ LLM_OPTIONS = (
     "enable_prefix_caching",
     "revision",
 )
+#: Of those, the ones that describe the generator checkpoint only (not passed when loading the verifier).
+GENERATOR_ONLY_OPTIONS = ("revision",)
 
 
 def import_vllm():
@@ -42,10 +44,12 @@ def import_vllm():
     return vllm
 
 
-def build_llm(model: str, config, **extra):
-    """``vllm.LLM`` for ``model`` with the config's dtype, seed and pass-through options."""
+def build_llm(model: str, config, generator: bool = True, **extra):
+    """``vllm.LLM`` for ``model`` with the config's dtype, seed and pass-through options (without the
+    generator's ``revision`` when ``generator=False``, e.g. for the verifier)."""
     vllm = import_vllm()
-    options = {key: config.backend_options[key] for key in LLM_OPTIONS if key in config.backend_options}
+    keys = [key for key in LLM_OPTIONS if generator or key not in GENERATOR_ONLY_OPTIONS]
+    options = {key: config.backend_options[key] for key in keys if key in config.backend_options}
     options.setdefault("enable_prefix_caching", True)
     return vllm.LLM(
         model=model,
