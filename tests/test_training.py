@@ -94,6 +94,8 @@ def test_config_errors_say_what_to_change(tmp_path):
 
     with pytest.raises(ConfigError, match="tensor_parallel_size applies to backend=vllm only"):
         validate(tiny_config(f"generator={tmp_path}", "generate.model_args.tensor_parallel_size=2"), ("generate",))
+    with pytest.raises(ConfigError, match="languages: The language pool en:de:en names en more than once"):
+        validate(tiny_config("languages=en:de:en"), ("label",))
     with pytest.raises(ConfigError, match="source must be gsm8k_train"):
         validate(tiny_config("source=mgsm"), ("translate",))
     with pytest.raises(ConfigError, match="th need MT"):

@@ -355,19 +355,20 @@ def _harness_errors(config: TrainConfig) -> list[str]:
 
 def validate(config: TrainConfig, stages: tuple[str, ...] = STAGES) -> None:
     """Raise ConfigError listing everything that would fail later in ``stages``."""
+    from bestofl_models.pool import validate_pool
     from bestofl_tasks.data import SOURCES
 
     errors: list[str] = []
     if config.source != "gsm8k_train":
         errors.append(f"source must be gsm8k_train (got {config.source!r}); the other sources of "
                       f"bestofl_tasks.data ({', '.join(s for s in SOURCES if s != 'gsm8k_train')}) are test sets")
-    if not config.languages:
-        errors.append("languages is empty: e.g. --set languages=en:de:fr")
+    try:
+        validate_pool(config.languages)  # the harness's pool rule: not empty, each language once
+    except ValueError as exc:
+        errors.append(f"languages: {exc}")
     unknown = [lang for lang in config.languages if lang not in LANGUAGES]
     if unknown:
         errors.append(f"languages: unknown code(s) {', '.join(unknown)}; supported: {', '.join(LANGUAGES)}")
-    if len(set(config.languages)) != len(config.languages):
-        errors.append(f"languages has duplicates: {config.languages}")
     if config.limit is not None and config.limit < 1:
         errors.append(f"limit must be >= 1 or null (got {config.limit})")
 
