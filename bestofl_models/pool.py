@@ -39,7 +39,8 @@ def plan_samples(n: int, pool: Sequence[str]) -> list[tuple[str, int]]:
 
 
 def samples_per_language(n: int, pool: Sequence[str]) -> dict[str, int]:
-    """How many of ``n`` samples each pool language gets (0 for languages past the first ``n``)."""
+    """How many of ``n`` samples each pool language gets (0 for languages past the first ``n``): the counts
+    of :func:`plan_samples`, in closed form. The report's budget curves use it too (``budget_counts``)."""
     _validate_n(n)
     languages = validate_pool(pool)
     whole, extra = divmod(n, len(languages))

@@ -51,3 +51,19 @@ def test_counts_match_the_plan():
         counts = samples_per_language(n, pool)
         assert counts == {lang: sum(1 for l, _ in plan if l == lang) for lang in pool}
         assert all(idx < counts[lang] for lang, idx in plan)
+
+
+def test_report_budget_counts_are_the_plan_counts():
+    """The report's budget curves split a budget exactly as plan_samples does (one rule, in pool.py)."""
+    from bestofl_models.report.estimators import budget_counts
+
+    for size in range(1, 6):
+        pool = [f"l{i}" for i in range(size)]
+        table = budget_counts(size, 13)
+        assert table.shape == (13, size)
+        for n in range(1, 14):
+            plan = plan_samples(n, pool)
+            assert list(table[n - 1]) == [sum(1 for l, _ in plan if l == lang) for lang in pool]
+    table[0, 0] = 99  # a fresh, writable array each call
+    assert budget_counts(5, 13)[0, 0] == 1
+    assert budget_counts(3, 0).shape == (0, 3)

@@ -21,19 +21,30 @@ Arrays: ``P`` problems, ``X`` candidate slots per problem (padding: language -1)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from ..pool import samples_per_language
 
 #: A rank larger than any real one (candidates that cannot win a tie).
 UNRANKED = np.iinfo(np.int32).max
 
 
 def budget_counts(pool_size: int, max_budget: int) -> np.ndarray:
-    """``(max_budget, pool_size)`` samples per pool language for budgets ``1..max_budget`` (plan_samples rule)."""
-    n = np.arange(1, max_budget + 1)[:, None]
-    position = np.arange(pool_size)[None, :]
-    return n // pool_size + (position < n % pool_size)
+    """``(max_budget, pool_size)`` samples per pool language for budgets ``1..max_budget``: the split of
+    :func:`bestofl_models.pool.samples_per_language` (the plan_samples rule), as a new array."""
+    return _budget_counts(pool_size, max_budget).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _budget_counts(pool_size: int, max_budget: int) -> np.ndarray:
+    positions = range(pool_size)
+    counts = [list(samples_per_language(n, positions).values()) for n in range(1, max_budget + 1)]
+    table = np.array(counts, dtype=np.int64).reshape(max_budget, pool_size)
+    table.flags.writeable = False
+    return table
 
 
 def feasible_budget(counts: np.ndarray) -> int:
