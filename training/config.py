@@ -338,7 +338,11 @@ def machine_translated_languages(config: TrainConfig) -> list[str]:
 
 
 def _harness_errors(config: TrainConfig) -> list[str]:
-    """What the harness model would reject in the generate stage's model_args (checked without loading)."""
+    """What the harness model would reject in the generate stage's model_args (checked without loading).
+
+    The only check of the generate settings the harness also takes (backend, k, temperature, top_p,
+    max_gen_toks, batch_size, model_args): ``parse_model_args`` raises on the first problem it finds.
+    """
     from bestofl_models.config import parse_model_args
 
     from .generate import harness_args
@@ -348,7 +352,8 @@ def _harness_errors(config: TrainConfig) -> list[str]:
         try:
             parse_model_args(harness_args(config, name, None), "self-consistency")
         except ValueError as exc:
-            errors.append(f"generate (harness model_args, e.g. generate.model_args): {exc}")
+            errors.append(f"generate (the harness's model_args: n is generate.k, any other key generate.KEY or "
+                          f"generate.model_args.KEY): {exc}")
             break
     return errors
 
@@ -393,17 +398,9 @@ def validate(config: TrainConfig, stages: tuple[str, ...] = STAGES) -> None:
         if len(set(config.generators)) != len(config.generators):
             errors.append(f"generator lists a model twice: {config.generators}")
         errors.extend(_harness_errors(config))
-        _choice(errors, "generate.backend", config.generate.backend, ("hf", "vllm"))
         if config.generate.backend == "vllm" and importlib.util.find_spec("vllm") is None:
             errors.append("generate.backend=vllm but vllm is not installed: pip install 'bestofl[vllm]' "
                           "or --set generate.backend=hf")
-        _positive(errors, **{"generate.k": config.generate.k, "generate.max_gen_toks": config.generate.max_gen_toks,
-                             "generate.batch_size": config.generate.batch_size})
-        if config.generate.temperature < 0 or not 0 < config.generate.top_p <= 1:
-            errors.append("generate.temperature must be >= 0 and generate.top_p in (0, 1]")
-        if config.generate.temperature == 0 and config.generate.k > 1:
-            errors.append("generate.temperature=0 is greedy: the k samples would be identical; "
-                          "set generate.temperature > 0 (e.g. 0.7) or generate.k=1")
     if "label" in stages:
         _choice(errors, "label.unparsable", config.label.unparsable, ("incorrect", "drop"))
     if "balance" in stages and not 0 < config.balance.validation_fraction < 1:
