@@ -6,7 +6,8 @@ Three kinds of task are understood:
   ``parallel`` itself;
 * lm-eval's own MGSM tasks (``mgsm_native_cot_{l}``, ``mgsm_direct_{l}``, ``mgsm_en_cot_{l}``): the target
   language comes from the task name, the parallel versions from ``load_docs("mgsm", l)``, joined by
-  ``doc_id`` (by question text when ``--samples`` re-enumerated the docs) and checked by gold answer;
+  ``doc_id`` (by question text when ``--samples`` re-enumerated the docs; an unknown question raises) and
+  checked by gold answer;
 * anything else: no parallel versions; the task's own prompt (``ctx``) is the only prompt, with one warning
   per task.
 """
@@ -91,10 +92,16 @@ def _from_lm_eval_mgsm(doc: Mapping, task: str, doc_id: int, lang: str) -> Probl
     question = _normalize(doc.get("question", ""))
     row = doc_id
     if not (0 <= row < len(ours)) or _normalize(ours[row]["question"]) != question:
-        # --samples re-enumerates doc_id from 0, and the Hub copy may differ in spacing: use the text.
-        row = by_question.get(question, row)
-    if not 0 <= row < len(ours):
-        raise DataAlignmentError(f"{task}: doc_id {doc_id} is outside MGSM ({len(ours)} problems).")
+        # --samples re-enumerates doc_id from 0, and the Hub copy may differ in spacing: use the text. Never
+        # fall back to doc_id alone: the gold check below cannot tell small integer answers apart.
+        row = by_question.get(question)
+        if row is None:
+            where = f"MGSM row {doc_id}'s" if 0 <= doc_id < len(ours) else f"(doc_id outside MGSM's {len(ours)} rows)"
+            raise DataAlignmentError(
+                f"{task}: doc_id {doc_id}'s question {question[:80]!r} is neither {where} nor any other MGSM "
+                f"{lang} question; the docs are not aligned with MGSM (a different dataset revision or edited "
+                "docs?)."
+            )
     gold = canonical_number(str(doc.get("answer_number", "")).replace(",", ""))
     if gold != ours[row]["answer"]:
         raise DataAlignmentError(

@@ -68,6 +68,19 @@ def test_gold_mismatch_raises():
         problem_from_instance(instance(doc, "mgsm_native_cot_de", 5))
 
 
+def test_unknown_question_text_raises_even_when_golds_collide():
+    # Row 5's question edited: doc_id 5 must not be trusted on its (small integer) gold alone.
+    doc = lm_eval_mgsm_doc("de", 5)
+    doc["question"] = "Eine Frage, die MGSM nicht hat?"
+    with pytest.raises(DataAlignmentError, match="not aligned with MGSM"):
+        problem_from_instance(instance(doc, "mgsm_native_cot_de", 5))
+    # --samples: doc_id 0 is row 5 after re-enumeration; found by its text, not by doc_id.
+    assert problem_from_instance(instance(lm_eval_mgsm_doc("de", 5), "mgsm_native_cot_de", 0)).problem_id == \
+        "mgsm-0005"
+    with pytest.raises(DataAlignmentError, match="outside MGSM"):
+        problem_from_instance(instance(doc, "mgsm_native_cot_de", 10_000))
+
+
 def test_other_tasks_fall_back_to_their_own_prompt_with_one_warning(caplog):
     problems._warn_fallback.cache_clear()
     doc = {"question": "What is 2+2?", "answer": "Two and two.\n#### 4"}
