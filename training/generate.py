@@ -15,7 +15,6 @@ generator's self-consistency accuracy per language (lm-eval's ``exact_match``), 
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -124,7 +123,7 @@ def read_back(config: TrainConfig, generator: str, docs: dict[str, list[dict]], 
     """The k stored candidates per (problem, language) that the harness made for our prompts."""
     from bestofl_models.backends import load_tokenizer
     from bestofl_models.config import parse_model_args
-    from bestofl_models.store import CandidateStore
+    from bestofl_models.store import CandidateStore, prompt_hash
     from bestofl_tasks.prompts import generator_prompt
 
     model_config = parse_model_args(harness_args(config, generator, store_dir), "self-consistency")
@@ -134,8 +133,7 @@ def read_back(config: TrainConfig, generator: str, docs: dict[str, list[dict]], 
     expected: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for lang, lang_docs in docs.items():
         for doc in lang_docs:
-            prompt = generator_prompt(tokenizer, doc["question"], lang)
-            expected[hashlib.sha256(prompt.encode()).hexdigest(), lang].append(doc)
+            expected[prompt_hash(generator_prompt(tokenizer, doc["question"], lang)), lang].append(doc)
     rows = []
     for candidate in CandidateStore(store_dir, read_only=True).candidates():
         if (
