@@ -7,8 +7,8 @@ language; no verifier needed) over all of them with ``store=OUT/generate/store``
 harness's prompt builder, sampler, seeds and candidate store, not a copy: a killed run resumes from the
 store and a rerun generates nothing twice.
 
-The candidates are then read back from the store (matched by generator, sampling settings and the prompt
-the harness rendered for each question) into ``candidates.jsonl``: ``key``, ``problem_id``, ``lang``,
+The candidates are then read back from the harness model's own store (matched by generator, sampling
+settings and the prompt the harness rendered for each question) into ``candidates.jsonl``: ``key``, ``problem_id``, ``lang``,
 ``sample_idx``, ``generator``, ``question``, ``response``, ``gold``. The manifest also records each
 generator's self-consistency accuracy per language (lm-eval's ``exact_match``), for free.
 """
@@ -100,8 +100,10 @@ def harness_args(config: TrainConfig, generator: str, store_dir: Path | None) ->
     }
 
 
-def sample(config: TrainConfig, generator: str, docs: dict[str, list[dict]], store_dir: Path) -> dict[str, float]:
-    """Run the harness over every language's task; returns lm-eval's exact_match per language."""
+def sample(config: TrainConfig, generator: str, docs: dict[str, list[dict]],
+           store_dir: Path) -> tuple[dict[str, float], list[dict]]:
+    """Run the harness over every language's task; returns lm-eval's exact_match per language and the
+    candidates read back from the model's store (before it is closed)."""
     import lm_eval
 
     from bestofl_models.harness import SelfConsistency
@@ -110,32 +112,31 @@ def sample(config: TrainConfig, generator: str, docs: dict[str, list[dict]], sto
     model = SelfConsistency.create_from_arg_obj(harness_args(config, generator, store_dir))
     try:
         results = lm_eval.simple_evaluate(model=model, tasks=tasks, bootstrap_iters=0, log_samples=False)
+        rows = read_back(config, generator, docs, model)
     finally:
         model.close()
     accuracy = {}
     for task, values in (results or {}).get("results", {}).items():
         metric = next((v for k, v in values.items() if k.startswith("exact_match,")), None)
         accuracy[task.removeprefix("bestofl_train_")] = round(metric, 4) if metric is not None else None
-    return accuracy
+    return accuracy, rows
 
 
-def read_back(config: TrainConfig, generator: str, docs: dict[str, list[dict]], store_dir: Path) -> list[dict]:
-    """The k stored candidates per (problem, language) that the harness made for our prompts."""
-    from bestofl_models.backends import load_tokenizer
-    from bestofl_models.config import parse_model_args
-    from bestofl_models.store import CandidateStore, prompt_hash
+def read_back(config: TrainConfig, generator: str, docs: dict[str, list[dict]], model) -> list[dict]:
+    """The k candidates per (problem, language) that the harness ``model`` made for our prompts, from its store
+    (already in memory: the store is not read again) and rendered with its tokenizer."""
+    from bestofl_models.store import prompt_hash
     from bestofl_tasks.prompts import generator_prompt
 
-    model_config = parse_model_args(harness_args(config, generator, store_dir), "self-consistency")
-    tokenizer = load_tokenizer(model_config)
+    model_config = model.config
     wanted = model_config.sampling_settings()
     # (prompt hash, lang) -> docs: two problems with the same question text share their candidates.
     expected: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for lang, lang_docs in docs.items():
         for doc in lang_docs:
-            expected[prompt_hash(generator_prompt(tokenizer, doc["question"], lang)), lang].append(doc)
+            expected[prompt_hash(generator_prompt(model.tokenizer, doc["question"], lang)), lang].append(doc)
     rows = []
-    for candidate in CandidateStore(store_dir, read_only=True).candidates():
+    for candidate in model.store.candidates():
         if (
             candidate.generator != model_config.pretrained
             or candidate.sample_idx >= config.generate.k
@@ -159,8 +160,7 @@ def run(out_dir, config: TrainConfig) -> dict:
     for generator in config.generators:
         logger.info("generate: %s: %d candidates (%d per problem per language) into %s",
                     generator, per_generator, config.generate.k, store_dir)
-        accuracy[generator] = sample(config, generator, docs, store_dir)
-        found = read_back(config, generator, docs, store_dir)
+        accuracy[generator], found = sample(config, generator, docs, store_dir)
         if len(found) != per_generator:
             raise StageError(f"generate: the store {store_dir} holds {len(found)} of the {per_generator} expected "
                              f"candidates of {generator}; rerun the stage to fill the gap")
