@@ -319,9 +319,9 @@ class BestOfLLM(LM):
         if chosen is None:
             return ""
         text = self.store.get(chosen.key).text
-        if chosen.answer is None or problem.target_lang is None:
+        if chosen.answer is None or problem.final_line_lang is None:
             return text
-        return text.rstrip() + "\n" + final_answer_line(chosen.answer, problem.target_lang)
+        return text.rstrip() + "\n" + final_answer_line(chosen.answer, problem.final_line_lang)
 
     def close(self) -> None:
         """Free the generator and the verifier."""

@@ -5,7 +5,8 @@ Three kinds of task are understood:
 * ours (``mgsm_xling_*``, ``gsm8k_xling_*``, ...): the doc carries ``problem_id``, ``lang``, ``answer`` and
   ``parallel`` itself;
 * lm-eval's own MGSM tasks (``mgsm_native_cot_{l}``, ``mgsm_direct_{l}``, ``mgsm_en_cot_{l}``): the target
-  language comes from the task name, the parallel versions from ``load_docs("mgsm", l)``, joined by
+  language comes from the task name (``mgsm_en_cot_*`` gets an English final answer line, as its regex
+  expects), the parallel versions from ``load_docs("mgsm", l)``, joined by
   ``doc_id`` (by question text when ``--samples`` re-enumerated the docs; an unknown question raises) and
   checked by gold answer;
 * anything else: no parallel versions; the task's own prompt (``ctx``) is the only prompt, with one warning
@@ -14,6 +15,7 @@ Three kinds of task are understood:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
@@ -26,7 +28,9 @@ from bestofl_tasks.languages import MGSM_LANGUAGES
 
 logger = logging.getLogger(__name__)
 
-LM_EVAL_MGSM_TASK = re.compile(r"^mgsm_(?:native_cot|direct|en_cot)_(?P<lang>[a-z]{2})$")
+LM_EVAL_MGSM_TASK = re.compile(r"^mgsm_(?P<kind>native_cot|direct|en_cot)_(?P<lang>[a-z]{2})$")
+#: lm-eval MGSM task kinds whose strict-match regex is English (``The answer is (...)``) whatever the target.
+ENGLISH_ANSWER_KINDS = frozenset({"en_cot"})
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,8 @@ class Problem:
     problem_id: str
     task: str
     doc_id: int
-    #: Language the task asks in (and the final answer line is written in); None for unknown tasks.
+    #: Language the task asks in (and, unless ``answer_line_lang`` says otherwise, the final answer line is
+    #: written in); None for unknown tasks.
     target_lang: str | None
     #: ``{lang: question}`` for every language with a version of this problem (target included).
     parallel: Mapping[str, str] = field(default_factory=dict)
@@ -43,10 +48,20 @@ class Problem:
     #: Fallback only: the task's own rendered prompt and stop sequences, used as the single prompt.
     own_prompt: str | None = None
     until: tuple[str, ...] = ()
+    #: Language of the appended final answer line when the task parses another one than ``target_lang``
+    #: (lm-eval's ``mgsm_en_cot_{l}``: native question, English ``The answer is``); None: ``target_lang``.
+    answer_line_lang: str | None = None
 
     @property
     def is_fallback(self) -> bool:
         return self.own_prompt is not None
+
+    @property
+    def final_line_lang(self) -> str | None:
+        """The language of the final answer line appended to the selected candidate (None: no line)."""
+        if self.target_lang is None:
+            return None
+        return self.answer_line_lang or self.target_lang
 
 
 def is_parallel_doc(doc: Any) -> bool:
@@ -60,7 +75,10 @@ def problem_from_instance(instance) -> Problem:
         return _from_parallel_doc(doc, task, doc_id)
     match = LM_EVAL_MGSM_TASK.match(task or "")
     if match and match.group("lang") in MGSM_LANGUAGES and isinstance(doc, Mapping):
-        return _from_lm_eval_mgsm(doc, task, doc_id, match.group("lang"))
+        problem = _from_lm_eval_mgsm(doc, task, doc_id, match.group("lang"))
+        if match.group("kind") in ENGLISH_ANSWER_KINDS:
+            problem = dataclasses.replace(problem, answer_line_lang="en")
+        return problem
     return _fallback(instance)
 
 

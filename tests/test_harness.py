@@ -62,6 +62,20 @@ def test_same_problem_from_two_target_languages_is_generated_once(model_args, tm
     lm.close()
 
 
+def test_lm_eval_en_cot_gets_an_english_final_line_from_the_same_samples(tiny_generator_dir):
+    """mgsm_en_cot_de asks in German but strict-matches ``The answer is (...)``: same candidates as
+    mgsm_native_cot_de, English final line."""
+    ours = load_docs("mgsm", "de")[0]
+    doc = {"question": ours["question"], "answer": None, "answer_number": int(ours["answer"]),
+           "equation_solution": None}
+    lm = harness.SelfConsistency(pretrained=str(tiny_generator_dir), n=3, max_gen_toks=16, store=None)
+    native, english = lm.generate_until([request(doc, "mgsm_native_cot_de", 0), request(doc, "mgsm_en_cot_de", 0)])
+    *body, native_line = native.rstrip().splitlines()
+    assert native_line.startswith("Die Antwort lautet"), native
+    assert english == "\n".join(body) + "\n" + "The answer is " + extract_answer(native_line, "de") + "."
+    lm.close()
+
+
 def test_rerun_generates_nothing_and_repeats_get_the_same_answer(model_args, monkeypatch, caplog):
     doc = load_docs("mgsm", "de")[1]
     first = harness.BestOfL(**model_args).generate_until([request(doc, "mgsm_xling_de", 1)])

@@ -52,6 +52,8 @@ def test_lm_eval_mgsm_tasks_join_by_doc_id(task):
     ours = load_docs("mgsm", "de")[7]
     assert (problem.problem_id, problem.target_lang, problem.gold) == ("mgsm-0007", "de", ours["answer"])
     assert problem.parallel == {k: v for k, v in ours["parallel"].items() if v}
+    # mgsm_en_cot_*'s strict-match regex is English ("The answer is ..."); the others parse the native phrase.
+    assert problem.final_line_lang == ("en" if task == "mgsm_en_cot_de" else "de")
 
 
 def test_resampled_doc_ids_are_joined_by_question_text():
