@@ -208,8 +208,11 @@ class BestOfLLM(LM):
         from .backends import SamplingSettings
 
         settings = SamplingSettings(self.config.temperature, self.config.top_p, self.config.max_gen_toks)
-        lengths = {key: len(backend.tokenizer.encode(slot.prompt)) for key, slot in missing.items()}
-        order = sorted(missing.values(), key=lambda slot: (-lengths[slot.key], slot.key))
+        lengths: dict[str, int] = {}  # per distinct prompt: its n candidates share it
+        for slot in missing.values():
+            if slot.prompt not in lengths:
+                lengths[slot.prompt] = len(backend.tokenizer.encode(slot.prompt))
+        order = sorted(missing.values(), key=lambda slot: (-lengths[slot.prompt], slot.key))
         size = self.config.batch_size
         with tqdm(total=len(order), desc="bestofl: sampling", unit="cand", disable=disable_tqdm) as bar:
             for start in range(0, len(order), size):

@@ -76,6 +76,27 @@ def test_lm_eval_en_cot_gets_an_english_final_line_from_the_same_samples(tiny_ge
     lm.close()
 
 
+def test_each_distinct_prompt_is_tokenized_once_for_length_sorting(tiny_generator_dir, monkeypatch):
+    class CountingBackend:
+        def __init__(self, tokenizer):
+            self.tokenizer, self.encoded = self, []
+            self._tokenizer = tokenizer
+
+        def encode(self, text, **kwargs):
+            self.encoded.append(text)
+            return self._tokenizer.encode(text, **kwargs)
+
+        def generate(self, prompts, seeds, stops, settings):
+            return [f"The answer is {len(p)}." for p in prompts]
+
+    lm = harness.SelfConsistency(pretrained=str(tiny_generator_dir), n=5, max_gen_toks=8, store=None)
+    backend = CountingBackend(lm.tokenizer)
+    monkeypatch.setattr(lm, "_generator", lambda: backend)
+    docs = load_docs("mgsm", "de")[:2]
+    lm.generate_until([request(doc, "mgsm_xling_de", i) for i, doc in enumerate(docs)])
+    assert len(backend.encoded) == len(set(backend.encoded)) == 2  # 10 candidates, 2 prompts
+
+
 def test_rerun_generates_nothing_and_repeats_get_the_same_answer(model_args, monkeypatch, caplog):
     doc = load_docs("mgsm", "de")[1]
     first = harness.BestOfL(**model_args).generate_until([request(doc, "mgsm_xling_de", 1)])
