@@ -236,7 +236,7 @@ def _check_outputs(out: Path, base: Path) -> dict:
     assert merged.num_labels == 1 and merged.problem_type == "multi_label_classification"
     assert merged.pad_token_id is not None
     export = json.loads((out / "export" / "manifest.json").read_text())
-    assert export["merged_max_abs_logit_diff"] < 1e-3
+    assert export["merged_max_abs_score_diff"] < 1e-4  # the harness verifier on merged/ vs on adapter/
     assert "| lang | AUC |" in (out / "README.md").read_text()
     assert not (out / "adapter" / "training_args.bin").exists()
 

@@ -117,10 +117,23 @@ def best_of_n(pool_rows: list[dict], scores: dict[str, float], languages: list[s
     return summary, distribution
 
 
+def harness_verifier(config: TrainConfig, verifier):
+    """``verifier`` (adapter or full classifier folder) loaded as ``lm_eval --model bestofl`` loads it."""
+    from bestofl_models.config import parse_model_args
+    from bestofl_models.verifier import load_verifier
+
+    return load_verifier(parse_model_args({
+        "pretrained": config.generators[0] if config.generators else str(verifier),
+        "verifier": str(verifier),
+        "selection": "cross_orm",
+        "store": None,
+        "verifier_batch_size": config.evaluate.batch_size,
+    }))
+
+
 def score_rows(out_dir, config: TrainConfig, current: Stage, rows: list[dict]) -> dict[str, float]:
     """Verifier probability per candidate key, reusing ``scores.jsonl`` entries of this adapter."""
-    from bestofl_models.config import parse_model_args
-    from bestofl_models.verifier import load_verifier, score_responses
+    from bestofl_models.verifier import score_responses
 
     adapter = out_dir / "fit" / "adapter"
     fit_print = current.upstream_manifest("fit")["fingerprint"]
@@ -129,13 +142,7 @@ def score_rows(out_dir, config: TrainConfig, current: Stage, rows: list[dict]) -
     todo = [r for r in rows if r["key"] not in scores]
     logger.info("evaluate: %d candidates to score (%d already scored)", len(todo), len(rows) - len(todo))
     if todo:
-        verifier = load_verifier(parse_model_args({
-            "pretrained": config.generators[0] if config.generators else str(adapter),
-            "verifier": str(adapter),
-            "selection": "cross_orm",
-            "store": None,
-            "verifier_batch_size": config.evaluate.batch_size,
-        }))
+        verifier = harness_verifier(config, adapter)
         with tqdm(total=len(todo), desc="evaluate: scoring", unit="cand") as bar:
             for chunk in batched(todo, SCORE_CHUNK):
                 probs = score_responses(verifier, [(r["question"], r["response"], r["lang"]) for r in chunk],

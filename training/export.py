@@ -3,7 +3,8 @@
 * ``OUT/adapter``: the LoRA adapter (+ trained ``score`` head, tokenizer): ``verifier=OUT/adapter`` for the
   harness models (PeftModel over ``AutoModelForSequenceClassification(base, num_labels=1)``).
 * ``OUT/merged``: ``merge_and_unload`` saved as a full one-logit classifier (transformers, vLLM pooling runner);
-  checked against the adapter on a few validation inputs (``merged_max_abs_logit_diff`` in the manifest).
+  both folders are then loaded and scored by the harness verifier (``bestofl_models.verifier``) on a few
+  validation inputs: ``merged_max_abs_score_diff`` (probabilities) in the manifest.
 * ``OUT/metrics.json`` (from evaluate) and ``OUT/README.md`` (model card: data per language, metrics, config),
   also copied into both model folders.
 * ``export.push_to_hub``: uploads the adapter to ``export.hub_repo_id`` and the merged model to ``<repo>-merged``.
@@ -18,7 +19,8 @@ import yaml
 
 from .common import Stage, logger, read_jsonl
 from .config import TrainConfig
-from .fit import load_tokenizer, model_path
+from .evaluate import harness_verifier
+from .fit import model_path
 
 SETTINGS = ("export",)
 CHECK_ROWS = 4
@@ -28,42 +30,35 @@ def stage(out_dir, config: TrainConfig) -> Stage:
     return Stage("export", out_dir, config, settings=SETTINGS, upstream=("fit", "evaluate"))
 
 
-def _logits(model, tokenizer, texts: list[str]) -> list[float]:
-    import torch
+def harness_scores(config: TrainConfig, verifier_dir, rows: list[dict]) -> list[float]:
+    """What the harness verifier (``verifier=verifier_dir``) scores for ``rows``."""
+    from bestofl_models.verifier import score_responses
 
-    from bestofl_models.backends import add_special_tokens
-
-    values = []
-    with torch.inference_mode():
-        for text in texts:  # one at a time: no padding involved in the comparison
-            batch = tokenizer(text, return_tensors="pt", add_special_tokens=add_special_tokens(tokenizer))
-            values.append(float(model(**batch).logits[0, 0]))
-    return values
+    verifier = harness_verifier(config, verifier_dir)
+    try:
+        return score_responses(verifier, [(r["question"], r["response"], r["lang"]) for r in rows], progress=False)
+    finally:
+        verifier.close()
 
 
 def write_merged(config: TrainConfig, adapter_dir, merged_dir, check_rows: list[dict]) -> float | None:
-    """Merge the adapter into its base, save it, reload it and compare logits; returns the max difference."""
-    from peft import PeftModel
-    from transformers import AutoModelForSequenceClassification
+    """Merge the adapter into its base and save it; then score ``check_rows`` with the harness verifier on the
+    adapter and on the merged folder. Returns the largest probability difference."""
+    from transformers import AutoTokenizer
 
-    from bestofl_tasks.prompts import verifier_text
+    from bestofl_models.verifier import load_seqcls, prepare_verifier_tokenizer
 
-    tokenizer = load_tokenizer(str(adapter_dir))
-    base = AutoModelForSequenceClassification.from_pretrained(
-        model_path(config.verifier_base), num_labels=1, problem_type="multi_label_classification",
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = PeftModel.from_pretrained(base, str(adapter_dir)).eval()
-    texts = [verifier_text(tokenizer, r["question"], r["response"], r["lang"]) for r in check_rows]
-    before = _logits(model, tokenizer, texts)
-    merged = model.merge_and_unload()
-    merged.config.pad_token_id = tokenizer.pad_token_id
+    tokenizer = prepare_verifier_tokenizer(AutoTokenizer.from_pretrained(str(adapter_dir)))
+    model = load_seqcls(model_path(config.verifier_base), adapter=str(adapter_dir),
+                        pad_token_id=tokenizer.pad_token_id, problem_type="multi_label_classification")
+    merged = model.merge_and_unload()  # load_seqcls set pad_token_id on the base model's config
     if merged_dir.exists():
         shutil.rmtree(merged_dir)
     merged.save_pretrained(str(merged_dir))
     tokenizer.save_pretrained(str(merged_dir))
-    reloaded = AutoModelForSequenceClassification.from_pretrained(str(merged_dir)).eval()
-    after = _logits(reloaded, tokenizer, texts)
+    del model, merged
+    before = harness_scores(config, adapter_dir, check_rows)
+    after = harness_scores(config, merged_dir, check_rows)
     return max((abs(a - b) for a, b in zip(before, after)), default=None)
 
 
@@ -191,12 +186,12 @@ def run(out_dir, config: TrainConfig) -> dict:
         check_rows = read_jsonl(out_dir / "balance" / "validation.jsonl")[:CHECK_ROWS] or read_jsonl(
             out_dir / "balance" / "train.jsonl")[:CHECK_ROWS]
         diff = write_merged(config, adapter_dir, merged_dir, check_rows)
-        logger.info("export: merged classifier in %s (max |logit difference| vs adapter: %s)", merged_dir, diff)
+        logger.info("export: merged classifier in %s (max |score difference| vs adapter: %s)", merged_dir, diff)
     card = model_card(config, out_dir, metrics)
     for folder in (out_dir, adapter_dir, merged_dir if config.export.merged else None):
         if folder is not None:
             (folder / "README.md").write_text(card, encoding="utf-8")
     pushed = push(config, out_dir) if config.export.push_to_hub else []
     return current.finish({"merged": config.export.merged, "pushed": pushed},
-                          merged_max_abs_logit_diff=diff, adapter=str(adapter_dir),
+                          merged_max_abs_score_diff=diff, adapter=str(adapter_dir),
                           merged_dir=str(merged_dir) if config.export.merged else None)

@@ -2,8 +2,10 @@
 
 * Model: ``AutoModelForSequenceClassification(verifier_base, num_labels=1,
   problem_type="multi_label_classification")``, so transformers' loss is ``BCEWithLogitsLoss`` on float
-  labels shaped ``[batch, 1]`` (with ``problem_type`` unset a single label would mean MSE regression);
-  ``pad_token_id`` set (the EOS token when the tokenizer has no pad token) so batches pool on the last real token.
+  labels shaped ``[batch, 1]`` (with ``problem_type`` unset a single label would mean MSE regression).
+  Tokenizer and model are set up by the harness verifier's own ``prepare_verifier_tokenizer`` and
+  ``load_seqcls`` (``bestofl_models.verifier``): pad token (the EOS token when there is none), right padding,
+  ``pad_token_id`` on the model, so batches pool on the last real token as at inference.
 * PEFT LoRA (``task_type=SEQ_CLS``: the new ``score`` head is trained in full and saved with the adapter).
 * Inputs: ``bestofl_tasks.prompts.verifier_text`` with the verifier base's tokenizer, special tokens as the
   harness verifier adds them. Inputs are never cut (see :func:`encode`): rows longer than ``fit.max_length``
@@ -37,17 +39,6 @@ def model_path(name: str) -> str:
     return str(path.resolve()) if path.is_dir() else name
 
 
-def load_tokenizer(name: str):
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(name)
-    if tokenizer.pad_token is None:
-        logger.info("fit: %s has no pad token; padding with its EOS token %r", name, tokenizer.eos_token)
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "right"
-    return tokenizer
-
-
 def encode(tokenizer, rows: list[dict], max_length: int):
     """``datasets.Dataset`` (input_ids, attention_mask, labels as ``[float]``) of the rows that fit in
     ``max_length`` tokens, and the rows left out because they are longer.
@@ -76,19 +67,13 @@ def encode(tokenizer, rows: list[dict], max_length: int):
 
 
 def build_model(config: TrainConfig, tokenizer):
-    import torch
     from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import AutoModelForSequenceClassification
+
+    from bestofl_models.verifier import load_seqcls
 
     fit = config.fit
-    model = AutoModelForSequenceClassification.from_pretrained(
-        model_path(config.verifier_base),
-        num_labels=1,
-        problem_type="multi_label_classification",
-        pad_token_id=tokenizer.pad_token_id,
-        dtype=getattr(torch, fit.model_dtype),
-    )
-    model.config.pad_token_id = tokenizer.pad_token_id
+    model = load_seqcls(model_path(config.verifier_base), dtype=fit.model_dtype, pad_token_id=tokenizer.pad_token_id,
+                        problem_type="multi_label_classification")
     targets = fit.lora.target_modules
     lora = LoraConfig(
         task_type=TaskType.SEQ_CLS,
@@ -196,7 +181,9 @@ def last_complete_checkpoint(checkpoint_dir: Path, delete_incomplete: bool = Tru
 
 
 def run(out_dir, config: TrainConfig) -> dict:
-    from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, set_seed
+    from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, TrainerCallback, set_seed
+
+    from bestofl_models.verifier import prepare_verifier_tokenizer
 
     current = stage(out_dir, config)
     current.begin()
@@ -212,7 +199,7 @@ def run(out_dir, config: TrainConfig) -> dict:
             "or --set balance.enabled=false to train on the unbalanced data."
         )
     set_seed(config.seed)
-    tokenizer = load_tokenizer(model_path(config.verifier_base))
+    tokenizer = prepare_verifier_tokenizer(AutoTokenizer.from_pretrained(model_path(config.verifier_base)))
     max_length = config.fit.max_length
     train_data, too_long = encode(tokenizer, train_rows, max_length)
     validation_data, too_long_validation = encode(tokenizer, validation_rows, max_length)
