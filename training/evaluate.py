@@ -187,7 +187,7 @@ def run(out_dir, config: TrainConfig) -> dict:
         "verifier": str(out_dir / "fit" / "adapter"),
     }
     if overall["auc"] is None:
-        metrics["note"] = "AUC undefined: the validation rows hold one class only (or none)"
+        metrics["note"] = "AUC undefined: the validation rows with a finite score hold one class only (or none)"
     current.path("metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     logger.info("evaluate: AUC %s, accuracy %s on %d validation rows; Best-of-N: verifier %s, majority %s, "
                 "random %s, oracle %s over %s problems", overall["auc"], overall["accuracy"], overall["n"],
