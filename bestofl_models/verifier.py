@@ -129,10 +129,14 @@ def load_seqcls(base: str, adapter: str | None = None, dtype=None, trust_remote_
     return model
 
 
+_UNKNOWN = object()
+
+
 class HFVerifier:
     """transformers (+ peft) verifier scoring length-sorted batches."""
 
-    def __init__(self, config):
+    def __init__(self, config, base=_UNKNOWN):
+        """``base``: :func:`adapter_base` of ``config.verifier`` when the caller already read it."""
         import torch
         import transformers
 
@@ -142,7 +146,7 @@ class HFVerifier:
         self.batch_size = config.verifier_batch_size
         self.device = pick_device(config.device)
         common = {"trust_remote_code": config.trust_remote_code}
-        base = adapter_base(self.name)
+        base = adapter_base(self.name) if base is _UNKNOWN else base
         if base is None:
             check_one_logit(self.name, transformers.AutoConfig.from_pretrained(self.name, **common))
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.name, **common)
@@ -230,7 +234,8 @@ def load_verifier(config):
     ``auto``: vLLM when ``backend=vllm`` and the verifier is a full classifier, transformers otherwise.
     """
     choice = config.verifier_backend
-    is_adapter = adapter_base(config.verifier) is not None
+    base = adapter_base(config.verifier)
+    is_adapter = base is not None
     if choice == "auto":
         choice = "vllm" if config.backend == "vllm" and not is_adapter else "hf"
     if choice == "vllm":
@@ -241,4 +246,4 @@ def load_verifier(config):
                 "classifier."
             )
         return VLLMVerifier(config)
-    return HFVerifier(config)
+    return HFVerifier(config, base=base)

@@ -200,6 +200,17 @@ def test_generator_revision_is_not_applied_to_the_verifier(tiny_generator_dir, t
     assert calls and [c for c in calls if c[1] is not None] == []
 
 
+def test_loading_an_adapter_reads_its_config_once_before_peft(tiny_generator_dir, tiny_verifier_adapter_dir, monkeypatch):
+    import peft
+
+    reads = []
+    original = peft.PeftConfig.from_pretrained
+    monkeypatch.setattr(peft.PeftConfig, "from_pretrained",
+                        lambda *args, **kwargs: reads.append(args) or original(*args, **kwargs))
+    load_verifier(config(tiny_generator_dir, tiny_verifier_adapter_dir)).close()
+    assert len(reads) == 2  # ours (load_verifier, handed to HFVerifier) and PeftModel.from_pretrained's own
+
+
 VLLM_PYTHON = Path(os.environ.get("BESTOFL_VLLM_VENV", "/work/.venv-vllm")) / "bin" / "python"
 
 
