@@ -227,3 +227,6 @@ def test_vllm_backend_smoke(smollm2_dir, tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     report = json.loads(next(line for line in result.stdout.splitlines() if line.startswith('{"ok"')))
     assert report["ok"] and report["candidates"] == report["scored"] == report["expected"]
+    # The same classifier on vLLM's pooling runner and on transformers (measured <= 8.8e-5 on CPU float32).
+    drift = report["max_abs_score_diff_hf_vs_vllm"]
+    assert isinstance(drift, float) and drift <= 1e-3, report
