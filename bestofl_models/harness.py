@@ -4,21 +4,10 @@ They are registered lazily by the start-up hook (``bestofl_tasks._autoload``), s
 ``@register_model``: ``lm_eval --model bestofl``, ``simple_evaluate(model="bestofl")`` and
 ``get_model("bestofl")`` resolve to the classes below.
 
-``generate_until`` receives every request of every task at once and
-
-1. turns each request into a :class:`~bestofl_models.problems.Problem`;
-2. plans ``n`` samples per problem over the pool (``pool.plan_samples``) and renders each language's prompt
-   with the generator's chat template (``bestofl_tasks.prompts.generator_prompt``);
-3. generates only the candidates the store lacks (a candidate shared by two requests, e.g. the same problem
-   from two target languages, is generated once), longest prompts first, appending each batch to the store;
-4. scores unscored candidates with the verifier if the selection needs one (the generator is freed first
-   unless ``keep_generator=true``);
-5. selects one candidate per request and returns its text plus the target language's final answer line.
-
-The task's own prompt (``ctx``) is ignored for tasks with parallel docs, and so is ``--apply_chat_template``:
-the prompts are rendered from the doc's questions. The task's sampling settings are ignored too: ``n``,
-``temperature``, ``top_p``, ``max_gen_toks`` come from ``--model_args``. Generation stops at the generator's
-end-of-sequence token; without a chat template also at the prompt language's question prefix.
+``generate_until`` receives every request of every task at once, turns each into a problem, plans ``n``
+samples over the pool, generates only what the store lacks, scores with the verifier if the selection needs one,
+and returns the selected candidate plus the target language's final answer line. The steps, and what is ignored
+from the task (its ``ctx``, sampling settings, ``--apply_chat_template``), are in docs/MODELS.md.
 """
 
 from __future__ import annotations
