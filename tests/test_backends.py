@@ -195,8 +195,10 @@ def test_generator_revision_is_not_applied_to_the_verifier(tiny_generator_dir, t
     fake_vllm = types.SimpleNamespace(LLM=lambda **kwargs: llm_kwargs.update(kwargs))
     monkeypatch.setitem(sys.modules, "vllm", fake_vllm)
     verifier_module.VLLMVerifier(config(tiny_generator_dir, tiny_verifier_dir, revision="generator-only-rev",
-                                        backend="vllm"))
+                                        quantization="awq", tensor_parallel_size=2, backend="vllm"))
     assert llm_kwargs["runner"] == "pooling" and "revision" not in llm_kwargs
+    assert "quantization" not in llm_kwargs  # a quantized generator says nothing about the verifier checkpoint
+    assert llm_kwargs["tensor_parallel_size"] == 2  # engine options still apply to both
     assert calls and [c for c in calls if c[1] is not None] == []
 
 

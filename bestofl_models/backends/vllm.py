@@ -30,7 +30,7 @@ LLM_OPTIONS = (
     "revision",
 )
 #: Of those, the ones that describe the generator checkpoint only (not passed when loading the verifier).
-GENERATOR_ONLY_OPTIONS = ("revision",)
+GENERATOR_ONLY_OPTIONS = ("revision", "quantization")
 
 
 def import_vllm():
@@ -46,7 +46,7 @@ def import_vllm():
 
 def build_llm(model: str, config, generator: bool = True, **extra):
     """``vllm.LLM`` for ``model`` with the config's dtype, seed and pass-through options (without the
-    generator's ``revision`` when ``generator=False``, e.g. for the verifier)."""
+    generator's ``revision`` and ``quantization`` when ``generator=False``, e.g. for the verifier)."""
     vllm = import_vllm()
     keys = [key for key in LLM_OPTIONS if generator or key not in GENERATOR_ONLY_OPTIONS]
     options = {key: config.backend_options[key] for key in keys if key in config.backend_options}
