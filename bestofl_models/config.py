@@ -321,10 +321,10 @@ def parse_model_args(
     verifier_batch_size = values.get("verifier_batch_size") or _cap(16, raw.get("max_batch_size"))
 
     config = BestOfLConfig(
-        pretrained=_normalize_path(values["pretrained"]),
+        pretrained=normalize_model_path(values["pretrained"]),
         preset=preset.name,
         backend=backend,
-        verifier=_normalize_path(values["verifier"]) if values.get("verifier") else None,
+        verifier=normalize_model_path(values["verifier"]) if values.get("verifier") else None,
         languages=languages,
         pool=preset.pool,
         selection=selection,
@@ -347,8 +347,9 @@ def parse_model_args(
     return config
 
 
-def _normalize_path(name: str) -> str:
-    """Local paths become absolute (the store names generators/verifiers by them); Hub ids stay."""
+def normalize_model_path(name: str) -> str:
+    """Local paths become absolute (the store names generators/verifiers by them, an adapter_config its base
+    model); Hub ids stay."""
     path = Path(name).expanduser()
     return str(path.resolve()) if path.exists() else name
 

@@ -17,10 +17,11 @@ import shutil
 
 import yaml
 
+from bestofl_models.config import normalize_model_path
+
 from .common import Stage, logger, read_jsonl
 from .config import TrainConfig
 from .evaluate import harness_verifier
-from .fit import model_path
 
 SETTINGS = ("export",)
 CHECK_ROWS = 4
@@ -49,7 +50,7 @@ def write_merged(config: TrainConfig, adapter_dir, merged_dir, check_rows: list[
     from bestofl_models.verifier import load_seqcls, prepare_verifier_tokenizer
 
     tokenizer = prepare_verifier_tokenizer(AutoTokenizer.from_pretrained(str(adapter_dir)))
-    model = load_seqcls(model_path(config.verifier_base), adapter=str(adapter_dir),
+    model = load_seqcls(normalize_model_path(config.verifier_base), adapter=str(adapter_dir),
                         pad_token_id=tokenizer.pad_token_id, problem_type="multi_label_classification")
     merged = model.merge_and_unload()  # load_seqcls set pad_token_id on the base model's config
     if merged_dir.exists():

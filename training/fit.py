@@ -23,6 +23,8 @@ import os
 import shutil
 from pathlib import Path
 
+from bestofl_models.config import normalize_model_path
+
 from .common import Stage, StageError, logger, read_jsonl, write_jsonl
 from .config import TrainConfig
 
@@ -31,12 +33,6 @@ SETTINGS = ("verifier_base", "fit", "seed")
 
 def stage(out_dir, config: TrainConfig) -> Stage:
     return Stage("fit", out_dir, config, settings=SETTINGS, upstream=("balance",))
-
-
-def model_path(name: str) -> str:
-    """Absolute path for a local folder (so adapter_config names its base wherever it is loaded), else the id."""
-    path = Path(name).expanduser()
-    return str(path.resolve()) if path.is_dir() else name
 
 
 def encode(tokenizer, rows: list[dict], max_length: int):
@@ -72,7 +68,7 @@ def build_model(config: TrainConfig, tokenizer):
     from bestofl_models.verifier import load_seqcls
 
     fit = config.fit
-    model = load_seqcls(model_path(config.verifier_base), dtype=fit.model_dtype, pad_token_id=tokenizer.pad_token_id,
+    model = load_seqcls(normalize_model_path(config.verifier_base), dtype=fit.model_dtype, pad_token_id=tokenizer.pad_token_id,
                         problem_type="multi_label_classification")
     targets = fit.lora.target_modules
     lora = LoraConfig(
@@ -199,7 +195,7 @@ def run(out_dir, config: TrainConfig) -> dict:
             "or --set balance.enabled=false to train on the unbalanced data."
         )
     set_seed(config.seed)
-    tokenizer = prepare_verifier_tokenizer(AutoTokenizer.from_pretrained(model_path(config.verifier_base)))
+    tokenizer = prepare_verifier_tokenizer(AutoTokenizer.from_pretrained(normalize_model_path(config.verifier_base)))
     max_length = config.fit.max_length
     train_data, too_long = encode(tokenizer, train_rows, max_length)
     validation_data, too_long_validation = encode(tokenizer, validation_rows, max_length)
