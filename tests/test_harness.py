@@ -48,23 +48,33 @@ def test_invalid_model_args_fail_before_loading_anything():
         get_model("bestofl").create_from_arg_string("pretrained=/does/not/exist", {"batch_size": 1})
 
 
+def answering_seeds():
+    """Run seeds to try: the tiny generator is random and a candidate's seed covers the generator's path,
+    so whether a pool holds an answer depends on where the fixtures were built."""
+    return range(1234, 1264)
+
+
 def test_same_problem_from_two_target_languages_is_generated_once(model_args, tmp_path):
-    lm = harness.BestOfL(**model_args)
     de, fr = load_docs("mgsm", "de")[0], load_docs("mgsm", "fr")[0]
-    outputs = lm.generate_until([request(de, "mgsm_xling_de", 0), request(fr, "mgsm_xling_fr", 0)])
-    store = CandidateStore(tmp_path / "store", read_only=True)
-    assert len(store) == 4  # en x2, de x2: shared by both requests
-    assert len(store.scores(lm.config.verifier)) == 4
+    for seed in answering_seeds():
+        lm = harness.BestOfL(**{**model_args, "seed": seed, "store": str(tmp_path / f"store-{seed}")})
+        outputs = lm.generate_until([request(de, "mgsm_xling_de", 0), request(fr, "mgsm_xling_fr", 0)])
+        lm.close()
+        store = CandidateStore(tmp_path / f"store-{seed}", read_only=True)
+        assert len(store) == 4  # en x2, de x2: shared by both requests
+        assert len(store.scores(lm.config.verifier)) == 4
+        answered = [c for c in store.candidates() if c.answer is not None]  # an answer beats no answer
+        if answered:
+            break
+    else:
+        pytest.fail("the tiny generator gave no candidate with an answer for any seed")
     scores = store.scores(lm.config.verifier)
-    answered = [c for c in store.candidates() if c.answer is not None]  # an answer beats no answer
-    assert answered, "the tiny generator gave no candidate with an answer"
     best = max(answered, key=lambda c: scores[(c.key, lm.config.verifier)])
     for output, lang, phrase in zip(outputs, ("de", "fr"), ("Die Antwort lautet", "La réponse est")):
-        *body, last = output.rstrip().splitlines()
+        body, last = output.rstrip().rsplit("\n", 1)  # generated text may hold any line break
         assert last.startswith(phrase), output
-        assert "\n".join(body) == best.text.rstrip()  # cross_orm: the top-scored candidate of the whole pool
+        assert body == best.text.rstrip()  # cross_orm: the top-scored candidate of the whole pool
         assert extract_answer(output, lang) == best.answer
-    lm.close()
 
 
 def test_lm_eval_en_cot_gets_an_english_final_line_from_the_same_samples(tiny_generator_dir):
@@ -73,11 +83,18 @@ def test_lm_eval_en_cot_gets_an_english_final_line_from_the_same_samples(tiny_ge
     ours = load_docs("mgsm", "de")[0]
     doc = {"question": ours["question"], "answer": None, "answer_number": int(ours["answer"]),
            "equation_solution": None}
-    lm = harness.SelfConsistency(pretrained=str(tiny_generator_dir), n=3, max_gen_toks=16, store=None)
-    native, english = lm.generate_until([request(doc, "mgsm_native_cot_de", 0), request(doc, "mgsm_en_cot_de", 0)])
-    *body, native_line = native.rstrip().splitlines()
+    for seed in answering_seeds():
+        lm = harness.SelfConsistency(pretrained=str(tiny_generator_dir), n=3, max_gen_toks=16, store=None, seed=seed)
+        requests = [request(doc, "mgsm_native_cot_de", 0), request(doc, "mgsm_en_cot_de", 0)]
+        native, english = lm.generate_until(requests)
+        if any(c.answer is not None for c in lm.store.candidates()):
+            break
+        lm.close()
+    else:
+        pytest.fail("the tiny generator gave no candidate with an answer for any seed")
+    body, native_line = native.rstrip().rsplit("\n", 1)
     assert native_line.startswith("Die Antwort lautet"), native
-    assert english == "\n".join(body) + "\n" + "The answer is " + extract_answer(native_line, "de") + "."
+    assert english == body + "\n" + "The answer is " + extract_answer(native_line, "de") + "."
     lm.close()
 
 

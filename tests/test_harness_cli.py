@@ -54,7 +54,7 @@ def run(model: str, model_args: dict, tasks: str, out: Path, *extra: str) -> dic
 
 def samples(out: Path, task: str) -> list[dict]:
     files = sorted(out.rglob(f"samples_{task}_*.jsonl"), key=lambda p: p.stat().st_mtime)
-    return [json.loads(line) for line in files[-1].read_text(encoding="utf-8").splitlines()]
+    return [json.loads(line) for line in files[-1].read_bytes().splitlines()]
 
 
 def export(store_dir: Path) -> list[dict]:
@@ -62,7 +62,7 @@ def export(store_dir: Path) -> list[dict]:
     result = subprocess.run([str(Path(sys.executable).parent / "bestofl-report"), "export", "--store", str(store_dir)],
                             capture_output=True, text=True, env=env(), timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    return [json.loads(line) for line in result.stdout.split("\n") if line.strip()]
 
 
 def stored(directory: Path) -> CandidateStore:
@@ -71,7 +71,7 @@ def stored(directory: Path) -> CandidateStore:
 
 def assert_complete(store_dir: Path, problems: int, n: int, verifier: str | None) -> CandidateStore:
     """Exactly problems x n candidates, no key written twice, every one scored when a verifier is used."""
-    lines = [json.loads(line) for line in (store_dir / "candidates.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (store_dir / "candidates.jsonl").read_bytes().splitlines()]
     keys = [line["key"] for line in lines]
     assert len(keys) == len(set(keys)) == problems * n
     store = stored(store_dir)
@@ -104,7 +104,7 @@ def test_bestofl_then_another_target_language_reuses_every_candidate(tiny, tmp_p
     after = {name: (tiny["store"] / name).read_bytes() for name in before}
     assert after == before  # nothing generated, nothing scored
     for row in samples(tmp_path / "fr", "mgsm_xling_fr"):
-        assert row["resps"][0][0].rstrip().splitlines()[-1].startswith("La réponse est")
+        assert row["resps"][0][0].rstrip().rsplit("\n", 1)[-1].startswith("La réponse est")
 
 
 def test_multi_orm_samples_the_target_language_only(tiny, tmp_path):

@@ -43,7 +43,7 @@ def small_store(tmp_path_factory):
 def exported(small_store, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "export.jsonl"
     assert cli.main(["export", "--store", small_store, "--out", str(out)]) == 0
-    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    return [json.loads(line) for line in out.read_bytes().splitlines()]
 
 
 @pytest.fixture(scope="module")

@@ -84,7 +84,7 @@ def run_bestofl(tmp_path: Path, name: str, golds, generator: Path, verifier: Pat
 
 def export(store: Path, out: Path) -> list[dict]:
     assert report_main(["export", "--store", str(store), "--out", str(out)]) in (0, None)
-    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    return [json.loads(line) for line in out.read_bytes().splitlines()]
 
 
 def unbiased_pass_at_k(n: int, c: int, k: int) -> float:

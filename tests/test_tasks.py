@@ -154,7 +154,7 @@ def test_stock_cli_hf_model_on_our_tasks(smollm2_dir, tmp_path):
         row = results["results"][task]
         assert 0.0 <= row["exact_match,numeric"] <= 1.0
     samples = sorted((tmp_path / "results").rglob("samples_mgsm_xling_bn_*.jsonl"))
-    first = json.loads(samples[-1].read_text(encoding="utf-8").splitlines()[0])
+    first = json.loads(samples[-1].read_bytes().splitlines()[0])
     assert first["doc"]["problem_id"] == "mgsm-0000" and first["doc"]["parallel"]["en"]
     assert "প্রশ্ন:" in json.dumps(first["arguments"], ensure_ascii=False)
 
