@@ -347,6 +347,13 @@ def parse_model_args(
     return config
 
 
+def looks_like_local_path(name: str) -> bool:
+    """A filesystem path rather than a Hub id (``org/name``): absolute, relative to ``.``/``~``, deeper than
+    ``org/name``, or an existing file or directory."""
+    return (os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1
+            or os.path.exists(os.path.expanduser(name)))
+
+
 def normalize_model_path(name: str) -> str:
     """Local paths become absolute (the store names generators/verifiers by them, an adapter_config its base
     model); Hub ids stay."""

@@ -22,6 +22,8 @@ from tqdm.auto import tqdm
 
 from bestofl_tasks.prompts import verifier_text
 
+from .config import looks_like_local_path
+
 logger = logging.getLogger(__name__)
 
 
@@ -53,11 +55,6 @@ def check_one_logit(name: str, config) -> None:
         )
 
 
-def _looks_local(name: str) -> bool:
-    """A filesystem path rather than a Hub id (``org/name``): absolute, relative to ``.``/``~``, or deeper."""
-    return os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1
-
-
 def check_verifier(config) -> None:
     """Fail before any sampling if ``config.verifier`` cannot be loaded: a path that does not exist, a Hub id
     that cannot be resolved (e.g. offline and not cached), an adapter whose base cannot be resolved, or a
@@ -65,7 +62,7 @@ def check_verifier(config) -> None:
     name = config.verifier
     if not name:
         return
-    if _looks_local(name) and not os.path.exists(name):
+    if looks_like_local_path(name) and not os.path.exists(name):
         raise FileNotFoundError(
             f"verifier={name}: no such file or directory (give a LoRA adapter directory with adapter_config.json, "
             "a classifier directory with config.json, or a Hub id)."

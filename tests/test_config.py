@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from lm_eval.utils import simple_parse_args_string
 
-from bestofl_models.config import AUTO_BATCH_SIZE, PRESETS, check_target, default_store, parse_model_args
+from bestofl_models.config import (
+    AUTO_BATCH_SIZE,
+    PRESETS,
+    check_target,
+    default_store,
+    looks_like_local_path,
+    parse_model_args,
+)
 from bestofl_tasks.languages import DEFAULT_POOL
 
 
@@ -110,3 +117,12 @@ def test_target_restricted_selection_needs_the_target_in_the_pool():
     with pytest.raises(ValueError, match="not in languages=en:de"):
         check_target(config, "fr", "mgsm_xling_fr")
     check_target(cli("pretrained=m,verifier=v,languages=en:de"), "fr", "mgsm_xling_fr")  # cross_orm: fine
+
+
+def test_local_paths_and_hub_ids_are_told_apart(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my-verifier").mkdir()
+    assert not looks_like_local_path("Qwen/Qwen2.5-3B-Instruct")  # org/name: a Hub id
+    assert not looks_like_local_path("gpt2")  # no such folder here
+    for local in ("/abs/model", "./model", "../model", "~/model", ".cache/model", "runs/v1/adapter", "my-verifier"):
+        assert looks_like_local_path(local), local

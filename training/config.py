@@ -20,6 +20,7 @@ from typing import Any, Union
 
 import yaml
 
+from bestofl_models.config import looks_like_local_path
 from bestofl_tasks.languages import LANGUAGES
 
 #: Stages in pipeline order.
@@ -296,15 +297,11 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
 # --------------------------------------------------------------------------------------------------- checks
 
 
-def _looks_local(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~")) or os.path.exists(os.path.expanduser(name))
-
-
 def _check_model(key: str, name: str | None, errors: list[str], needs: str) -> None:
     if not name:
         errors.append(f"{key} is not set ({needs}): pass --set {key}=HUB_ID_OR_PATH")
         return
-    if _looks_local(name):
+    if looks_like_local_path(name):
         if not Path(name).expanduser().is_dir():
             errors.append(f"{key}: {name} is not a directory; give a model folder or a Hub id")
         return
