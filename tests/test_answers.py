@@ -321,18 +321,16 @@ def test_answers_equal(predicted, gold, equal):
     assert answers_equal(predicted, gold) is equal
 
 
-# --------------------------------------------------------------------------- speed
+# --------------------------------------------------------------------------- backtracking
 
 
-def test_speed_and_no_catastrophic_backtracking():
+def test_long_responses_and_no_catastrophic_backtracking():
+    """Speed is measured by benchmarks/extraction_cost.py; here only a hang guard: an exponential regex would take
+    hours on these inputs, linear ones take milliseconds, so the bound is far from any real timing."""
     step = "Janet's ducks lay 16 eggs per day. She eats 3 and bakes with 4, so 16 - 3 - 4 = 9 eggs are left. "
     response = step * 10 + "She sells them at $2 each: 9 * 2 = $18.\nThe answer is 18."
     assert 1000 < len(response) < 1300
-    for lang in ("en", None):
-        started = time.perf_counter()
-        for _ in range(500):
-            assert extract_answer(response, lang) == "18"
-        assert time.perf_counter() - started < 0.5  # ~5-15 µs per call measured; 1 ms is a very loose bound
+    assert extract_answer(response, "en") == extract_answer(response) == "18"
     pathological = [
         "The answer is " * 3000,
         "Step-by-Step Answer:" * 2000 + "5",
@@ -344,11 +342,11 @@ def test_speed_and_no_catastrophic_backtracking():
         "The answer is 1" + " + 1" * 5000,
         "-" * 10000 + "1",
     ]
+    started = time.perf_counter()
     for text in pathological:
-        started = time.perf_counter()
         extract_answer(text)
         extract_answer(text, "en")
-        assert time.perf_counter() - started < 0.5, text[:40]
+    assert time.perf_counter() - started < 30, "extract_answer backtracks catastrophically on a long input"
 
 
 @pytest.mark.parametrize("lang", sorted(LANGUAGES))
