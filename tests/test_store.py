@@ -89,6 +89,21 @@ def test_round_trip_and_reopen(tmp_path):
         json.loads(line)  # plain JSON Lines
 
 
+def test_texts_with_any_line_break_round_trip_and_export(tmp_path):
+    """Generated text may hold form feeds, NEL, U+2028, CR: one JSON line each in the store and the export."""
+    from bestofl_models.report.cli import main as report_main
+
+    odd = "a\x0cb\x85c\u2028d\u2029e\rf\r\ng\x1ch\x0bi\n"
+    store = CandidateStore(tmp_path / "store")
+    store.add_candidates([make(0, text=odd), make(1)])
+    assert CandidateStore(tmp_path / "store", read_only=True).get(make(0).key).text == odd
+    assert len(lines(tmp_path / "store" / CANDIDATES_FILE)) == 2
+    assert report_main(["export", "--store", str(tmp_path / "store"), "--out", str(tmp_path / "export.jsonl")]) in (0, None)
+    with open(tmp_path / "export.jsonl", encoding="utf-8") as f:  # iterating a file splits on newlines only
+        exported = [json.loads(line) for line in f]
+    assert len(exported) == 2 and {row["text"] for row in exported} == {odd, make(1).text}
+
+
 def test_duplicates_are_never_written(tmp_path):
     store = CandidateStore(tmp_path)
     assert len(store.add_candidates([make(0), make(0), make(1)])) == 2
