@@ -1,7 +1,8 @@
 """Datasets as parallel docs: MGSM, GSM8K test (+ translations) and GSM8K train (+ translations).
 
 Every doc is a plain dict (see docs/ARCHITECTURE.md): ``problem_id``, ``lang``, ``question``,
-``answer`` (canonical gold), ``parallel`` ({lang: question or None}) and ``source``.
+``answer`` (canonical gold), ``parallel`` ({lang: question or None}) and ``source``. The MGSM few-shot
+exemplars (``load_exemplars``) also carry ``solution``, their worked answer.
 
 By default the data comes from the Hugging Face Hub. ``BESTOFL_DATA_DIR=DIR`` switches every
 source to local files laid out like ``../shared/data`` and never touches the network.
@@ -30,6 +31,7 @@ HUB_GSM8KX = "hf://datasets/openGPT-X/gsm8kx/gsm8k_{LANG}_test.jsonl"
 
 #: Local layout under BESTOFL_DATA_DIR.
 LOCAL_MGSM = "mgsm/mgsm_{lang}.tsv"
+LOCAL_MGSM_EXEMPLARS = "mgsm/mgsm_exemplars.jsonl"
 LOCAL_GSM8K = "gsm8k/{split}.jsonl"
 LOCAL_GSM8KX = "gsm8kx/gsm8k_{LANG}_test.jsonl"
 LOCAL_TRAIN_TRANSLATIONS = "gsm8k_translated/mgsm8kinstruct_qalign/parallel_questions.jsonl"
@@ -231,11 +233,42 @@ def load_docs(source: str, lang: str) -> list[dict]:
     return docs
 
 
+def _strip_cue(text: str, cue: str) -> str:
+    text = text.strip()
+    return text[len(cue):].strip() if text.startswith(cue) else text
+
+
+def load_exemplars(lang: str) -> list[dict]:
+    """The 8 MGSM few-shot exemplars in ``lang`` (the ``train`` split of juletxara/mgsm), with the question
+    and worked ``solution`` stripped of their ``Question:`` / ``Step-by-Step Answer:`` cues."""
+    language = get_language(lang, MGSM_LANGUAGES)
+    if data_dir() is not None:
+        rows = [row for row in _read_jsonl(_local_file(LOCAL_MGSM_EXEMPLARS)) if row["lang"] == lang]
+    else:
+        import datasets
+
+        rows = datasets.load_dataset(HUB_MGSM, lang, split="train").to_list()
+    return [
+        {
+            "problem_id": f"mgsm-exemplar-{index}",
+            "lang": lang,
+            "question": _strip_cue(row["question"], language.question_prefix),
+            "solution": _strip_cue(row["answer"], language.cot_cue),
+            "answer": _gold(row["answer_number"]),
+            "source": "mgsm_exemplars",
+        }
+        for index, row in enumerate(rows)
+    ]
+
+
 def load_dataset_dict(source: str, lang: str, split: str):
     """``datasets.DatasetDict`` with one split of parallel docs (what the task YAMLs load)."""
     import datasets
 
-    return datasets.DatasetDict({split: datasets.Dataset.from_list(load_docs(source, lang))})
+    splits = {split: datasets.Dataset.from_list(load_docs(source, lang))}
+    if source == "mgsm":  # the few-shot examples for --num_fewshot (fewshot_split: train)
+        splits["train"] = datasets.Dataset.from_list(load_exemplars(lang))
+    return datasets.DatasetDict(splits)
 
 
 def dataset_loader(source: str, split: str) -> Callable:

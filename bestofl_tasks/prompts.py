@@ -12,7 +12,8 @@ from typing import Any
 
 import jinja2
 
-from .languages import get_language
+from .answers import answers_equal, extract_answer
+from .languages import final_answer_line, get_language
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,17 @@ PLAIN_VERIFIER_TEXT = _ENV.from_string("{{ prompt }}\n{{ response }}")
 def user_prompt(question: str, lang: str) -> str:
     """The user turn for ``question`` written in ``lang`` (instruction and cues in ``lang`` too)."""
     return USER_PROMPT.render(lang=get_language(lang), question=question.strip())
+
+
+def worked_solution(solution: str, answer: str, lang: str) -> str:
+    """A few-shot exemplar's answer in the format the prompt asks for: the reasoning, then the final answer
+    line on its own line. A closing sentence that already states ``answer`` ("Die Antwort ist 11.") is
+    replaced by that line."""
+    body = solution.strip()
+    start = max(body.rfind(phrase) for phrase in get_language(lang).answer_phrases)
+    if start >= 0 and "\n" not in body[start:] and answers_equal(extract_answer(body[start:], lang), answer):
+        body = body[:start].rstrip()
+    return f"{body}\n{final_answer_line(answer, lang)}"
 
 
 def chat_messages(question: str, lang: str, response: str | None = None) -> list[dict[str, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .answers import answers_equal, extract_answer
 from .data import dataset_loader
-from .prompts import user_prompt
+from .prompts import user_prompt, worked_solution
 
 INVALID = "[invalid]"
 
@@ -16,6 +16,11 @@ load_gsm8k_train = dataset_loader("gsm8k_train", "train")
 def doc_to_text(doc: dict) -> str:
     """The doc's question as a zero-shot chain-of-thought prompt in its own language."""
     return user_prompt(doc["question"], doc["lang"])
+
+
+def fewshot_target(exemplar: dict) -> str:
+    """A few-shot exemplar's target (``--num_fewshot``): its worked solution ending on the final answer line."""
+    return worked_solution(exemplar["solution"], exemplar["answer"], exemplar["lang"])
 
 
 def extract_answers(resps: list[list[str]], docs: list[dict]) -> list[list[str]]:

@@ -33,12 +33,20 @@ filter_list:
       - function: custom
         filter_fn: !function {hooks}.extract_answers
       - function: take_first
-metric_list:
+{fewshot}metric_list:
   - metric: exact_match
     aggregation: mean
     higher_is_better: true
 metadata:
   version: 1.0
+"""
+
+#: MGSM only: ``--num_fewshot N`` takes the first N of the language's 8 MGSM exemplars.
+FEWSHOT = """\
+fewshot_split: train
+fewshot_config:
+  sampler: first_n
+  doc_to_target: !function {hooks}.fewshot_target
 """
 
 FAMILIES = {
@@ -54,7 +62,8 @@ def render() -> dict[Path, str]:
     for family, (languages, dataset_path, loader, split) in FAMILIES.items():
         folder = ROOT / family
         files[folder / "_template_yaml"] = TEMPLATE.format(
-            family=family, dataset_path=dataset_path, hooks=HOOKS, loader=loader, split=split
+            family=family, dataset_path=dataset_path, hooks=HOOKS, loader=loader, split=split,
+            fewshot=FEWSHOT.format(hooks=HOOKS) if family == "mgsm_xling" else "",
         )
         for code in languages:
             task = {

@@ -14,6 +14,8 @@ import pytest
 from bestofl_models.testing import shared_data_dir
 from bestofl_tasks import data, task_hooks
 from bestofl_tasks.languages import LANGUAGES, MGSM_LANGUAGES
+from bestofl_tasks.answers import extract_answer
+from bestofl_tasks.languages import final_answer_line
 from bestofl_tasks.prompts import user_prompt
 
 REPO = Path(__file__).resolve().parent.parent
@@ -137,6 +139,35 @@ def run_lm_eval(args: list[str], tmp_path: Path) -> dict:
 
 
 @pytest.mark.slow
+def test_mgsm_exemplars_become_worked_examples_in_every_language(local_data):
+    for lang in MGSM_LANGUAGES:
+        exemplars = data.load_exemplars(lang)
+        assert len(exemplars) == 8 and {e["lang"] for e in exemplars} == {lang}
+        for exemplar in exemplars:
+            assert not exemplar["question"].startswith(LANGUAGES[lang].question_prefix)
+            assert not exemplar["solution"].startswith(LANGUAGES[lang].cot_cue)
+            target = task_hooks.fewshot_target(exemplar)
+            final = final_answer_line(exemplar["answer"], lang)
+            reasoning, last_line = target.rsplit("\n", 1)
+            assert last_line == final, (lang, target)
+            assert final not in reasoning, target  # the exemplar's closing sentence became that line
+            assert extract_answer(target, lang) == exemplar["answer"]
+    assert task_hooks.fewshot_target(data.load_exemplars("de")[0]).endswith("5 + 6 = 11.\nDie Antwort lautet 11.")
+
+
+def test_num_fewshot_puts_the_languages_exemplars_before_the_question(local_data):
+    import lm_eval
+
+    def prompt(**kwargs) -> str:
+        results = lm_eval.simple_evaluate(model="dummy", tasks=["mgsm_xling_de"], limit=1, log_samples=True, **kwargs)
+        return results["samples"]["mgsm_xling_de"][0]["arguments"][0][0]
+
+    exemplars, doc = data.load_exemplars("de"), data.load_docs("mgsm", "de")[0]
+    shots = [user_prompt(e["question"], "de") + " " + task_hooks.fewshot_target(e) for e in exemplars[:2]]
+    assert prompt(num_fewshot=2) == "\n\n".join([*shots, user_prompt(doc["question"], "de")])
+    assert prompt() == user_prompt(doc["question"], "de")  # zero-shot stays the default
+
+
 def test_stock_cli_hf_model_on_our_tasks(smollm2_dir, tmp_path):
     results = run_lm_eval(
         [
