@@ -30,7 +30,7 @@ from bestofl_tasks.prompts import generator_prompt, has_chat_template
 
 from .config import BestOfLConfig, check_target, parse_model_args
 from .pool import plan_samples
-from .problems import Problem, problem_from_instance
+from .problems import Problem, has_fewshot_examples, problem_from_instance
 from .selection import Scored, select
 from .store import MISSING, Candidate, CandidateStore, candidate_key, prompt_hash
 
@@ -123,6 +123,9 @@ class BestOfLLM(LM):
         _warn_repeats(max(getattr(r, "repeats", 1) or 1 for r in requests))
         self.store.refresh()
         problems = [problem_from_instance(request) for request in requests]
+        for request, problem in zip(requests, problems):
+            if has_fewshot_examples(request.args[0], problem):
+                _warn_fewshot_ignored(problem.task)
         slots = [self._plan(i, problem) for i, problem in enumerate(problems)]
         self._generate_missing(problems, slots, disable_tqdm)
         if self.config.needs_verifier:
@@ -372,6 +375,15 @@ def _warn_repeats(repeats: int) -> None:
             "repeats=%d: bestofl samples n candidates inside the model, so every repeat of a request gets the "
             "same selected answer; set n instead of repeats.", repeats,
         )
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_fewshot_ignored(task: str) -> None:
+    logger.warning(
+        "%s: the task's prompt holds few-shot examples (--num_fewshot), which bestofl does not use: it samples "
+        "its own zero-shot prompt in every pool language. Run the baselines zero-shot to compare like with like.",
+        task,
+    )
 
 
 @functools.lru_cache(maxsize=None)

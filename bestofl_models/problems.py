@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 from bestofl_tasks.answers import canonical_number
 from bestofl_tasks.data import DataAlignmentError, load_docs
-from bestofl_tasks.languages import MGSM_LANGUAGES
+from bestofl_tasks.languages import MGSM_LANGUAGES, get_language
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,15 @@ def problem_from_instance(instance) -> Problem:
             problem = dataclasses.replace(problem, answer_line_lang="en")
         return problem
     return _fallback(instance)
+
+
+def has_fewshot_examples(ctx: Any, problem: Problem) -> bool:
+    """Whether the task's rendered prompt holds worked examples (``--num_fewshot``): a step-by-step cue
+    (the target language's or, for ``mgsm_en_cot_*``, the English one) appears more than once."""
+    if problem.is_fallback or problem.target_lang is None or not isinstance(ctx, str):
+        return False
+    cues = {get_language(problem.target_lang).cot_cue, get_language("en").cot_cue}
+    return any(ctx.count(cue) > 1 for cue in cues)
 
 
 def _from_parallel_doc(doc: Mapping, task: str, doc_id: int) -> Problem:

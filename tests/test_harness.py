@@ -151,6 +151,20 @@ def test_unknown_tasks_sample_their_own_prompt(tiny_generator_dir, caplog):
     assert any("no parallel versions" in r.message for r in caplog.records)
 
 
+def test_few_shot_context_is_reported_as_unused(tiny_generator_dir, caplog):
+    from bestofl_tasks.prompts import user_prompt
+
+    doc = load_docs("mgsm", "de")[0]
+    lm = harness.SelfConsistency(pretrained=str(tiny_generator_dir), n=1, max_gen_toks=4, store=None)
+    zero_shot = user_prompt(doc["question"], "de")
+    harness._warn_fewshot_ignored.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="bestofl_models.harness"):
+        lm.generate_until([request(doc, "mgsm_xling_de", 0, ctx=zero_shot)])
+        assert "few-shot" not in caplog.text
+        lm.generate_until([request(doc, "mgsm_xling_de", 0, ctx=zero_shot + " 5.\n\n" + zero_shot)])
+    assert "mgsm_xling_de: the task's prompt holds few-shot examples" in caplog.text
+
+
 def test_loglikelihood_is_refused_clearly(tiny_generator_dir):
     lm = harness.SelfConsistency(pretrained=str(tiny_generator_dir), store=None)
     with pytest.raises(NotImplementedError, match="only generates"):

@@ -92,3 +92,21 @@ def test_other_tasks_fall_back_to_their_own_prompt_with_one_warning(caplog):
     assert first.is_fallback and first.own_prompt == "Q: 2+2?\nA:" and first.until == ("Q:",)
     assert (first.target_lang, first.gold, first.problem_id) == (None, "4", "gsm8k-0000")
     assert len([r for r in caplog.records if "no parallel versions" in r.message]) == 1
+
+
+def test_few_shot_prompts_are_recognised_for_our_and_lm_eval_tasks():
+    from bestofl_tasks.data import load_exemplars
+    from bestofl_tasks.prompts import user_prompt, worked_solution
+
+    doc = load_docs("mgsm", "de")[0]
+    shot = load_exemplars("de")[0]
+    zero_shot = user_prompt(doc["question"], "de")
+    few_shot = user_prompt(shot["question"], "de") + " " + worked_solution(shot["solution"], shot["answer"], "de")
+    ours = problem_from_instance(instance(doc, "mgsm_xling_de", 0))
+    assert problems.has_fewshot_examples(few_shot + "\n\n" + zero_shot, ours)
+    assert not problems.has_fewshot_examples(zero_shot, ours)
+    en_cot = problem_from_instance(instance(lm_eval_mgsm_doc("de", 0), "mgsm_en_cot_de", 0))
+    english_shots = "Question: a?\nStep-by-Step Answer: b.\n\nQuestion: c?\nStep-by-Step Answer:"
+    assert problems.has_fewshot_examples(english_shots, en_cot)
+    fallback = problem_from_instance(instance({"question": "2+2?"}, "other_task", 0, ctx=english_shots))
+    assert not problems.has_fewshot_examples(english_shots, fallback)  # its own prompt is sampled as it is
