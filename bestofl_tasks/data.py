@@ -261,13 +261,23 @@ def load_exemplars(lang: str) -> list[dict]:
     ]
 
 
+def _exemplars_if_available(lang: str) -> list[dict]:
+    """The exemplars, or none with a warning: zero-shot runs must not depend on the few-shot examples."""
+    try:
+        return load_exemplars(lang)
+    except Exception as error:  # a missing local file, or a Hub copy without the train split
+        logger.warning("mgsm %s: no few-shot examples (%s); --num_fewshot > 0 will fail, zero-shot is unaffected.",
+                       lang, error)
+        return []
+
+
 def load_dataset_dict(source: str, lang: str, split: str):
     """``datasets.DatasetDict`` with one split of parallel docs (what the task YAMLs load)."""
     import datasets
 
     splits = {split: datasets.Dataset.from_list(load_docs(source, lang))}
     if source == "mgsm":  # the few-shot examples for --num_fewshot (fewshot_split: train)
-        splits["train"] = datasets.Dataset.from_list(load_exemplars(lang))
+        splits["train"] = datasets.Dataset.from_list(_exemplars_if_available(lang))
     return datasets.DatasetDict(splits)
 
 

@@ -122,7 +122,7 @@ def test_multi_orm_samples_the_target_language_only(tiny, tmp_path):
 
 def test_self_consistency_agrees_with_a_majority_vote_from_the_store(tiny, tmp_path):
     args = {key: value for key, value in tiny.items() if key not in ("verifier", "languages")}
-    args["n"], args["temperature"] = 6, 0.02  # near-greedy: the tiny random model repeats some answers (seeded: votes 3, 2, 1)
+    args["n"], args["temperature"] = 6, 0.02  # near-greedy: the tiny random model repeats answers, so votes are not all ties of one
     run("self-consistency", args, "mgsm_xling_de", tmp_path / "out", "--limit", "3")
     store = assert_complete(tiny["store"], problems=3, n=6, verifier=None)
     assert not store.scores()

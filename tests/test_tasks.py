@@ -168,6 +168,23 @@ def test_num_fewshot_puts_the_languages_exemplars_before_the_question(local_data
     assert prompt() == user_prompt(doc["question"], "de")  # zero-shot stays the default
 
 
+def test_without_exemplars_zero_shot_still_runs_and_few_shot_says_why(tmp_path, monkeypatch, caplog):
+    import lm_eval
+
+    (tmp_path / "mgsm").mkdir()
+    for tsv in (SHARED / "mgsm").glob("mgsm_*.tsv"):  # every language (parallel docs), no exemplars
+        shutil.copy(tsv, tmp_path / "mgsm")
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"mgsm/mgsm_exemplars\.jsonl does not exist"):
+        data.load_exemplars("de")
+    with caplog.at_level("WARNING", logger="bestofl_tasks.data"):
+        results = lm_eval.simple_evaluate(model="dummy", tasks=["mgsm_xling_de"], limit=1)
+    assert "exact_match,numeric" in results["results"]["mgsm_xling_de"]
+    assert "mgsm de: no few-shot examples" in caplog.text and "mgsm_exemplars.jsonl" in caplog.text
+    with pytest.raises(AssertionError, match="exceeds the 0 that are available"):  # lm-eval's own check
+        lm_eval.simple_evaluate(model="dummy", tasks=["mgsm_xling_de"], limit=1, num_fewshot=1)
+
+
 def test_stock_cli_hf_model_on_our_tasks(smollm2_dir, tmp_path):
     results = run_lm_eval(
         [
