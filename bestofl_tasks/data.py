@@ -233,11 +233,6 @@ def load_docs(source: str, lang: str) -> list[dict]:
     return docs
 
 
-def _strip_cue(text: str, cue: str) -> str:
-    text = text.strip()
-    return text[len(cue):].strip() if text.startswith(cue) else text
-
-
 def load_exemplars(lang: str) -> list[dict]:
     """The 8 MGSM few-shot exemplars in ``lang`` (the ``train`` split of juletxara/mgsm), with the question
     and worked ``solution`` stripped of their ``Question:`` / ``Step-by-Step Answer:`` cues."""
@@ -252,8 +247,8 @@ def load_exemplars(lang: str) -> list[dict]:
         {
             "problem_id": f"mgsm-exemplar-{index}",
             "lang": lang,
-            "question": _strip_cue(row["question"], language.question_prefix),
-            "solution": _strip_cue(row["answer"], language.cot_cue),
+            "question": row["question"].strip().removeprefix(language.question_prefix).strip(),
+            "solution": row["answer"].strip().removeprefix(language.cot_cue).strip(),
             "answer": _gold(row["answer_number"]),
             "source": "mgsm_exemplars",
         }
