@@ -50,20 +50,20 @@ fewshot_config:
 """
 
 FAMILIES = {
-    # family: (languages, dataset_path shown in results, loader, split, description)
-    "mgsm_xling": (MGSM_LANGUAGES, "juletxara/mgsm", "load_mgsm", "test"),
-    "gsm8k_xling": (GSM8K_TEST_LANGUAGES, "openai/gsm8k+openGPT-X/gsm8kx", "load_gsm8k_test", "test"),
-    "gsm8k_xling_train": (GSM8K_TRAIN_LANGUAGES, "openai/gsm8k+MGSM8KInstruct", "load_gsm8k_train", "train"),
+    # family: (languages, dataset_path shown in results, loader, split, has few-shot exemplars)
+    "mgsm_xling": (MGSM_LANGUAGES, "juletxara/mgsm", "load_mgsm", "test", True),
+    "gsm8k_xling": (GSM8K_TEST_LANGUAGES, "openai/gsm8k+openGPT-X/gsm8kx", "load_gsm8k_test", "test", False),
+    "gsm8k_xling_train": (GSM8K_TRAIN_LANGUAGES, "openai/gsm8k+MGSM8KInstruct", "load_gsm8k_train", "train", False),
 }
 
 
 def render() -> dict[Path, str]:
     files = {}
-    for family, (languages, dataset_path, loader, split) in FAMILIES.items():
+    for family, (languages, dataset_path, loader, split, fewshot) in FAMILIES.items():
         folder = ROOT / family
         files[folder / "_template_yaml"] = TEMPLATE.format(
             family=family, dataset_path=dataset_path, hooks=HOOKS, loader=loader, split=split,
-            fewshot=FEWSHOT.format(hooks=HOOKS) if family == "mgsm_xling" else "",
+            fewshot=FEWSHOT.format(hooks=HOOKS) if fewshot else "",
         )
         for code in languages:
             task = {
