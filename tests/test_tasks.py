@@ -13,9 +13,8 @@ import pytest
 
 from bestofl_models.testing import shared_data_dir
 from bestofl_tasks import data, task_hooks
-from bestofl_tasks.languages import LANGUAGES, MGSM_LANGUAGES
 from bestofl_tasks.answers import extract_answer
-from bestofl_tasks.languages import final_answer_line
+from bestofl_tasks.languages import LANGUAGES, MGSM_LANGUAGES, final_answer_line
 from bestofl_tasks.prompts import user_prompt
 
 REPO = Path(__file__).resolve().parent.parent
@@ -138,7 +137,6 @@ def run_lm_eval(args: list[str], tmp_path: Path) -> dict:
     return json.loads(files[-1].read_text())
 
 
-@pytest.mark.slow
 def test_mgsm_exemplars_become_worked_examples_in_every_language(local_data):
     for lang in MGSM_LANGUAGES:
         exemplars = data.load_exemplars(lang)
@@ -185,6 +183,7 @@ def test_without_exemplars_zero_shot_still_runs_and_few_shot_says_why(tmp_path, 
         lm_eval.simple_evaluate(model="dummy", tasks=["mgsm_xling_de"], limit=1, num_fewshot=1)
 
 
+@pytest.mark.slow
 def test_stock_cli_hf_model_on_our_tasks(smollm2_dir, tmp_path):
     results = run_lm_eval(
         [
