@@ -126,6 +126,13 @@ def load_seqcls(base: str, adapter: str | None = None, dtype=None, trust_remote_
     return model
 
 
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices into ``lengths`` in batches of ``batch_size``, longest first: similar lengths share a batch, so
+    little of each batch is padding (``benchmarks/padding_efficiency.py`` measures how little)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
 _UNKNOWN = object()
 
 
@@ -170,11 +177,9 @@ class HFVerifier:
         torch = self._torch
         special = add_special_tokens(self.tokenizer)
         lengths = [len(self.tokenizer.encode(t, add_special_tokens=special)) for t in texts]
-        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         scores: list[float] = [math.nan] * len(texts)
         with tqdm(total=len(texts), desc="bestofl: scoring", unit="cand", disable=not progress) as bar:
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
+            for rows in length_sorted_batches(lengths, self.batch_size):
                 batch = self.tokenizer(
                     [texts[i] for i in rows], return_tensors="pt", padding=True, add_special_tokens=special
                 ).to(self.device)
