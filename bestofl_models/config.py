@@ -10,7 +10,8 @@ Defaults chosen here (documented in the README):
   is refused when a language would get more than one sample (they would all be identical).
 * ``n=8``: one sample per language of the paper's pool; the same budget for the target-only presets.
 * ``store``: ``$BESTOFL_STORE`` or ``~/.cache/bestofl/store``; ``store=none`` keeps candidates in memory only
-  (nothing is reused across runs).
+  (nothing is reused across runs); an empty ``store=`` is an error. ``read_stores=A:B`` reuses what other
+  stores hold (read only; copied into ``store`` when used).
 * ``batch_size``: lm-eval's ``--batch_size`` (``1`` unless given) unless ``batch_size=`` is in ``--model_args``,
   which wins; ``auto`` means the backend's default (:data:`AUTO_BATCH_SIZE`).
 * ``keep_generator=false``: the generator is freed before the verifier loads (they may share one GPU).
@@ -74,6 +75,8 @@ class BestOfLConfig:
     max_gen_toks: int = 512
     seed: int = 1234
     store: str | None = None
+    #: Further stores to reuse candidates and scores from (read only; what they hold is copied into ``store``).
+    read_stores: tuple[str, ...] = ()
     batch_size: int = AUTO_BATCH_SIZE["hf"]
     verifier_batch_size: int = 16
     dtype: str = "auto"
@@ -115,6 +118,7 @@ class BestOfLConfig:
             "n": self.n,
             **self.sampling_settings(),
             "store": self.store,
+            "read_stores": list(self.read_stores),
         }
 
 
@@ -133,6 +137,27 @@ def _as_optional_str(key: str, value: Any) -> str | None:
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
         return None
     return _as_str(key, value)
+
+
+def _as_store(key: str, value: Any) -> str | None:
+    """A directory, or None for ``none`` (in memory). An empty value is an error: ``store=$UNSET`` must not
+    silently store nothing."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(f"{key}= is empty; give a directory (store=path/to/store), or store=none to keep "
+                         "candidates in memory only (nothing reused across runs).")
+    return _as_str(key, value)
+
+
+def _as_paths(key: str, value: Any) -> tuple[str, ...]:
+    parts = value.split(":") if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
+    if parts is None or not all(isinstance(p, (str, os.PathLike)) and str(p).strip() for p in parts):
+        raise ValueError(f"{key} must be directories separated by ':' (e.g. {key}=/a/store:/b/store), got {value!r}.")
+    missing = [str(p) for p in parts if not os.path.isdir(os.path.expanduser(str(p).strip()))]
+    if missing:
+        raise ValueError(f"{key}: no store directory at {', '.join(missing)}.")
+    return tuple(str(Path(str(p).strip()).expanduser().resolve()) for p in parts)
 
 
 def _as_int(key: str, value: Any) -> int:
@@ -233,7 +258,8 @@ CORE_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "top_p": _as_float,
     "max_gen_toks": _as_int,
     "seed": _as_int,
-    "store": _as_optional_str,
+    "store": _as_store,
+    "read_stores": _as_paths,
     "batch_size": _as_batch_size,
     "verifier_batch_size": _as_batch_size,
     "dtype": _as_str,
@@ -334,6 +360,7 @@ def parse_model_args(
         max_gen_toks=values.get("max_gen_toks", 512),
         seed=values.get("seed", 1234),
         store=str(Path(store).expanduser().resolve()) if store else None,
+        read_stores=values.get("read_stores", ()),
         batch_size=batch_size,
         verifier_batch_size=verifier_batch_size,
         dtype=values.get("dtype", "auto"),

@@ -32,7 +32,7 @@ from .config import BestOfLConfig, check_target, parse_model_args
 from .pool import plan_samples
 from .problems import Problem, has_fewshot_examples, problem_from_instance
 from .selection import Scored, select
-from .store import MISSING, Candidate, CandidateStore, candidate_key, prompt_hash
+from .store import MISSING, Candidate, CandidateStore, Use, candidate_key, prompt_hash
 
 logger = logging.getLogger(__name__)
 
@@ -67,14 +67,25 @@ class BestOfLLM(LM):
         super().__init__()
         _show_logs_like_lm_eval()
         self.config = config if config is not None else parse_model_args(model_args, self.PRESET)
-        if self.config.needs_verifier:  # a missing or wrong-shaped verifier fails now, not after sampling
-            from .verifier import check_verifier
+        from .identity import generator_identity, identity_id, verifier_identity
 
-            check_verifier(self.config)
+        self.verifier_id = None
+        if self.config.needs_verifier:  # a missing or wrong-shaped verifier fails now, not after sampling
+            from .verifier import TEXT_FORMAT, check_verifier
+
+            self._verifier_base = check_verifier(self.config)
+            self._verifier_identity = verifier_identity(self.config, self._verifier_base, TEXT_FORMAT)
+            self.verifier_id = identity_id(self._verifier_identity, "verifier")
         from .backends import load_tokenizer
 
         self.tokenizer = load_tokenizer(self.config)
+        self._generator_identity = generator_identity(self.config)
+        self.generator_id = identity_id(self._generator_identity, "generator")
         self.store = CandidateStore(self.config.store)
+        self.read_stores = [CandidateStore(path, read_only=True) for path in self.config.read_stores]
+        self.store.register_model(self.generator_id, "generator", self.config.pretrained, self._generator_identity)
+        if self.verifier_id is not None:
+            self.store.register_model(self.verifier_id, "verifier", self.config.verifier, self._verifier_identity)
         self._backend = None
         self._verifier = None
         self._prompts: dict[tuple[str, str], str] = {}
@@ -115,19 +126,23 @@ class BestOfLLM(LM):
         )
 
     def get_model_info(self) -> dict:
-        return {"bestofl": self.config.summary()}
+        info = {**self.config.summary(), "generator_id": self.generator_id,
+                "generator_fingerprint": self._generator_identity["fingerprint"]}
+        if self.verifier_id is not None:
+            info.update(verifier_id=self.verifier_id, verifier_fingerprint=self._verifier_identity["fingerprint"])
+        return {"bestofl": info}
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         if not requests:
             return []
         _warn_repeats(max(getattr(r, "repeats", 1) or 1 for r in requests))
-        self.store.refresh()
         problems = [problem_from_instance(request) for request in requests]
         for request, problem in zip(requests, problems):
             if has_fewshot_examples(request.args[0], problem):
                 _warn_fewshot_ignored(problem.task)
         slots = [self._plan(i, problem) for i, problem in enumerate(problems)]
         self._generate_missing(problems, slots, disable_tqdm)
+        self._record_uses(problems, slots)
         if self.config.needs_verifier:
             self._score_missing(slots, disable_tqdm)
         outputs, report = [], _Summary()
@@ -142,7 +157,7 @@ class BestOfLLM(LM):
 
     def _plan(self, index: int, problem: Problem) -> list[Slot]:
         settings = self.config.sampling_settings()
-        generator = self.config.pretrained
+        generator = self.generator_id
         if problem.is_fallback:
             stop = tuple(problem.until)
             key_settings = {**settings, "stop": sorted(stop)}
@@ -184,11 +199,11 @@ class BestOfLLM(LM):
     # ------------------------------------------------------------------------------------------ sampling
 
     def _generate_missing(self, problems: list[Problem], slots: list[list[Slot]], disable_tqdm: bool) -> None:
-        missing: dict[str, Slot] = {}
-        for request_slots in slots:
-            for slot in request_slots:
-                if slot.key not in self.store and slot.key not in missing:
-                    missing[slot.key] = slot
+        planned = {slot.key: slot for request_slots in slots for slot in request_slots}
+        for other in self.read_stores:
+            self.store.copy_from(other, planned, self.verifier_id)
+        stored = self.store.get_many(planned)
+        missing = {key: slot for key, slot in planned.items() if key not in stored}
         total = sum(len(s) for s in slots)
         logger.info(
             "bestofl: %d requests, %d planned samples, %d distinct, %d to generate (the rest are in the store)",
@@ -230,11 +245,20 @@ class BestOfLLM(LM):
             lang=slot.lang,
             sample_idx=slot.sample_idx,
             generator=self.config.pretrained,
+            generator_id=self.generator_id,
             prompt_hash=prompt_hash(slot.prompt),
             settings={**self.config.sampling_settings(), "stop": list(slot.stop)},
             text=text,
             answer=extract_answer(text, slot.lang),
             gold=problem.gold,
+        )
+
+    def _record_uses(self, problems: list[Problem], slots: list[list[Slot]]) -> None:
+        """Every (task, doc, target) that used a candidate, so reports group it under each problem it served."""
+        self.store.add_uses(
+            Use(slot.key, problems[slot.request].task, problems[slot.request].doc_id,
+                problems[slot.request].target_lang, problems[slot.request].problem_id, problems[slot.request].gold)
+            for request_slots in slots for slot in request_slots
         )
 
     def _generator(self):
@@ -253,39 +277,43 @@ class BestOfLLM(LM):
     # ------------------------------------------------------------------------------------------ scoring
 
     def _score_missing(self, slots: list[list[Slot]], disable_tqdm: bool) -> None:
-        verifier_name = self.config.verifier
-        todo: dict[str, Slot] = {}
-        for request_slots in slots:
-            for slot in request_slots:
-                if slot.key not in todo and self.store.score(slot.key, verifier_name) is MISSING:
-                    todo[slot.key] = slot
-        if not todo:
+        verifier_id = self.verifier_id
+        planned = {slot.key: slot for request_slots in slots for slot in request_slots}
+        candidates = self.store.get_many(planned)
+        done = self.store.scores_for(verifier_id, planned)
+        for other in self.read_stores:  # scores of the same texts computed elsewhere
+            found = other.scores_for(verifier_id, [key for key in planned if key not in done])
+            theirs = other.get_many(found)
+            same = {key: score for key, score in found.items() if theirs[key].text == candidates[key].text}
+            if same:
+                self.store.add_scores(verifier_id, same, texts={key: candidates[key].text for key in same})
+                done.update(same)
+        items = [slot for key, slot in planned.items() if key not in done]
+        if not items:
             return
         if not self.config.keep_generator:
             self._close_generator()
         verifier = self._load_verifier()
         from .verifier import score_responses
 
-        items = list(todo.values())
         with tqdm(total=len(items), desc="bestofl: scoring", unit="cand", disable=disable_tqdm) as bar:
             for start in range(0, len(items), SCORE_CHUNK):
                 chunk = items[start : start + SCORE_CHUNK]
-                triples = [
-                    (slot.question, self.store.get(slot.key).text, slot.lang or "en") for slot in chunk
-                ]
-                scores = score_responses(verifier, triples, progress=False)
+                texts = {slot.key: candidates[slot.key].text for slot in chunk}
+                scores = score_responses(verifier, [(slot.question, texts[slot.key], slot.lang or "en") for slot in chunk],
+                                         progress=False)
                 unusable = sum(1 for score in scores if not math.isfinite(score))
                 if unusable:
                     logger.warning("verifier %s gave %d NaN/infinite score(s); those candidates rank after every "
-                                   "real score.", verifier_name, unusable)
-                self.store.add_scores(verifier_name, {slot.key: score for slot, score in zip(chunk, scores)})
+                                   "real score.", self.config.verifier, unusable)
+                self.store.add_scores(verifier_id, {slot.key: score for slot, score in zip(chunk, scores)}, texts=texts)
                 bar.update(len(chunk))
 
     def _load_verifier(self):
         if self._verifier is None:
             from .verifier import load_verifier
 
-            self._verifier = load_verifier(self.config)
+            self._verifier = load_verifier(self.config, self._verifier_base)
         return self._verifier
 
     def _close_verifier(self) -> None:
@@ -297,14 +325,15 @@ class BestOfLLM(LM):
 
     def _select(self, problem: Problem, slots: list[Slot]) -> tuple[Scored | None, Scored | None]:
         """The selected candidate and the target language's first sample (for the summary)."""
-        verifier_name = self.config.verifier if self.config.needs_verifier else None
+        keys = [slot.key for slot in slots]
+        candidates = self.store.get_many(keys)
+        # NaN: the verifier gave no usable number (ranks last); a key without a score stays None
+        scores = self.store.scores_for(self.verifier_id, keys) if self.verifier_id else {}
         scored = []
         for slot in slots:
-            candidate = self.store.get(slot.key)
-            # store.score gives NaN for an unusable verifier output (ranks last) and MISSING if unscored
-            score = self.store.score(slot.key, verifier_name) if verifier_name else None
-            score = None if score is MISSING else score
-            scored.append(Scored(slot.key, slot.lang, slot.sample_idx, candidate.answer, score))
+            score = scores.get(slot.key, MISSING)
+            score = None if score is MISSING else (math.nan if score is None else score)
+            scored.append(Scored(slot.key, slot.lang, slot.sample_idx, candidates[slot.key].answer, score))
         pool = list(dict.fromkeys(slot.lang for slot in slots))
         chosen = select(self.config.selection, scored, problem.target_lang, pool)
         first = next((s for s in scored if s.lang == problem.target_lang and s.sample_idx == 0), None)
@@ -319,7 +348,7 @@ class BestOfLLM(LM):
         return text.rstrip() + "\n" + final_answer_line(chosen.answer, problem.final_line_lang)
 
     def close(self) -> None:
-        """Free the generator and the verifier."""
+        """Free the generator and the verifier (the stores stay readable)."""
         self._close_generator()
         self._close_verifier()
 

@@ -1,43 +1,71 @@
-"""The durable candidate store: every sampled candidate and every verifier score, written once, reused.
+"""The durable candidate store: every sampled candidate, who used it, and every verifier score, written once.
 
-Layout of ``DIR`` (JSON Lines only, append-only, one record per line):
+One SQLite file, ``DIR/store.sqlite`` (Python's ``sqlite3``, WAL journal, one transaction per batch, a busy
+timeout for concurrent writers; the same role as lm-eval's own SQLite response cache). Tables:
 
-* ``candidates.jsonl``: one :class:`Candidate` per line;
-* ``scores.jsonl``: one ``{"key", "verifier", "score"}`` per (candidate, verifier); NaN and infinite
-  scores are stored as ``null`` (no usable score; :meth:`CandidateStore.score` gives them back as NaN);
-* ``.lock``: an advisory ``fcntl`` lock held while appending.
+* ``candidates``: one row per sample, keyed by :func:`candidate_key` (the generator's *identity*, the
+  rendered prompt, the sampling settings and the sample index), with its text, the text's sha256 and the
+  extracted answer;
+* ``uses``: every (task, doc_id, target language) whose request used a candidate, with its problem id and
+  gold answer: one candidate serves several problems (the same question in two tasks) and several targets;
+* ``scores``: a verifier's score of one candidate *text*: keyed by (candidate key, text sha256, verifier id),
+  so a score can only ever be read back with the exact text it was computed on; NULL means the verifier gave
+  no usable number (NaN or infinite);
+* ``models``: what each generator and verifier id stands for (name, fingerprints, settings).
 
-A candidate's ``key`` is the sha256 of (generator, rendered prompt, sampling settings, sample index),
-so the same prompt reached from another task, target language or selection method, or a rerun after
-a crash, finds it again; the problem, task and target language are not part of the key. Each batch is
-written with one ``os.write`` loop and ``os.fsync``. A torn last line (a writer killed mid-write) is
-dropped on open and the file truncated back to its last complete line, with a warning; a key (or a
-(key, verifier) pair) already present is never written again, also when several processes share
-the directory. ``CandidateStore(None)`` keeps everything in memory behind the same API.
+Uniqueness is the schema's job (primary keys, ``INSERT OR IGNORE``); a killed writer loses at most its open
+transaction. A directory that still holds the JSON Lines store of bestofl 0.1 (``candidates.jsonl``) is
+imported once, read-only: the original files are never written. Its candidates keep their old generator
+names as identities (``legacy:NAME``), so a harness run never reuses them, and its scores are not imported
+(0.1 did not record which text a score was computed on). ``CandidateStore(None)`` keeps everything in memory
+behind the same API.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import dataclasses
 import hashlib
 import json
 import logging
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field, fields
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-CANDIDATES_FILE = "candidates.jsonl"
-SCORES_FILE = "scores.jsonl"
-LOCK_FILE = ".lock"
+STORE_FILE = "store.sqlite"
+LEGACY_CANDIDATES = "candidates.jsonl"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 120
 
 #: Sampling settings that are part of a candidate's key, with their types (``stop``: list of strings).
 SETTINGS_TYPES: dict[str, type] = {"temperature": float, "top_p": float, "max_gen_toks": int, "seed": int}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS candidates (
+    key TEXT PRIMARY KEY, lang TEXT, sample_idx INTEGER NOT NULL, generator TEXT NOT NULL,
+    generator_id TEXT NOT NULL, prompt_hash TEXT NOT NULL, settings TEXT NOT NULL, text TEXT NOT NULL,
+    text_hash TEXT NOT NULL, answer TEXT, created TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS uses (
+    key TEXT NOT NULL REFERENCES candidates(key), task TEXT NOT NULL, doc_id TEXT NOT NULL,
+    target_lang TEXT NOT NULL, problem_id TEXT NOT NULL, gold TEXT, created TEXT NOT NULL,
+    PRIMARY KEY (key, task, doc_id, target_lang)
+) STRICT;
+CREATE INDEX IF NOT EXISTS uses_by_problem ON uses (problem_id);
+CREATE TABLE IF NOT EXISTS scores (
+    key TEXT NOT NULL REFERENCES candidates(key), text_hash TEXT NOT NULL, verifier TEXT NOT NULL, score REAL,
+    created TEXT NOT NULL, PRIMARY KEY (key, text_hash, verifier)
+) STRICT;
+CREATE TABLE IF NOT EXISTS models (id TEXT PRIMARY KEY, role TEXT NOT NULL, name TEXT NOT NULL,
+    identity TEXT NOT NULL, created TEXT NOT NULL) STRICT;
+"""
 
 
 class _Missing:
@@ -55,7 +83,11 @@ MISSING = _Missing()
 
 
 class StoreNotWritableError(OSError):
-    """The store directory cannot be created or written (read-only, full disk, not a directory, ...)."""
+    """The store cannot be created or written (read-only, full disk, not a directory, ...)."""
+
+
+class StoreError(ValueError):
+    """The store cannot be used as asked (a symlinked store file, an unknown key, a newer schema, ...)."""
 
 
 def canonical_json(value: Any) -> str:
@@ -80,8 +112,13 @@ def prompt_hash(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
 
 
+def text_hash(text: str) -> str:
+    """sha256 hex digest of a candidate's text: what a score is bound to."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def candidate_key(generator: str, prompt: str, settings: Mapping[str, Any], sample_idx: int) -> str:
-    """The store key of one sample: sha256 of the canonical JSON of generator, prompt, settings, index."""
+    """The store key of one sample: sha256 of the canonical JSON of generator identity, prompt, settings, index."""
     payload = {
         "generator": generator,
         "prompt": prompt,
@@ -97,14 +134,17 @@ def _now() -> str:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One stored sample. ``target_lang`` is that of the request that first produced it."""
+    """One stored sample, seen from one request that used it (``problem_id`` .. ``gold``: that use).
+
+    ``generator`` is the generator's name (Hub id or path), ``generator_id`` its identity (model fingerprint and
+    the settings that change outputs; see :mod:`bestofl_models.identity`), the name when not given."""
 
     key: str
     problem_id: str
     task: str
     doc_id: int | str
-    target_lang: str
-    lang: str
+    target_lang: str | None
+    lang: str | None
     sample_idx: int
     generator: str
     prompt_hash: str
@@ -113,21 +153,36 @@ class Candidate:
     answer: str | None
     gold: str | None
     created: str = field(default_factory=_now)
+    generator_id: str = ""
+
+    @property
+    def text_hash(self) -> str:
+        return text_hash(self.text)
 
     def to_record(self) -> dict[str, Any]:
-        return asdict(self)
+        record = asdict(self)
+        record["generator_id"] = self.generator_id or self.generator
+        return record
 
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> Candidate:
-        """Build from a stored line; KeyError/TypeError/ValueError if it is not a candidate record."""
-        values = {name: record[name] for name in _CANDIDATE_FIELDS}
-        if not isinstance(values["key"], str) or not isinstance(values["settings"], dict):
-            raise TypeError("key must be a string and settings an object")
-        values["sample_idx"] = int(values["sample_idx"])
-        return cls(**values)
+    def use(self) -> Use:
+        return Use(self.key, self.task, self.doc_id, self.target_lang, self.problem_id, self.gold)
 
 
-_CANDIDATE_FIELDS = tuple(f.name for f in fields(Candidate))
+@dataclass(frozen=True)
+class Use:
+    """One request that used a candidate: (task, doc_id, target language) and the problem it is."""
+
+    key: str
+    task: str
+    doc_id: int | str
+    target_lang: str | None
+    problem_id: str
+    gold: str | None
+
+
+_CANDIDATE_COLUMNS = ("key", "lang", "sample_idx", "generator", "generator_id", "prompt_hash", "settings", "text",
+                      "text_hash", "answer", "created")
+_USE_COLUMNS = ("key", "task", "doc_id", "target_lang", "problem_id", "gold")
 
 
 def _score_value(score: Any) -> float | None:
@@ -143,233 +198,372 @@ def _score_value(score: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-class _JsonlFile:
-    """An append-only JSON Lines file and how far this process has read it."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.offset = 0
-
-    def read_new(self, repair: bool) -> list[dict[str, Any]]:
-        """Records appended since the last call. An unterminated last line is kept if it is a complete
-        record (its newline is added when ``repair``), else dropped (and truncated when ``repair``)."""
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        end = data.rfind(b"\n") + 1
-        records = []
-        for line in data[:end].splitlines():
-            record = _parse(line)
-            if record is None:
-                logger.warning("%s: skipping an unreadable line (%d bytes) after offset %d.",
-                               self.path, len(line), self.offset)
-            else:
-                records.append(record)
-        tail = data[end:]
-        self.offset += end
-        if not tail:
-            return records
-        record = _parse(tail)
-        if record is not None:
-            if repair:
-                self.offset += len(tail)
-                self.append(b"\n")
-            records.append(record)
-        elif repair:
-            logger.warning("%s: dropping a torn last line (%d bytes, an interrupted write); truncating to the "
-                           "last complete line.", self.path, len(tail))
-            os.truncate(self.path, self.offset)
-        else:
-            logger.info("%s: ignoring an incomplete last line (%d bytes; a write in progress?).", self.path, len(tail))
-        return records
-
-    def append(self, data: bytes) -> None:
-        """Append and fsync (the caller holds the store lock and has read everything before)."""
-        _append_bytes(self.path, data)
-        self.offset += len(data)
+def _doc_id_text(doc_id: int | str) -> str:
+    if isinstance(doc_id, bool) or not isinstance(doc_id, (int, str)):
+        raise TypeError(f"doc_id must be an int or a string, not {doc_id!r}")
+    return json.dumps(doc_id)
 
 
-def _parse(line: bytes) -> dict[str, Any] | None:
-    try:
-        record = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return record if isinstance(record, dict) and "key" in record else None
+def _candidate_row(c: Candidate) -> tuple:
+    if not isinstance(c.key, str) or not isinstance(c.text, str) or not isinstance(c.settings, dict):
+        raise TypeError("key and text must be strings and settings an object")
+    if isinstance(c.sample_idx, bool) or not isinstance(c.sample_idx, int):
+        raise TypeError(f"sample_idx must be an integer, not {c.sample_idx!r}")
+    for name in ("lang", "answer"):
+        if getattr(c, name) is not None and not isinstance(getattr(c, name), str):
+            raise TypeError(f"{name} must be a string or null, not {getattr(c, name)!r}")
+    return (c.key, c.lang, c.sample_idx, str(c.generator), c.generator_id or str(c.generator), str(c.prompt_hash),
+            canonical_json(c.settings), c.text, c.text_hash, c.answer, str(c.created))
 
 
-def _append_bytes(path: str, data: bytes) -> None:
-    """Append ``data`` and fsync; on failure truncate back so no partial line is left behind."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        start = os.fstat(fd).st_size
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, start)
-            raise
-    finally:
-        os.close(fd)
-
-
-def _lines(records: Iterable[Mapping[str, Any]]) -> bytes:
-    return b"".join(canonical_json(r).encode("utf-8") + b"\n" for r in records)
+def _use_row(u: Use) -> tuple:
+    for name in ("key", "task", "problem_id"):
+        if not isinstance(getattr(u, name), str):
+            raise TypeError(f"{name} must be a string, not {getattr(u, name)!r}")
+    for name in ("gold", "target_lang"):
+        if getattr(u, name) is not None and not isinstance(getattr(u, name), str):
+            raise TypeError(f"{name} must be a string or null, not {getattr(u, name)!r}")
+    return (u.key, u.task, _doc_id_text(u.doc_id), u.target_lang or "", u.problem_id, u.gold, _now())
 
 
 class CandidateStore:
-    """Candidates and verifier scores, on disk under ``directory`` or in memory when it is None.
+    """Candidates, their uses and verifier scores, in ``directory/store.sqlite`` or in memory when it is None.
 
-    ``read_only=True`` (reports) never writes: no probe, no lock, a torn last line is only ignored.
+    ``read_only=True`` (reports) never writes: the database is opened read-only (a legacy JSON Lines store is
+    imported into memory).
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None, *, read_only: bool = False):
         self.directory = None if directory is None else os.fspath(directory)
         self.read_only = read_only
-        self._candidates: dict[str, Candidate] = {}
-        self._scores: dict[tuple[str, str], float | None] = {}
+        self._db_read_only = False
         if self.directory is None:
+            self._db = self._connect(":memory:")
+            self._create()
             return
-        self._candidate_file = _JsonlFile(os.path.join(self.directory, CANDIDATES_FILE))
-        self._score_file = _JsonlFile(os.path.join(self.directory, SCORES_FILE))
+        self.path = os.path.join(self.directory, STORE_FILE)
         if read_only:
-            if not os.path.isdir(self.directory):
-                raise FileNotFoundError(f"No candidate store at {self.directory} (not a directory).")
-            self._catch_up(repair=False)
+            self._open_read_only()
             return
         try:
-            self._probe()
+            os.makedirs(self.directory, exist_ok=True)
+            _refuse_symlinks(self.path)
+            self._db = self._connect(self.path)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._create()
+            self._check_schema()
+            self._import_legacy()
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from exc
+        except StoreError:
+            raise
         except OSError as exc:
             raise self._not_writable(exc) from exc
-        with self._writing():
-            self._catch_up(repair=True)
+
+    # ------------------------------------------------------------------------------------------ opening
+
+    @staticmethod
+    def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
+        db = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, uri=uri, check_same_thread=False)
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+        return db
+
+    def _create(self) -> None:
+        """Create the tables if missing (idempotent, each statement its own transaction)."""
+        self._db.executescript(_SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def _check_schema(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+        if row is None or int(row[0]) > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was written by a newer bestofl (schema {row and row[0]}); upgrade bestofl.")
+
+    def _open_read_only(self) -> None:
+        if not os.path.isdir(self.directory):
+            raise FileNotFoundError(f"No candidate store at {self.directory} (not a directory).")
+        _refuse_symlinks(self.path)
+        if os.path.exists(self.path):
+            self._db_read_only = True
+            try:
+                self._db = self._connect(f"file:{_uri_path(self.path)}?mode=ro", uri=True)
+                self._check_schema()
+            except sqlite3.OperationalError:  # a WAL database in a read-only directory: read it as immutable
+                self._db = self._connect(f"file:{_uri_path(self.path)}?immutable=1", uri=True)
+                self._check_schema()
+            return
+        if not os.path.exists(os.path.join(self.directory, LEGACY_CANDIDATES)):
+            raise FileNotFoundError(f"No candidate store in {self.directory} (neither {STORE_FILE} nor "
+                                    f"{LEGACY_CANDIDATES}).")
+        self._db = self._connect(":memory:")
+        self._create()
+        self._import_legacy()
+        self._db_read_only = True
+
+    def _import_legacy(self) -> None:
+        """Import ``candidates.jsonl`` of a bestofl 0.1 store once, in one transaction (the file is only read;
+        bad rows are skipped with a warning naming their line)."""
+        path = os.path.join(self.directory, LEGACY_CANDIDATES)
+        if not os.path.exists(path) or self._meta("legacy_import") is not None:
+            return
+        _refuse_symlinks(path)
+        candidates, skipped = [], 0
+        with open(path, "rb") as f:
+            for number, line in enumerate(f, 1):
+                try:
+                    candidates.append(_legacy_candidate(json.loads(line)))
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    skipped += 1
+                    logger.warning("%s line %d: skipping a row that is not a candidate (%s).", path, number, exc)
+        with self._transaction():
+            if self._meta("legacy_import") is not None:  # another process imported it meanwhile
+                return
+            self._insert(candidates)
+            self._db.execute("INSERT INTO meta VALUES ('legacy_import', ?)",
+                             (canonical_json({"file": path, "candidates": len(candidates), "skipped": skipped}),))
+        logger.warning(
+            "%s: imported %d candidate(s) from the JSON Lines store of bestofl 0.1 (%d row(s) skipped) into %s, "
+            "for reports and export; the original files are untouched. Their generator identity is unknown, so "
+            "harness runs do not reuse them, and their scores are not imported (0.1 did not record which text "
+            "a score belongs to).", path, len(candidates), skipped,
+            "memory" if self.read_only else STORE_FILE,
+        )
+
+    def _meta(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+        return None if row is None else row[0]
 
     # ------------------------------------------------------------------------------------------ reading
 
     def __contains__(self, key: object) -> bool:
-        return key in self._candidates
+        return self._db.execute("SELECT 1 FROM candidates WHERE key=?", (key,)).fetchone() is not None
 
     def __len__(self) -> int:
-        return len(self._candidates)
+        return self._db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]
 
     def get(self, key: str) -> Candidate | None:
-        return self._candidates.get(key)
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Candidate]:
+        """The stored candidates among ``keys`` (each with its first use), by key."""
+        found: dict[str, Candidate] = {}
+        for chunk in _chunks(list(dict.fromkeys(keys)), 900):
+            marks = ",".join("?" * len(chunk))
+            found.update((c.key, c) for c in self._read(f"WHERE c.key IN ({marks})", chunk))
+        return found
 
     def candidates(self) -> list[Candidate]:
-        """All candidates, in the order they were first written."""
-        return list(self._candidates.values())
+        """All candidates, in the order they were first written, each with its first use."""
+        return list(self._read("", ()))
+
+    def rows(self) -> list[Candidate]:
+        """One :class:`Candidate` per (candidate, problem that used it), with that problem's first use: what
+        reports and export group by, so a question shared by two tasks is in both problems."""
+        first_use: dict[str, dict[str, Use]] = {}
+        for use in self.uses():
+            first_use.setdefault(use.key, {}).setdefault(use.problem_id, use)
+        rows = []
+        for candidate in self._read("", ()):
+            for use in first_use.get(candidate.key, {}).values():
+                rows.append(dataclasses.replace(candidate, task=use.task, doc_id=use.doc_id,
+                                                target_lang=use.target_lang, problem_id=use.problem_id, gold=use.gold))
+        return rows
+
+    def uses(self, key: str | None = None) -> list[Use]:
+        """Every recorded use (of ``key`` only when given), in the order recorded."""
+        where, args = ("WHERE key=?", (key,)) if key is not None else ("", ())
+        rows = self._db.execute(f"SELECT {', '.join(_USE_COLUMNS)} FROM uses {where} ORDER BY rowid", args)
+        return [Use(k, task, json.loads(doc), target or None, problem, gold) for k, task, doc, target, problem, gold in rows]
 
     def score(self, key: str, verifier: str) -> float | _Missing:
-        """The verifier's score; ``math.nan`` if it gave no usable number (stored as null); :data:`MISSING`
-        if it has not scored the candidate. NaN ranks below every real score in selection."""
-        score = self._scores.get((key, verifier), MISSING)
-        return math.nan if score is None else score
+        """The verifier's score of the candidate's stored text; ``math.nan`` if it gave no usable number;
+        :data:`MISSING` if it has not scored that text. NaN ranks below every real score in selection."""
+        found = self.scores_for(verifier, [key])
+        if key not in found:
+            return MISSING
+        return math.nan if found[key] is None else found[key]
+
+    def scores_for(self, verifier: str, keys: Iterable[str]) -> dict[str, float | None]:
+        """``verifier``'s scores (None: no usable number) of the stored texts of ``keys`` that it has scored."""
+        found: dict[str, float | None] = {}
+        for chunk in _chunks(list(dict.fromkeys(keys)), 900):
+            marks = ",".join("?" * len(chunk))
+            query = ("SELECT s.key, s.score FROM scores s JOIN candidates c ON c.key = s.key AND c.text_hash = "
+                     f"s.text_hash WHERE s.verifier = ? AND s.key IN ({marks})")
+            found.update(self._db.execute(query, (verifier, *chunk)))
+        return found
 
     def scores(self, verifier: str | None = None) -> dict[tuple[str, str], float | None]:
-        """Scores as stored (None: no usable number), keyed by ``(candidate key, verifier)``; only
-        ``verifier``'s when it is given."""
-        if verifier is None:
-            return dict(self._scores)
-        return {pair: s for pair, s in self._scores.items() if pair[1] == verifier}
+        """Scores of the stored texts (None: no usable number), keyed by ``(candidate key, verifier)``; only
+        ``verifier``'s when it is given. A score of a text that is no longer the candidate's is never returned."""
+        query = "SELECT s.key, s.verifier, s.score FROM scores s JOIN candidates c ON c.key = s.key AND " \
+                "c.text_hash = s.text_hash"
+        rows = self._db.execute(query + (" WHERE s.verifier = ?" if verifier else ""), (verifier,) if verifier else ())
+        return {(key, name): value for key, name, value in rows}
 
     def verifiers(self) -> list[str]:
-        return sorted({verifier for _, verifier in self._scores})
+        return [row[0] for row in self._db.execute("SELECT DISTINCT verifier FROM scores ORDER BY verifier")]
+
+    def models(self) -> dict[str, dict[str, Any]]:
+        """What each registered generator/verifier id stands for: ``{id: {"role", "name", "identity"}}``."""
+        rows = self._db.execute("SELECT id, role, name, identity FROM models")
+        return {id_: {"role": role, "name": name, "identity": json.loads(identity)} for id_, role, name, identity in rows}
 
     def refresh(self) -> None:
-        """Pick up what other processes appended since this store was opened."""
-        if self.directory is not None:
-            self._catch_up(repair=False)
+        """Nothing to do: every read sees what other processes committed (kept for callers of 0.1)."""
 
     # ------------------------------------------------------------------------------------------ writing
 
     def add_candidates(self, candidates: Iterable[Candidate]) -> list[Candidate]:
-        """Append the candidates whose key is not stored yet (one fsynced batch); return those written."""
-        fresh = self._unseen(candidates, lambda c: c.key, self._candidates)
-        if fresh and self.directory is not None:
-            with self._writing():
-                self._catch_up(repair=True)
-                fresh = [c for c in fresh if c.key not in self._candidates]
-                self._candidate_file.append(_lines(c.to_record() for c in fresh))
-        for c in fresh:
-            self._candidates[c.key] = c
+        """Store the candidates whose key is new, and the use of every one given; return those newly stored."""
+        candidates = list(candidates)
+        with self._transaction():
+            before = {key for key, in self._many("SELECT key FROM candidates WHERE key IN", [c.key for c in candidates])}
+            self._insert(candidates)
+        fresh = []
+        for c in candidates:
+            if c.key not in before:
+                before.add(c.key)
+                fresh.append(c)
         return fresh
 
-    def add_scores(self, verifier: str, scores: Mapping[str, float | None]) -> int:
-        """Append ``verifier``'s scores for candidates it has not scored yet; return how many were written.
+    def _insert(self, candidates: Sequence[Candidate]) -> None:
+        rows = [_candidate_row(c) for c in candidates]
+        uses = [_use_row(c.use()) for c in candidates]
+        self._db.executemany(f"INSERT OR IGNORE INTO candidates ({', '.join(_CANDIDATE_COLUMNS)}) "
+                             f"VALUES ({','.join('?' * len(_CANDIDATE_COLUMNS))})", rows)
+        self._db.executemany("INSERT OR IGNORE INTO uses (key, task, doc_id, target_lang, problem_id, gold, "
+                             "created) VALUES (?,?,?,?,?,?,?)", uses)
 
-        ValueError for keys that are not in the store (scores never float free of their candidate)."""
+    def add_uses(self, uses: Iterable[Use]) -> int:
+        """Record that these requests used these (stored) candidates; return how many uses were new."""
+        rows = [_use_row(u) for u in uses]
+        with self._transaction():
+            self._check_known([row[0] for row in rows])
+            before = self._db.total_changes
+            self._db.executemany("INSERT OR IGNORE INTO uses (key, task, doc_id, target_lang, problem_id, gold, "
+                                 "created) VALUES (?,?,?,?,?,?,?)", rows)
+            return self._db.total_changes - before
+
+    def add_scores(self, verifier: str, scores: Mapping[str, float | None],
+                   texts: Mapping[str, str] | None = None) -> int:
+        """Store ``verifier``'s scores of candidates' texts it has not scored yet; return how many were new.
+
+        ``texts``: the texts that were scored, by key (default: the stored ones). A score whose text is not the
+        candidate's stored text is refused (ValueError), as are keys that are not in the store."""
         if not verifier or not isinstance(verifier, str):
             raise ValueError(f"verifier must be a non-empty name, not {verifier!r}.")
         values = {key: _score_value(score) for key, score in scores.items()}
-        fresh = self._unseen(values, lambda key: (key, verifier), self._scores)
-        if fresh and self.directory is not None:
-            with self._writing():
-                self._catch_up(repair=True)
-                self._check_known(fresh)
-                fresh = [key for key in fresh if (key, verifier) not in self._scores]
-                records = ({"key": key, "verifier": verifier, "score": values[key]} for key in fresh)
-                self._score_file.append(_lines(records))
-        else:
-            self._check_known(fresh)
-        for key in fresh:
-            self._scores[(key, verifier)] = values[key]
-        return len(fresh)
+        with self._transaction():
+            stored = dict(self._many("SELECT key, text_hash FROM candidates WHERE key IN", list(values)))
+            self._check_known(values, stored)
+            rows = []
+            for key, value in values.items():
+                if texts is not None and text_hash(texts[key]) != stored[key]:
+                    raise ValueError(f"The text scored for candidate {key} is not its stored text; its score is not "
+                                     "stored (score the stored text).")
+                rows.append((key, stored[key], verifier, value, _now()))
+            before = self._db.total_changes
+            self._db.executemany("INSERT OR IGNORE INTO scores (key, text_hash, verifier, score, created) "
+                                 "VALUES (?,?,?,?,?)", rows)
+            return self._db.total_changes - before
+
+    def register_model(self, model_id: str, role: str, name: str, identity: Mapping[str, Any]) -> None:
+        """Record what a generator or verifier id stands for (first record wins)."""
+        with self._transaction():
+            self._db.execute("INSERT OR IGNORE INTO models VALUES (?,?,?,?,?)",
+                             (model_id, role, name, canonical_json(dict(identity)), _now()))
+
+    def copy_from(self, other: CandidateStore, keys: Iterable[str], verifier: str | None = None) -> int:
+        """Copy the candidates among ``keys`` that ``other`` holds and this store lacks (and ``verifier``'s scores
+        of their texts); return how many candidates were copied."""
+        wanted = [key for key in dict.fromkeys(keys)]
+        have = {key for key, in self._many("SELECT key FROM candidates WHERE key IN", wanted)}
+        found = other.get_many(key for key in wanted if key not in have)
+        if not found:
+            return 0
+        self.add_candidates(found.values())
+        self.add_uses(u for key in found for u in other.uses(key))
+        if verifier is not None:
+            scores = other.scores_for(verifier, found)
+            self.add_scores(verifier, scores, texts={key: found[key].text for key in scores})
+        return len(found)
+
+    def close(self) -> None:
+        self._db.close()
 
     # ------------------------------------------------------------------------------------------ internals
 
-    @staticmethod
-    def _unseen(items: Iterable[Any], key_of: Any, present: Mapping[Any, Any]) -> list[Any]:
-        seen: set[Any] = set()
-        fresh = []
-        for item in items:
-            key = key_of(item)
-            if key not in present and key not in seen:
-                seen.add(key)
-                fresh.append(item)
-        return fresh
+    def _read(self, where: str, args: Sequence[Any]) -> Iterator[Candidate]:
+        query = (f"SELECT {_select_columns()}, u.task, u.doc_id, u.target_lang, u.problem_id, u.gold FROM candidates c "
+                 f"LEFT JOIN uses u ON u.rowid = (SELECT MIN(rowid) FROM uses WHERE key = c.key) {where} ORDER BY c.rowid")
+        for row in self._db.execute(query, args):
+            candidate = self._candidate(row)
+            if candidate is not None:
+                yield candidate
 
-    def _check_known(self, keys: Iterable[str]) -> None:
-        unknown = [key for key in keys if key not in self._candidates]
-        if unknown:
-            raise ValueError(
-                f"{len(unknown)} scored key(s) are not candidates in this store (e.g. {unknown[0]}); "
-                "add the candidates first."
-            )
-
-    def _catch_up(self, repair: bool) -> None:
-        for record in self._candidate_file.read_new(repair):
-            try:
-                candidate = Candidate.from_record(record)
-            except (KeyError, TypeError, ValueError) as exc:
-                logger.warning("%s: skipping a record that is not a candidate (%s).", self._candidate_file.path, exc)
-                continue
-            self._candidates.setdefault(candidate.key, candidate)
-        for record in self._score_file.read_new(repair):
-            verifier = record.get("verifier")
-            if not isinstance(verifier, str) or "score" not in record:
-                logger.warning("%s: skipping a record that is not a score.", self._score_file.path)
-                continue
-            try:
-                value = _score_value(record["score"])
-            except TypeError:
-                logger.warning("%s: skipping a score that is not a number.", self._score_file.path)
-                continue
-            self._scores.setdefault((record["key"], verifier), value)
-
-    def _probe(self) -> None:
-        """Create the directory and prove it takes a durable write, so failures surface on open."""
-        os.makedirs(self.directory, exist_ok=True)
-        probe = os.path.join(self.directory, f".probe-{os.getpid()}")
+    def _candidate(self, row: tuple) -> Candidate | None:
+        (key, lang, sample_idx, generator, generator_id, p_hash, settings, text, _t_hash, answer, created,
+         task, doc_id, target_lang, problem_id, gold) = row
         try:
-            _append_bytes(probe, b"probe\n")
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(probe)
+            settings = json.loads(settings)
+            if not isinstance(settings, dict):
+                raise TypeError("settings is not an object")
+            return Candidate(key=key, problem_id=problem_id or "", task=task or "",
+                             doc_id=json.loads(doc_id) if doc_id is not None else "",
+                             target_lang=target_lang or None, lang=lang, sample_idx=sample_idx, generator=generator,
+                             prompt_hash=p_hash, settings=settings, text=text, answer=answer, gold=gold,
+                             created=created, generator_id=generator_id)
+        except (ValueError, TypeError) as exc:
+            logger.warning("%s: skipping candidate %s, a row that cannot be read (%s).",
+                           getattr(self, "path", "store"), key, exc)
+            return None
+
+    def _many(self, prefix: str, keys: Sequence[str]) -> Iterator[tuple]:
+        for chunk in _chunks(list(keys), 900):
+            yield from self._db.execute(f"{prefix} ({','.join('?' * len(chunk))})", chunk)
+
+    def _check_known(self, keys: Iterable[str], stored: Mapping[str, Any] | None = None) -> None:
+        keys = list(keys)
+        if stored is None:
+            stored = {key for key, in self._many("SELECT key FROM candidates WHERE key IN", keys)}
+        unknown = [key for key in keys if key not in stored]
+        if unknown:
+            raise ValueError(f"{len(unknown)} key(s) are not candidates in this store (e.g. {unknown[0]}); "
+                             "add the candidates first.")
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction (``BEGIN IMMEDIATE``: waits for other writers up to the busy timeout)."""
+        if self._db_read_only:
+            raise PermissionError(f"The candidate store {self.directory} was opened read-only.")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from exc
+        try:
+            yield
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise self._error(exc) from exc
+            raise
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise self._error(exc) from exc
+
+    def _error(self, exc: sqlite3.DatabaseError) -> Exception:
+        message = str(exc)
+        if isinstance(exc, sqlite3.OperationalError) and any(
+            s in message for s in ("disk is full", "readonly", "unable to open", "disk I/O", "read-only")
+        ):
+            reason = "No space left on device" if "full" in message else message
+            return StoreNotWritableError(f"store directory {self.directory} is not writable: {reason}; "
+                                         "pass store=<another dir>")
+        return StoreError(f"candidate store {getattr(self, 'path', self.directory)}: {message}")
 
     def _not_writable(self, exc: OSError) -> StoreNotWritableError:
         return StoreNotWritableError(
@@ -377,19 +571,42 @@ class CandidateStore:
             f"store directory {self.directory} is not writable: {exc.strerror or exc}; pass store=<another dir>",
         )
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """Hold the store's lock; any OSError inside becomes a :class:`StoreNotWritableError`."""
-        if self.read_only:
-            raise PermissionError(f"The candidate store {self.directory} was opened read-only.")
-        try:
-            fd = os.open(os.path.join(self.directory, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                os.close(fd)  # closing the descriptor releases the lock
-        except StoreNotWritableError:
-            raise
-        except OSError as exc:
-            raise self._not_writable(exc) from exc
+
+def _select_columns() -> str:
+    return ", ".join(f"c.{name}" for name in _CANDIDATE_COLUMNS)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _uri_path(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(os.path.abspath(path))
+
+
+def _refuse_symlinks(path: str) -> None:
+    """Store files are never followed through symlinks (writes would land, and repairs act, elsewhere)."""
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.islink(path + suffix):
+            raise StoreError(f"{path + suffix} is a symbolic link; bestofl never follows store files through links. "
+                             "Point store= at the real directory (or remove the link).")
+
+
+def _legacy_candidate(record: Any) -> Candidate:
+    """A bestofl 0.1 JSON Lines record as a candidate (identity ``legacy:NAME``); TypeError/KeyError if malformed."""
+    if not isinstance(record, dict):
+        raise TypeError("not a JSON object")
+    values = {name: record[name] for name in ("key", "problem_id", "task", "doc_id", "target_lang", "lang",
+                                               "sample_idx", "generator", "prompt_hash", "settings", "text",
+                                               "answer", "gold")}
+    for name in ("key", "problem_id", "task", "target_lang", "generator", "prompt_hash", "text"):
+        if not isinstance(values[name], str):
+            raise TypeError(f"{name} must be a string, not {values[name]!r}")
+    candidate = Candidate(**values, created=str(record.get("created", "")),
+                          generator_id=f"legacy:{values['generator']}")
+    _candidate_row(candidate)
+    _use_row(candidate.use())
+    return candidate

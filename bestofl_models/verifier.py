@@ -26,24 +26,33 @@ from .config import looks_like_local_path
 
 logger = logging.getLogger(__name__)
 
+#: Version of the text the verifier scores (:func:`bestofl_tasks.prompts.verifier_text`): part of a score's
+#: verifier identity, so a change of format never reuses scores of the old one.
+TEXT_FORMAT = "bestofl-verifier-text-1"
+
 
 def adapter_base(name: str) -> str | None:
     """The base model of a PEFT adapter, or None if ``name`` is not an adapter.
 
     Verifiers load at their default revision: ``revision=`` in ``--model_args`` is the generator's."""
+    config = _adapter_config(name)
+    return None if config is None else config.base_model_name_or_path
+
+
+def _adapter_config(name: str):
+    """The PEFT config of an adapter, or None if ``name`` is not an adapter."""
     if os.path.isdir(name):
         if not os.path.isfile(os.path.join(name, "adapter_config.json")):
             return None
     from peft import PeftConfig
 
     try:
-        config = PeftConfig.from_pretrained(name)
+        return PeftConfig.from_pretrained(name)
     except (ValueError, OSError) as exc:  # not an adapter (no adapter_config.json on the Hub)
         if os.path.isdir(name):
             raise
         logger.debug("%s is not a PEFT adapter (%s)", name, exc)
         return None
-    return config.base_model_name_or_path
 
 
 def check_one_logit(name: str, config) -> None:
@@ -55,34 +64,93 @@ def check_one_logit(name: str, config) -> None:
         )
 
 
-def check_verifier(config) -> None:
-    """Fail before any sampling if ``config.verifier`` cannot be loaded: a path that does not exist, a Hub id
-    that cannot be resolved (e.g. offline and not cached), an adapter whose base cannot be resolved, or a
-    classifier with more than one output. Reads configuration files only, no weights."""
+def _is_sequence_classifier(config) -> bool:
+    return any(arch.endswith("ForSequenceClassification") for arch in getattr(config, "architectures", None) or ())
+
+
+def _check_classifier(name: str, config) -> None:
+    """A full verifier must be a sequence classifier (a causal LM would get a random head) with one output."""
+    if not _is_sequence_classifier(config):
+        archs = ", ".join(getattr(config, "architectures", None) or ["no architectures in config.json"])
+        raise ValueError(
+            f"verifier {name} is not a sequence classifier ({archs}): loaded as one, its score head would be "
+            "random. Give a one-logit AutoModelForSequenceClassification checkpoint, or a SEQ_CLS LoRA adapter "
+            "(bestofl-train builds both)."
+        )
+    check_one_logit(name, config)
+
+
+def _adapter_head_rows(adapter: str) -> list[int] | None:
+    """Output rows of the classification head an adapter saved (``score``/``classifier`` in modules_to_save);
+    None when it cannot be read without downloading (a Hub adapter)."""
+    path = os.path.join(adapter, "adapter_model.safetensors")
+    if not os.path.isfile(path):
+        return None
+    from safetensors import safe_open
+
+    with safe_open(path, "pt") as f:
+        return [f.get_slice(key).get_shape()[0] for key in f.keys()
+                if key.endswith(("score.weight", "classifier.weight", "classifier.out_proj.weight"))]
+
+
+def inspect_verifier(name: str, trust_remote_code: bool = False) -> str | None:
+    """Check by what it is that ``name`` can score as a one-logit verifier, reading configuration files and
+    tensor headers only (no weights); return the adapter's base model, or None for a full classifier.
+
+    A full checkpoint must be a sequence classifier with one output; an adapter must be a SEQ_CLS adapter whose
+    base is a one-output classifier, or a causal LM with the adapter carrying a one-row score head."""
+    import transformers
+
+    common = {"trust_remote_code": trust_remote_code}
+    try:
+        peft_config = _adapter_config(name)
+        if peft_config is None:
+            _check_classifier(name, transformers.AutoConfig.from_pretrained(name, **common))
+            return None
+    except OSError as exc:
+        raise OSError(f"verifier={name} cannot be loaded (not a local directory, nor a Hub id it can resolve): "
+                      f"{exc}") from exc
+    task_type = str(getattr(peft_config, "task_type", None) or "none")
+    if task_type.upper().removeprefix("TASKTYPE.") != "SEQ_CLS":
+        raise ValueError(
+            f"verifier {name} is a {task_type} LoRA adapter, not a reward model: bestofl needs a SEQ_CLS adapter "
+            "with a one-logit head (bestofl-train fit builds one)."
+        )
+    base = peft_config.base_model_name_or_path
+    try:
+        base_config = transformers.AutoConfig.from_pretrained(base, **common)
+    except OSError as exc:
+        raise OSError(f"verifier={name} is a LoRA adapter whose base model {base} cannot be loaded: {exc}") from exc
+    if _is_sequence_classifier(base_config):
+        check_one_logit(f"{name} (its base {base})", base_config)
+        return base
+    rows = _adapter_head_rows(name)
+    if rows is not None and not rows:
+        raise ValueError(
+            f"verifier {name} is a SEQ_CLS adapter on the causal LM {base} but saved no classification head "
+            "(modules_to_save=['score']): its score head would be random."
+        )
+    if rows and any(r != 1 for r in rows):
+        raise ValueError(f"verifier {name}: its saved classification head has {rows[0]} outputs; bestofl needs "
+                         "one (num_labels=1, scored with a sigmoid).")
+    return base
+
+
+def check_verifier(config) -> str | None:
+    """Fail before any sampling if ``config.verifier`` cannot be loaded or is not a one-logit verifier: a path
+    that does not exist, a Hub id that cannot be resolved (e.g. offline and not cached), an adapter whose base
+    cannot be resolved, a checkpoint that is not a one-output sequence classifier (see :func:`inspect_verifier`).
+    Reads configuration files and tensor headers only, no weights. Returns the adapter's base (None: a full
+    classifier)."""
     name = config.verifier
     if not name:
-        return
+        return None
     if looks_like_local_path(name) and not os.path.exists(name):
         raise FileNotFoundError(
             f"verifier={name}: no such file or directory (give a LoRA adapter directory with adapter_config.json, "
             "a classifier directory with config.json, or a Hub id)."
         )
-    import transformers
-
-    common = {"trust_remote_code": config.trust_remote_code}
-    try:
-        base = adapter_base(name)
-        if base is None:
-            check_one_logit(name, transformers.AutoConfig.from_pretrained(name, **common))
-    except OSError as exc:
-        raise OSError(f"verifier={name} cannot be loaded (not a local directory, nor a Hub id it can resolve): "
-                      f"{exc}") from exc
-    if base is None:
-        return
-    try:
-        transformers.AutoConfig.from_pretrained(base, **common)
-    except OSError as exc:
-        raise OSError(f"verifier={name} is a LoRA adapter whose base model {base} cannot be loaded: {exc}") from exc
+    return inspect_verifier(name, config.trust_remote_code)
 
 
 def prepare_verifier_tokenizer(tokenizer):
@@ -150,9 +218,8 @@ class HFVerifier:
         self.batch_size = config.verifier_batch_size
         self.device = pick_device(config.device)
         common = {"trust_remote_code": config.trust_remote_code}
-        base = adapter_base(self.name) if base is _UNKNOWN else base
+        base = inspect_verifier(self.name, config.trust_remote_code) if base is _UNKNOWN else base
         if base is None:
-            check_one_logit(self.name, transformers.AutoConfig.from_pretrained(self.name, **common))
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.name, **common)
         else:
             try:
@@ -207,7 +274,6 @@ class VLLMVerifier:
 
         self.name = config.verifier
         common = {"trust_remote_code": config.trust_remote_code}
-        check_one_logit(self.name, transformers.AutoConfig.from_pretrained(self.name, **common))
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.name, **common)
         self.llm = build_llm(self.name, config, generator=False, runner="pooling")
 
@@ -230,13 +296,14 @@ def score_responses(verifier, items: Sequence[tuple[str, str, str]], progress: b
     return verifier.score(texts, progress=progress)
 
 
-def load_verifier(config):
+def load_verifier(config, base=_UNKNOWN):
     """The verifier named by ``config.verifier`` on the backend ``config.verifier_backend`` picks.
 
     ``auto``: vLLM when ``backend=vllm`` and the verifier is a full classifier, transformers otherwise.
+    ``base``: :func:`inspect_verifier`'s answer when the caller already has it.
     """
     choice = config.verifier_backend
-    base = adapter_base(config.verifier)
+    base = inspect_verifier(config.verifier, config.trust_remote_code) if base is _UNKNOWN else base
     is_adapter = base is not None
     if choice == "auto":
         choice = "vllm" if config.backend == "vllm" and not is_adapter else "hf"

@@ -98,11 +98,19 @@ def test_backend_options_pass_through():
         ("verifier=v", "needs pretrained="),
         ("pretrained=m,verifier=v,n=two", "n must be an integer"),
         ("pretrained=m,verifier=v,batch_size=0", "batch_size must be >= 1"),
+        ("pretrained=m,verifier=v,store=", "store= is empty; give a directory"),  # store=$UNSET
+        ("pretrained=m,verifier=v,read_stores=/no/such/store", "read_stores: no store directory at /no/such/store"),
     ],
 )
 def test_errors_say_what_to_change(args, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("=", "=")):
         cli(args)
+
+
+def test_store_none_is_the_explicit_in_memory_choice(tmp_path):
+    assert cli("pretrained=m,verifier=v,store=none").store is None
+    config = cli(f"pretrained=m,verifier=v,store={tmp_path},read_stores={tmp_path}:{tmp_path}")
+    assert config.store == str(tmp_path) and config.read_stores == (str(tmp_path), str(tmp_path))
 
 
 def test_greedy_is_fine_with_one_sample_per_language():

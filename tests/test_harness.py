@@ -62,14 +62,14 @@ def test_same_problem_from_two_target_languages_is_generated_once(model_args, tm
         lm.close()
         store = CandidateStore(tmp_path / f"store-{seed}", read_only=True)
         assert len(store) == 4  # en x2, de x2: shared by both requests
-        assert len(store.scores(lm.config.verifier)) == 4
+        assert len(store.scores(lm.verifier_id)) == 4
         answered = [c for c in store.candidates() if c.answer is not None]  # an answer beats no answer
         if answered:
             break
     else:
         pytest.fail("the tiny generator gave no candidate with an answer for any seed")
-    scores = store.scores(lm.config.verifier)
-    best = max(answered, key=lambda c: scores[(c.key, lm.config.verifier)])
+    scores = store.scores(lm.verifier_id)
+    best = max(answered, key=lambda c: scores[(c.key, lm.verifier_id)])
     for output, lang, phrase in zip(outputs, ("de", "fr"), ("Die Antwort lautet", "La réponse est")):
         body, last = output.rstrip().rsplit("\n", 1)  # generated text may hold any line break
         assert last.startswith(phrase), output

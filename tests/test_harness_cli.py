@@ -23,6 +23,7 @@ import yaml
 from bestofl_models.store import CandidateStore
 from bestofl_models.testing import shared_data_dir
 from bestofl_tasks.data import load_docs
+from store_tables import row_count, snapshot
 
 SHARED = shared_data_dir()
 LM_EVAL = str(Path(sys.executable).parent / "lm_eval")
@@ -71,15 +72,16 @@ def stored(directory: Path) -> CandidateStore:
 
 def assert_complete(store_dir: Path, problems: int, n: int, verifier: str | None) -> CandidateStore:
     """Exactly problems x n candidates, no key written twice, every one scored when a verifier is used."""
-    lines = [json.loads(line) for line in (store_dir / "candidates.jsonl").read_bytes().splitlines()]
-    keys = [line["key"] for line in lines]
-    assert len(keys) == len(set(keys)) == problems * n
     store = stored(store_dir)
+    keys = [c.key for c in store.candidates()]
+    assert len(keys) == len(set(keys)) == row_count(store_dir, "candidates") == problems * n
     per_problem = collections.Counter(c.problem_id for c in store.candidates())
     assert sorted(per_problem.values()) == [n] * problems
     if verifier is not None:
-        scores = store.scores(verifier)
-        assert len(scores) == problems * n and all(isinstance(s, float) for s in scores.values())
+        assert [store.models()[v]["name"] for v in store.verifiers()] == [verifier]
+        scores = store.scores(store.verifiers()[0])
+        assert len(scores) == row_count(store_dir, "scores") == problems * n
+        assert all(isinstance(s, float) for s in scores.values())
     return store
 
 
@@ -98,11 +100,13 @@ def test_bestofl_then_another_target_language_reuses_every_candidate(tiny, tmp_p
     assert len(rows) == 8 and all(isinstance(r["score"], float) and r["verifier"] == str(tiny["verifier"]) for r in rows)
     assert {(r["problem_id"], r["lang"], r["sample_idx"]) for r in rows} == {
         (f"mgsm-000{p}", lang, i) for p in (0, 1) for lang in ("en", "de") for i in (0, 1)}
-    before = {name: (tiny["store"] / name).read_bytes() for name in ("candidates.jsonl", "scores.jsonl")}
+    before = [snapshot(tiny["store"], table) for table in ("candidates", "scores")]
 
     run("bestofl", tiny, "mgsm_xling_fr", tmp_path / "fr", "--limit", "2")
-    after = {name: (tiny["store"] / name).read_bytes() for name in before}
+    after = [snapshot(tiny["store"], table) for table in ("candidates", "scores")]
     assert after == before  # nothing generated, nothing scored
+    targets = {(u.problem_id, u.target_lang) for u in store.uses()}
+    assert targets == {(f"mgsm-000{p}", lang) for p in (0, 1) for lang in ("de", "fr")}  # both uses recorded
     answered = {c.problem_id for c in store.candidates() if c.answer is not None}
     for row in samples(tmp_path / "fr", "mgsm_xling_fr"):  # a final line in French iff the pool held an answer
         last_line = row["resps"][0][0].rstrip().rsplit("\n", 1)[-1]
@@ -116,7 +120,7 @@ def test_multi_orm_samples_the_target_language_only(tiny, tmp_path):
     assert {c.lang for c in store.candidates()} == {"ru"}
     for row in samples(tmp_path / "out", "mgsm_xling_ru"):
         ru = [c for c in store.candidates() if c.problem_id == row["doc"]["problem_id"]]
-        best = max(ru, key=lambda c: (c.answer is not None, store.score(c.key, str(tiny["verifier"]))))
+        best = max(ru, key=lambda c: (c.answer is not None, store.score(c.key, store.verifiers()[0])))
         assert row["filtered_resps"][0] == (best.answer or "[invalid]")
 
 
@@ -175,14 +179,13 @@ def test_lm_eval_native_cot_strict_match_parses_our_answers(tiny, tmp_path, monk
 def test_kill_9_mid_run_then_rerun_completes_without_duplicates(tiny, tmp_path):
     args = {**tiny, "n": 8, "max_gen_toks": 200, "batch_size": 1}
     problems, total = 4, 4 * 8
-    candidates = tiny["store"] / "candidates.jsonl"
     process = subprocess.Popen(command("bestofl", args, "mgsm_xling_de", tmp_path / "killed", "--limit",
                                        str(problems)), env=env(), cwd=tmp_path,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     lines = 0
     while time.monotonic() < deadline and process.poll() is None:
-        lines = candidates.read_bytes().count(b"\n") if candidates.exists() else 0
+        lines = row_count(tiny["store"], "candidates")
         if lines >= 3:
             break
         time.sleep(0.02)

@@ -20,7 +20,7 @@ from bestofl_models.report.build import AVERAGE, Options, ReportContext, build_r
 from bestofl_models.report.data import build_data, load_stores, settings_id
 from bestofl_models.report.estimators import draw_steps, monte_carlo_vote
 from bestofl_models.report.export import EXPORT_FIELDS
-from bestofl_models.report.render import PLOTS, SUMMARY_MD
+from bestofl_models.report.render import PLOTS, REPORT_MARKER, SUMMARY_MD
 from bestofl_models.report.synthetic import build_synthetic_store
 from bestofl_models.selection import NEEDS_VERIFIER, VOTES, Scored, select
 from bestofl_models.store import Candidate, CandidateStore
@@ -250,7 +250,8 @@ def test_cli_writes_tables_summary_and_plots(small_store, tmp_path):
     assert "**exact**" in summary and "**Monte Carlo**" in summary and "seed 3" in summary
     for name in PLOTS:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [REPORT_MARKER]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]  # no staging folder left
 
 
 def test_report_of_eight_samples_over_four_languages(tmp_path):

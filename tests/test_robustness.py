@@ -10,7 +10,7 @@ the tiny fixtures (in-process, ``n`` and ``limit`` small), and in subprocesses w
 from __future__ import annotations
 
 import ast
-import errno
+import contextlib
 import hashlib
 import json
 import logging
@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -29,11 +30,12 @@ from lm_eval.api.instance import Instance
 
 from bestofl_models import harness
 from bestofl_models import store as store_module
-from bestofl_models.store import CandidateStore, StoreNotWritableError
+from bestofl_models.store import STORE_FILE, CandidateStore, StoreNotWritableError
 from bestofl_models.testing import shared_data_dir
 from bestofl_tasks.data import load_docs
 from bestofl_tasks.languages import get_language
 from bestofl_tasks.prompts import user_prompt
+from store_tables import row_count, snapshot
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = shared_data_dir()
@@ -67,22 +69,16 @@ def run(model_args: dict, reqs: list[Instance] | None = None, preset=harness.Bes
     return outputs, lm
 
 
-def lines(path: Path) -> list[dict]:
-    """Every line of a JSON Lines file parsed (fails on a torn or garbage line); the file ends with a newline."""
-    data = path.read_bytes()
-    assert data.endswith(b"\n"), f"{path.name} does not end with a newline"
-    return [json.loads(line) for line in data.splitlines()]
-
-
-def assert_exact(store_dir: Path, keys: int, verifiers: tuple[str, ...] = ()) -> list[dict]:
-    """Exactly ``keys`` candidates, each written once, and one score per candidate and verifier."""
-    candidates = lines(store_dir / "candidates.jsonl")
-    assert len(candidates) == len({c["key"] for c in candidates}) == keys
+def assert_exact(store_dir: Path, keys: int, verifiers: int = 0) -> list:
+    """Exactly ``keys`` candidates and, for each of ``verifiers`` verifiers, one score row per candidate text."""
+    store = CandidateStore(store_dir, read_only=True)
+    candidates = store.candidates()
+    assert len(candidates) == len({c.key for c in candidates}) == keys
     if verifiers:
-        scores = lines(store_dir / "scores.jsonl")
-        pairs = [(s["key"], s["verifier"]) for s in scores]
-        assert len(pairs) == len(set(pairs)) == keys * len(verifiers)
-        assert set(pairs) == {(c["key"], v) for c in candidates for v in verifiers}
+        scores = store.scores()
+        ids = {verifier for _, verifier in scores}
+        assert len(ids) == verifiers and set(scores) == {(c.key, v) for c in candidates for v in ids}
+        assert row_count(store_dir, "scores") == keys * verifiers  # no stale or duplicate score rows
     return candidates
 
 
@@ -120,10 +116,6 @@ def wait_for(predicate, process: subprocess.Popen, timeout: float = 180) -> None
         time.sleep(0.01)
 
 
-def line_count(path: Path) -> int:
-    return path.read_bytes().count(b"\n") if path.exists() else 0
-
-
 @pytest.mark.slow
 def test_kill_9_while_scoring_then_rerun_scores_each_candidate_once(args, tmp_path, monkeypatch):
     store = Path(args["store"])
@@ -132,49 +124,53 @@ def test_kill_9_while_scoring_then_rerun_scores_each_candidate_once(args, tmp_pa
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(spec)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: line_count(store / "scores.jsonl") >= 2, process)
+    wait_for(lambda: row_count(store, "scores") >= 2, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    scored = line_count(store / "scores.jsonl")
-    assert line_count(store / "candidates.jsonl") == total  # sampling had finished
+    scored = row_count(store, "scores")
+    assert row_count(store, "candidates") == total  # sampling had finished
     assert 2 <= scored < total, f"not killed while scoring ({scored} of {total} scores)"
-    candidates_before = (store / "candidates.jsonl").read_bytes()
-    scores_before = (store / "scores.jsonl").read_bytes()
-    complete_before = scores_before[: scores_before.rfind(b"\n") + 1]
+    candidates_before, scores_before = snapshot(store, "candidates"), snapshot(store, "scores")
 
     lm = harness.BestOfL(**args)
     monkeypatch.setattr(lm, "_generator", lambda: pytest.fail("the rerun must not generate anything"))
     resumed = lm.generate_until(requests(), disable_tqdm=True)
 
-    assert (store / "candidates.jsonl").read_bytes() == candidates_before  # nothing regenerated
-    assert (store / "scores.jsonl").read_bytes().startswith(complete_before)  # no score lost or rewritten
-    assert_exact(store, total, (args["verifier"],))
+    assert snapshot(store, "candidates") == candidates_before  # nothing regenerated
+    assert snapshot(store, "scores") >= scores_before  # no score lost or rewritten
+    assert_exact(store, total, 1)
     # ... and the answers are those of a run that was never interrupted.
     clean, _ = run({**args, "store": str(tmp_path / "clean")})
     assert resumed == clean
 
 
-def test_torn_last_lines_left_by_a_killed_writer_are_repaired_by_the_next_run(args, tmp_path):
+def test_a_lost_candidate_is_regenerated_and_rescored_never_paired_with_its_old_score(args, monkeypatch):
+    """A candidate row lost from the store (here: deleted) is regenerated; its new text gets its own score, and
+    the old text's score, still in the store, is never read for it."""
+    from bestofl_models.backends import hf
+    from bestofl_models.verifier import score_responses
+
     store = Path(args["store"])
-    run(args)
-    total = 2 * args["n"]
-    candidates = (store / "candidates.jsonl").read_bytes()
-    scores = (store / "scores.jsonl").read_bytes()
-    # kill -9 in the middle of os.write: the last record of each file is cut in half.
-    last_candidate = candidates[: -1].rfind(b"\n") + 1
-    last_score = scores[: -1].rfind(b"\n") + 1
-    (store / "candidates.jsonl").write_bytes(candidates[: last_candidate + 40])
-    (store / "scores.jsonl").write_bytes(scores[: last_score + 20])
-    lost = json.loads(candidates[last_candidate:])["key"]
-
-    lm = harness.BestOfL(**args)
-    assert lost not in lm.store and len(lm.store) == total - 1  # the torn record is dropped ...
-    assert (store / "candidates.jsonl").read_bytes() == candidates[:last_candidate]  # ... and truncated away
-    lm.generate_until(requests(), disable_tqdm=True)
-
-    rows = assert_exact(store, total, (args["verifier"],))  # the lost candidate and scores are redone once
-    assert (store / "candidates.jsonl").read_bytes().startswith(candidates[:last_candidate])
-    assert rows[-1]["key"] == lost
+    _, lm = run(args)
+    lost = lm.store.candidates()[0]
+    old_score = lm.store.score(lost.key, lm.verifier_id)
+    with contextlib.closing(sqlite3.connect(store / STORE_FILE)) as db, db:
+        db.execute("DELETE FROM uses WHERE key = ?", (lost.key,))
+        db.execute("DELETE FROM candidates WHERE key = ?", (lost.key,))
+    original = hf.HFBackend.generate
+    monkeypatch.setattr(hf.HFBackend, "generate",
+                        lambda self, *a: [text + " Anyway, 41." for text in original(self, *a)])
+    _, lm = run(args)
+    again = lm.store.get(lost.key)
+    assert again.text.endswith(" Anyway, 41.") and again.text != lost.text and again.answer == "41"
+    assert row_count(store, "candidates") == 2 * args["n"]
+    assert row_count(store, "scores") == 2 * args["n"] + 1  # the old text's score stays, unread
+    verifier = lm._load_verifier()
+    question = load_docs("mgsm", "de")[int(lost.doc_id)]["parallel"][lost.lang]
+    expected = score_responses(verifier, [(question, again.text, lost.lang)], progress=False)[0]
+    assert lm.store.score(lost.key, lm.verifier_id) == pytest.approx(expected, abs=1e-6)
+    assert lm.store.score(lost.key, lm.verifier_id) != old_score
+    lm.close()
 
 
 # ================================================================================================ bad inputs
@@ -225,7 +221,7 @@ def test_missing_verifier_fails_before_sampling(args, tmp_path, monkeypatch):
     for verifier in (str(tmp_path / "no-such-verifier"), "nobody-cached/no-such-verifier"):
         with pytest.raises(OSError, match=re.escape(f"verifier={verifier}")):
             harness.BestOfL(**{**args, "verifier": verifier})
-    assert not (Path(args["store"]) / "candidates.jsonl").exists()
+    assert not (Path(args["store"]) / STORE_FILE).exists()
 
 
 def test_verifier_with_more_than_one_logit_fails_before_sampling(args, tmp_path):
@@ -239,7 +235,44 @@ def test_verifier_with_more_than_one_logit_fails_before_sampling(args, tmp_path)
     tokenizer.save_pretrained(two)
     with pytest.raises(ValueError, match="classifier with 2 outputs; bestofl needs a one-logit"):
         harness.BestOfL(**{**args, "verifier": str(two)})
-    assert not (Path(args["store"]) / "candidates.jsonl").exists()
+    assert not (Path(args["store"]) / STORE_FILE).exists()
+
+
+def test_verifiers_are_checked_by_what_they_are_before_sampling(args, tmp_path):
+    """Issue #8 case 5: a causal LM whose config says one label, a causal-LM LoRA adapter, a SEQ_CLS adapter on
+    a two-label base and one that saved no head all fail when the model is built, before any sampling."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoTokenizer, LlamaForCausalLM, LlamaForSequenceClassification
+
+    from bestofl_models.testing import tiny_config
+
+    tokenizer = AutoTokenizer.from_pretrained(args["verifier"])
+    causal = tmp_path / "causal-one-label"
+    LlamaForCausalLM(tiny_config(tokenizer, num_labels=1)).save_pretrained(causal)
+    tokenizer.save_pretrained(causal)
+    two_labels = tmp_path / "two-label-base"
+    LlamaForSequenceClassification(tiny_config(tokenizer, num_labels=2)).save_pretrained(two_labels)
+
+    def adapter(name, model, base, **lora):
+        path = tmp_path / name
+        get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"], **lora)).save_pretrained(path)
+        config = json.loads((path / "adapter_config.json").read_text())
+        (path / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": str(base)}))
+        return path
+
+    cases = {
+        causal: "is not a sequence classifier (LlamaForCausalLM): loaded as one, its score head would be random",
+        adapter("causal-adapter", LlamaForCausalLM(tiny_config(tokenizer)), causal, task_type="CAUSAL_LM"):
+            "is a CAUSAL_LM LoRA adapter, not a reward model",
+        adapter("on-two-labels", LlamaForSequenceClassification.from_pretrained(two_labels), two_labels,
+                task_type="SEQ_CLS"): "classifier with 2 outputs",
+        adapter("headless", LlamaForCausalLM(tiny_config(tokenizer)), causal, task_type="SEQ_CLS"):
+            "saved no classification head",
+    }
+    for verifier, message in cases.items():
+        with pytest.raises(ValueError, match=re.escape(message)):
+            harness.BestOfL(**{**args, "verifier": str(verifier)})
+    assert not (Path(args["store"]) / STORE_FILE).exists()
 
 
 def test_generator_without_chat_template_samples_the_plain_prompt(args, tmp_path, caplog):
@@ -275,7 +308,7 @@ def test_empty_generations_are_candidates_without_an_answer(args, monkeypatch):
     outputs, lm = run(args)
     empty = [c for c in lm.store.candidates() if c.text == ""]
     assert len(empty) == len(lm.store) // 2 and all(c.answer is None for c in empty)
-    assert all(lm.store.score(c.key, args["verifier"]) is not store_module.MISSING for c in empty)
+    assert all(lm.store.score(c.key, lm.verifier_id) is not store_module.MISSING for c in empty)
     for output in outputs:  # an empty candidate never wins over one with an answer
         assert output.strip() and output.rstrip().endswith("Die Antwort lautet 7.")
 
@@ -296,8 +329,8 @@ def test_nan_scores_never_crash_and_never_beat_a_real_score(args, selection, mon
                         lambda self, texts, progress=True: [math.nan] * len(texts))
     outputs, lm = run({**args, "selection": selection})  # every score NaN: no usable score at all
     assert len(outputs) == 2
-    assert all(s is None for s in lm.store.scores(args["verifier"]).values())  # stored as null, not NaN
-    assert len(lm.store.scores(args["verifier"])) == 2 * args["n"]
+    assert all(s is None for s in lm.store.scores(lm.verifier_id).values())  # stored as null, not NaN
+    assert len(lm.store.scores(lm.verifier_id)) == 2 * args["n"]
 
     def some_nan(self, texts, progress=True):
         return [math.nan if i % 2 else p for i, p in enumerate(original(self, texts, progress))]
@@ -345,22 +378,60 @@ def test_another_verifier_or_generator_never_reuses_foreign_candidates_or_scores
 ):
     store = Path(args["store"])
     run(args)
-    first = (store / "candidates.jsonl").read_bytes()
+    first = snapshot(store, "candidates")
 
     # another verifier on the same store: same candidates, its own scores, its own selection
     other_verifier = {**args, "verifier": str(tiny_verifier_adapter_dir)}
     shared, lm = run(other_verifier)
-    assert (store / "candidates.jsonl").read_bytes() == first
-    assert_exact(store, 2 * args["n"], (args["verifier"], str(tiny_verifier_adapter_dir)))
+    assert snapshot(store, "candidates") == first
+    assert_exact(store, 2 * args["n"], 2)
     alone, _ = run({**other_verifier, "store": str(tmp_path / "alone")})
     assert shared == alone
 
-    # another generator (same weights, another name) on the same store: new candidates, nothing reused
-    other = tmp_path / "other-generator"
-    shutil.copytree(args["pretrained"], other)
-    _, lm = run({**args, "pretrained": str(other)})
-    generators = [c["generator"] for c in assert_exact(store, 4 * args["n"])]
-    assert generators.count(args["pretrained"]) == generators.count(str(other)) == 2 * args["n"]
+    # the same weights under another path are the same generator: everything is reused
+    moved = tmp_path / "moved-generator"
+    shutil.copytree(args["pretrained"], moved)
+    run({**args, "pretrained": str(moved)})
+    assert snapshot(store, "candidates") == first
+
+
+def _retrain_in_place(path: Path, cls_name: str) -> None:
+    """Replace the checkpoint at ``path`` by one with other weights (same name, same config)."""
+    import torch
+    import transformers
+
+    model = getattr(transformers, cls_name).from_pretrained(path)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.5, alpha=1.0)
+    model.save_pretrained(path)
+
+
+def test_models_replaced_in_place_or_run_differently_are_never_reused_silently(args, tmp_path):
+    """Issue #8 case 2: identity is the content and the settings, not the path string."""
+    generator, verifier = tmp_path / "generator", tmp_path / "verifier"
+    shutil.copytree(args["pretrained"], generator)
+    shutil.copytree(args["verifier"], verifier)
+    local = {**args, "pretrained": str(generator), "verifier": str(verifier)}
+    store = Path(args["store"])
+    total = 2 * args["n"]
+    _, lm = run(local)
+    first_verifier = lm.verifier_id
+
+    _retrain_in_place(verifier, "AutoModelForSequenceClassification")  # the verifier retrained in place
+    _, lm = run(local)
+    assert lm.verifier_id != first_verifier
+    assert_exact(store, total, 2)  # same candidates, scored again by the new weights
+    new = lm.store.scores(lm.verifier_id)
+    old = lm.store.scores(first_verifier)
+    assert {k for k, _ in new} == {k for k, _ in old} and [new[k, lm.verifier_id] for k, _ in new] != [
+        old[k, first_verifier] for k, _ in new]
+
+    run({**local, "dtype": "float32"})  # a setting that changes outputs: new candidates
+    assert row_count(store, "candidates") == 2 * total
+    _retrain_in_place(generator, "AutoModelForCausalLM")  # the generator retrained in place: new candidates
+    run(local)
+    assert row_count(store, "candidates") == 3 * total
 
 
 def test_unwritable_store_fails_before_loading_the_generator(args, tmp_path, monkeypatch):
@@ -375,22 +446,22 @@ def test_disk_full_mid_run_is_a_clear_error_and_the_rerun_completes(args, monkey
     store = Path(args["store"])
     lm = harness.BestOfL(**{**args, "batch_size": 4})  # two generation batches of 4
 
-    real_fsync, calls = os.fsync, []
+    real_insert, calls = store_module.CandidateStore._insert, []
 
-    def fill_up(fd):
-        calls.append(fd)
-        if len(calls) > 1:  # the first batch fits, the second does not
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        real_fsync(fd)
+    def fill_up(self, candidates):
+        real_insert(self, candidates)  # the rows are in the open transaction ...
+        calls.append(len(candidates))
+        if len(calls) > 1:  # ... the first batch fits, the second does not: SQLite's own error
+            raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(store_module.os, "fsync", fill_up)
+    monkeypatch.setattr(store_module.CandidateStore, "_insert", fill_up)
     with pytest.raises(StoreNotWritableError, match="not writable: No space left on device; pass store="):
         lm.generate_until(requests(), disable_tqdm=True)
-    monkeypatch.setattr(store_module.os, "fsync", real_fsync)
-    assert len(lines(store / "candidates.jsonl")) == 4  # the first batch, whole; no partial line
+    monkeypatch.setattr(store_module.CandidateStore, "_insert", real_insert)
+    assert row_count(store, "candidates") == 4  # the first batch, whole; the second rolled back
 
     run(args)  # space freed: the rerun adds exactly what is missing
-    assert_exact(store, 2 * args["n"], (args["verifier"],))
+    assert_exact(store, 2 * args["n"], 1)
 
 
 # ================================================================================================ determinism
@@ -402,7 +473,7 @@ def test_same_seed_and_settings_give_the_same_candidates_and_selections(args, tm
     assert first == second
 
     def content(lm):
-        return {c.key: (c.text, c.answer, lm.store.score(c.key, args["verifier"])) for c in lm.store.candidates()}
+        return {c.key: (c.text, c.answer, lm.store.score(c.key, lm.verifier_id)) for c in lm.store.candidates()}
 
     assert content(a) == content(b)
     _, c = run({**args, "seed": 99, "store": str(tmp_path / "c")})
@@ -517,13 +588,13 @@ REPORT_DRIVER = """
 import os, sys, time
 from bestofl_models.report import cli
 
-real_replace = os.replace
+real_fsync = os.fsync
 
-def slow_replace(src, dst):  # each report file sits written-but-not-renamed for a while: time to kill
+def slow_fsync(fd):  # each report file takes a while to write: time to kill mid-way
     time.sleep(float(sys.argv[1]))
-    real_replace(src, dst)
+    real_fsync(fd)
 
-os.replace = slow_replace
+os.fsync = slow_fsync
 sys.exit(cli.main(sys.argv[2:]))
 """
 
@@ -534,32 +605,57 @@ def report_files(out: Path) -> dict[str, bytes]:
 
 @pytest.mark.slow
 def test_kill_9_while_writing_the_report_then_rerun_writes_exactly_the_report(tmp_path):
+    """Issue #8 case 8: a report is staged beside --out and swapped in whole, so a writer killed (or failing)
+    mid-way leaves the previous report exactly as it was, never a mix of old and new files."""
     from bestofl_models.report import cli
     from bestofl_models.report.synthetic import build_synthetic_store
 
-    store = tmp_path / "store"
+    store, previous_store = tmp_path / "store", tmp_path / "previous-store"
     build_synthetic_store(str(store), problems=12, languages=("en", "de", "fr"), samples_per_language=4)
-    before = {name: (store / name).read_bytes() for name in ("candidates.jsonl", "scores.jsonl")}
+    build_synthetic_store(str(previous_store), problems=6, languages=("en", "de"), samples_per_language=2)
+    before = snapshot(store, "candidates"), snapshot(store, "scores")
     clean, out = tmp_path / "clean", tmp_path / "out"
     assert cli.main(["--store", str(store), "--out", str(clean), "--no-progress"]) == 0
     expected = report_files(clean)
     assert len(expected) >= 10
+    assert cli.main(["--store", str(previous_store), "--out", str(out), "--no-progress"]) == 0
+    previous = report_files(out)
+    assert previous != expected
 
     process = subprocess.Popen(
         [sys.executable, "-c", REPORT_DRIVER, "0.5", "--store", str(store), "--out", str(out), "--no-progress"],
         env={**os.environ, "MPLBACKEND": "Agg"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    def mid_way() -> bool:  # one file renamed into place, the next one written to its temporary name
-        names = [p.name for p in out.iterdir()] if out.is_dir() else []
-        return any(not n.startswith(".") for n in names) and any(n.endswith(".tmp") for n in names)
 
-    wait_for(mid_way, process)
+    def staging() -> list[Path]:
+        return [p for p in tmp_path.iterdir() if p.name.startswith(".out.") and p.name.endswith(".tmp")]
+
+    wait_for(lambda: any(len(list(p.iterdir())) >= 2 for p in staging()), process)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    written = [p.name for p in out.iterdir() if not p.name.startswith(".")]
-    assert 1 <= len(written) < len(expected), f"not killed mid-way ({len(written)} of {len(expected)} files)"
-    assert any(p.name.endswith(".tmp") for p in out.iterdir()), "not killed inside a file write"
+    assert staging(), "not killed while staging"
+    assert report_files(out) == previous  # the previous report, untouched and unmixed
 
     assert cli.main(["--store", str(store), "--out", str(out), "--no-progress"]) == 0
-    assert report_files(out) == expected  # every file, byte for byte, and nothing else (no stale temp file)
-    assert {name: (store / name).read_bytes() for name in before} == before  # reports never write to stores
+    assert report_files(out) == expected  # every file, byte for byte, and nothing else
+    assert not staging() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+    assert (snapshot(store, "candidates"), snapshot(store, "scores")) == before  # reports never write to stores
+
+
+def test_a_bad_out_folder_is_refused_before_any_computation(tmp_path, monkeypatch, capsys):
+    from bestofl_models.report import build, cli
+    from bestofl_models.report.synthetic import build_synthetic_store
+
+    store = tmp_path / "store"
+    build_synthetic_store(str(store), problems=2, languages=("en", "de"), samples_per_language=2)
+    monkeypatch.setattr(build, "build_report", lambda *a, **k: pytest.fail("computed before checking --out"))
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("my own notes")
+    for out, message in ((tmp_path / "a-file", "exists and is not a folder"),
+                         (tmp_path / "a-file" / "below", "cannot write in"),
+                         (tmp_path / "mine", "holds files that are not a bestofl report")):
+        with pytest.raises(SystemExit):
+            cli.main(["--store", str(store), "--out", str(out), "--no-progress"])
+        assert message in capsys.readouterr().err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "my own notes"

@@ -21,6 +21,7 @@ from training.cli import main, run_stages
 from training.common import read_jsonl
 from training.config import load_config
 
+from store_tables import row_count
 from test_training import TINY, write_candidates
 
 pytestmark = pytest.mark.slow
@@ -85,22 +86,23 @@ def test_tiny_cpu_config_end_to_end_and_lm_eval_uses_the_adapter(tmp_path, tiny_
     assert lm_eval.returncode == 0, lm_eval.stderr[-3000:]
     candidates = CandidateStore(store, read_only=True)
     adapter = str((out / "adapter").resolve())
-    assert candidates.verifiers() == [adapter]
-    assert len(candidates.scores(adapter)) == len(candidates) == 6
+    [verifier_id] = candidates.verifiers()
+    assert candidates.models()[verifier_id]["name"] == adapter
+    assert len(candidates.scores(verifier_id)) == len(candidates) == 6
 
 
 def test_killed_generate_resumes_without_regenerating(tmp_path, tiny_generator_dir, caplog):
     sets = ["limit=6", f"generator={tiny_generator_dir}", "generate.batch_size=1", "generate.max_gen_toks=32"]
     run_stages(load_config(TINY, sets), tmp_path, ("translate",))
     args = ["generate", "--config", str(TINY), "--output-dir", str(tmp_path)] + [x for s in sets for x in ("--set", s)]
-    store_file = tmp_path / "generate" / "store" / "candidates.jsonl"
+    store_dir = tmp_path / "generate" / "store"
 
     def some_stored() -> bool:
-        return store_file.is_file() and store_file.read_bytes().count(b"\n") >= 4
+        return row_count(store_dir, "candidates") >= 4
 
     _kill_when(subprocess.Popen(_command("bestofl-train") + args, env=_env(), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL), some_stored)
-    before = {c.key: c.text for c in CandidateStore(store_file.parent, read_only=True).candidates()}
+    before = {c.key: c.text for c in CandidateStore(store_dir, read_only=True).candidates()}
     assert 4 <= len(before) < 36
 
     with caplog.at_level(logging.INFO, logger="bestofl_models.harness"):
@@ -109,7 +111,7 @@ def test_killed_generate_resumes_without_regenerating(tmp_path, tiny_generator_d
     rows = read_jsonl(tmp_path / "generate" / "candidates.jsonl")
     assert len(rows) == 36 and len({r["key"] for r in rows}) == 36
     assert {r["key"]: r["response"] for r in rows if r["key"] in before} == before
-    assert store_file.read_bytes().count(b"\n") == 36  # nothing generated twice
+    assert row_count(store_dir, "candidates") == 36  # nothing generated twice
 
 
 def test_killed_fit_resumes_from_its_last_checkpoint(tmp_path, tiny_generator_dir):

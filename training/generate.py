@@ -138,7 +138,7 @@ def read_back(config: TrainConfig, generator: str, docs: dict[str, list[dict]], 
     rows = []
     for candidate in model.store.candidates():
         if (
-            candidate.generator != model_config.pretrained
+            candidate.generator_id != model.generator_id
             or candidate.sample_idx >= config.generate.k
             or any(candidate.settings.get(name) != value for name, value in wanted.items())
         ):

@@ -99,10 +99,14 @@ def _export(argv: Sequence[str]) -> int:
 def _report(argv: Sequence[str]) -> int:
     from .build import Options, build_report
     from .data import build_data, load_stores
-    from .render import write_report
+    from .render import check_out_dir, write_report
 
     parser = report_parser()
     args = parser.parse_args(argv)
+    try:
+        check_out_dir(args.out)
+    except ValueError as exc:
+        parser.error(str(exc))
     start = time.perf_counter()
     options = Options(
         languages=args.languages, targets=args.targets, pools=tuple(args.pool), budget=args.budget,

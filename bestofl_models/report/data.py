@@ -70,32 +70,58 @@ def is_correct(answer: str | None, gold: str | None) -> bool | None:
 
 @dataclass(frozen=True)
 class Loaded:
-    """Candidates and scores merged from several stores (first occurrence of a key wins)."""
+    """Candidate rows (one per candidate and problem that used it), scores and model names merged from several
+    stores (first occurrence wins)."""
 
     candidates: list[Candidate]
     scores: dict[tuple[str, str], float | None]
     stores: tuple[str, ...]
+    #: display name of each registered generator/verifier id (ids without an entry show as themselves)
+    names: dict[str, str] = field(default_factory=dict)
+
+    def label(self, model_id: str) -> str:
+        name = self.names.get(model_id, model_id)
+        return name if name == model_id else f"{name} ({model_id})"
 
 
 def load_stores(directories: Sequence[str]) -> Loaded:
-    candidates: dict[str, Candidate] = {}
+    candidates: dict[tuple[str, str], Candidate] = {}
     scores: dict[tuple[str, str], float | None] = {}
+    names: dict[str, str] = {}
     for directory in directories:
         store = CandidateStore(directory, read_only=True)
-        for candidate in store.candidates():
-            candidates.setdefault(candidate.key, candidate)
-        for pair, score in store.scores().items():
-            scores.setdefault(pair, score)
-    return Loaded(list(candidates.values()), scores, tuple(directories))
+        try:
+            for row in store.rows():
+                candidates.setdefault((row.key, row.problem_id), row)
+            for pair, score in store.scores().items():
+                scores.setdefault(pair, score)
+            for model_id, model in store.models().items():
+                names.setdefault(model_id, model["name"])
+        finally:
+            store.close()
+    return Loaded(list(candidates.values()), scores, tuple(directories), names)
 
 
-def choose(kind: str, flag: str, wanted: str | None, counts: Counter) -> str | None:
-    """The one value of ``kind`` in ``counts`` (or ``wanted``); ValueError listing them if ambiguous."""
-    listing = ", ".join(f"{value} ({count} candidates)" for value, count in counts.most_common())
+def choose(kind: str, flag: str, wanted: str | None, counts: Counter, names: dict[str, str] | None = None) -> str | None:
+    """The one id of ``kind`` in ``counts`` (or ``wanted``, an id or a unique name); ValueError listing them if
+    ambiguous."""
+    names = names or {}
+
+    def label(value: str) -> str:
+        name = names.get(value, value)
+        return name if name == value else f"{name} (id {value})"
+
+    listing = ", ".join(f"{label(value)}: {count} candidates" for value, count in counts.most_common())
     if wanted is not None:
-        if wanted not in counts:
-            raise ValueError(f"No {kind} {wanted!r} in the store. Found: {listing or 'none'}.")
-        return wanted
+        if wanted in counts:
+            return wanted
+        by_name = [value for value in counts if names.get(value) == wanted]
+        if len(by_name) == 1:
+            return by_name[0]
+        if by_name:
+            raise ValueError(f"Several {kind}s are named {wanted!r} (the model changed in place); pick one by id "
+                             f"with {flag}. Found: {listing}.")
+        raise ValueError(f"No {kind} {wanted!r} in the store. Found: {listing or 'none'}.")
     if len(counts) > 1:
         raise ValueError(f"The store holds several {kind}s; pick one with {flag}. Found: {listing}.")
     return next(iter(counts), None)
@@ -153,8 +179,8 @@ def build_data(
                      "questions, e.g. gsm8k) and are left out.")
         logger.warning("%d candidate(s) have no language (lang=None: tasks without parallel questions, e.g. gsm8k) "
                        "and are left out of the report.", without_language)
-    generator = choose("generator", "--generator", generator, Counter(c.generator for c in candidates))
-    mine = [c for c in candidates if c.generator == generator]
+    generator = choose("generator", "--generator", generator, Counter(c.generator_id for c in candidates), loaded.names)
+    mine = [c for c in candidates if c.generator_id == generator]
     id_of = _settings_ids(mine)
     ids = Counter(id_of)
     meaning = {key: canonical_json(sampling_settings(c.settings)) for key, c in zip(id_of, mine)}
@@ -167,7 +193,8 @@ def build_data(
                      f"{', '.join(sorted(set(ids) - {chosen_settings}))}.")
     mine = [c for key, c in zip(id_of, mine) if key == chosen_settings]
     keys = {c.key for c in mine}
-    verifier = choose("verifier", "--verifier", verifier, Counter(v for k, v in loaded.scores if k in keys))
+    verifier = choose("verifier", "--verifier", verifier, Counter(v for k, v in loaded.scores if k in keys),
+                      loaded.names)
     scores = {k: s for (k, v), s in loaded.scores.items() if v == verifier and k in keys}
 
     by_problem: dict[str, list[Candidate]] = {}
@@ -236,9 +263,9 @@ def build_data(
     if verifier is not None and unscored:
         notes.append(f"{unscored} candidate(s) have no {verifier} score; they rank below every scored candidate.")
     return ReportData(
-        generator=generator,
+        generator=loaded.label(generator),
         settings=sampling_settings(mine[0].settings),
-        verifier=verifier,
+        verifier=None if verifier is None else loaded.label(verifier),
         stores=loaded.stores,
         languages=languages,
         stored_targets=language_order(c.target_lang for c in mine),

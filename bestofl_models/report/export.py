@@ -2,8 +2,10 @@
 
 Fields (CONTRACT.md): ``problem_id``, ``task``, ``doc_id``, ``target_lang``, ``lang``, ``sample_idx``,
 ``generator``, ``text``, ``answer``, ``score``, ``verifier``, ``gold``, ``correct``, plus ``key``,
-``prompt_hash``, ``settings`` and ``created``. ``score``/``verifier`` are null for a candidate the
-verifier has not scored; ``score`` alone is null when it scored but produced no number (NaN).
+``prompt_hash``, ``settings``, ``created``, ``generator_id`` and ``verifier_id`` (the identities behind the
+names, see :mod:`bestofl_models.identity`). ``task``/``doc_id``/``target_lang`` are those of the problem's
+first use. ``score``/``verifier`` are null for a candidate the verifier has not scored; ``score`` alone is null
+when it scored but produced no number (NaN).
 """
 
 from __future__ import annotations
@@ -15,20 +17,23 @@ from .data import choose, is_correct, load_stores
 
 EXPORT_FIELDS = (
     "problem_id", "task", "doc_id", "target_lang", "lang", "sample_idx", "generator", "text", "answer",
-    "score", "verifier", "gold", "correct", "key", "prompt_hash", "settings", "created",
+    "score", "verifier", "gold", "correct", "key", "prompt_hash", "settings", "created", "generator_id",
+    "verifier_id",
 )
 
 
 def export_records(stores: Sequence[str], verifier: str | None = None) -> Iterator[dict]:
-    """One dict per stored candidate, joined with ``verifier``'s score (default: the only verifier)."""
+    """One dict per stored candidate and problem that used it (a question shared by two tasks is exported under
+    both problems), joined with ``verifier``'s score of its text (default: the only verifier)."""
     loaded = load_stores(stores)
-    verifier = choose("verifier", "--verifier", verifier, Counter(v for _, v in loaded.scores))
+    verifier = choose("verifier", "--verifier", verifier, Counter(v for _, v in loaded.scores), loaded.names)
     for c in loaded.candidates:
         scored = (c.key, verifier) in loaded.scores
         record = {
             **c.to_record(),
             "score": loaded.scores.get((c.key, verifier)),
-            "verifier": verifier if scored else None,
+            "verifier": loaded.names.get(verifier, verifier) if scored else None,
+            "verifier_id": verifier if scored else None,
             "correct": is_correct(c.answer, c.gold),
         }
         yield {name: record[name] for name in EXPORT_FIELDS}

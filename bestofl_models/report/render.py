@@ -10,6 +10,7 @@ import contextlib
 import csv
 import io
 import os
+import shutil
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -268,22 +269,50 @@ def _pid_running(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(out_dir: str, names: Iterable[str]) -> None:
-    """Delete the ``.NAME.PID.tmp`` files of :func:`atomic_write` that a killed writer left in ``out_dir``
-    (those of a writer that is still running are kept)."""
-    wanted = set(names)
-    for entry in os.listdir(out_dir):
-        if not (entry.startswith(".") and entry.endswith(".tmp")):
-            continue
-        name, _, pid = entry[1 : -len(".tmp")].rpartition(".")
-        if name in wanted and pid.isdigit() and (int(pid) == os.getpid() or not _pid_running(int(pid))):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(out_dir, entry))
+#: Written into every report folder: a folder holding other files is never replaced.
+REPORT_MARKER = ".bestofl-report"
+
+
+def check_out_dir(out_dir: str) -> None:
+    """Fail before any computation if ``out_dir`` cannot become a report folder: it is a file, holds files that
+    are not a previous report's, or its parent cannot be written."""
+    out_dir = os.path.abspath(out_dir)
+    if os.path.lexists(out_dir):
+        if not os.path.isdir(out_dir) or os.path.islink(out_dir):
+            raise ValueError(f"--out {out_dir} exists and is not a folder; give a new folder for the report.")
+        if os.listdir(out_dir) and not os.path.exists(os.path.join(out_dir, REPORT_MARKER)):
+            raise ValueError(f"--out {out_dir} holds files that are not a bestofl report; give a new or empty folder "
+                             "(a previous report's folder is replaced whole).")
+    parent = os.path.dirname(out_dir)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out_dir}: cannot write in {parent}; give a folder you can write to.")
+
+
+def _staging_names(out_dir: str) -> tuple[str, str]:
+    parent, name = os.path.split(os.path.abspath(out_dir))
+    return os.path.join(parent, f".{name}.{os.getpid()}.tmp"), os.path.join(parent, f".{name}.{os.getpid()}.old")
+
+
+def remove_stale_staging(out_dir: str) -> None:
+    """Delete the staging and replaced folders (``.NAME.PID.tmp``/``.old``) that a killed writer left beside
+    ``out_dir`` (those of a writer that is still running are kept)."""
+    parent, name = os.path.split(os.path.abspath(out_dir))
+    if not os.path.isdir(parent):
+        return
+    for entry in os.listdir(parent):
+        stem, dot, kind = entry.rpartition(".")
+        prefix, _, pid = stem.rpartition(".")
+        if (dot and kind in ("tmp", "old") and prefix == f".{name}" and pid.isdigit()
+                and (int(pid) == os.getpid() or not _pid_running(int(pid)))):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
 
 
 def write_report(report: Report, out_dir: str) -> list[str]:
-    """Write every table, the summary and the plots under ``out_dir``; return the paths written."""
-    os.makedirs(out_dir, exist_ok=True)
+    """Write every table, the summary and the plots into a staging folder beside ``out_dir``, then swap it in
+    whole (a previous report there is replaced, never mixed with the new files); return the paths written."""
+    check_out_dir(out_dir)
     files = {
         CURVES_CSV: _csv_bytes(report.curves),
         ABLATION_CSV: _csv_bytes(report.ablation),
@@ -292,10 +321,24 @@ def write_report(report: Report, out_dir: str) -> list[str]:
         SUMMARY_MD: summary_markdown(report).encode("utf-8"),
         **plots(report),
     }
-    remove_stale_temporaries(out_dir, files)
-    paths = []
-    for name, data in files.items():
-        path = os.path.join(out_dir, name)
-        atomic_write(path, data)
-        paths.append(path)
-    return paths
+    out_dir = os.path.abspath(out_dir)
+    os.makedirs(os.path.dirname(out_dir), exist_ok=True)
+    remove_stale_staging(out_dir)
+    staging, old = _staging_names(out_dir)
+    os.mkdir(staging)
+    try:
+        for name, data in {**files, REPORT_MARKER: b"bestofl-report\n"}.items():
+            with open(os.path.join(staging, name), "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        if os.path.exists(out_dir):
+            os.rename(out_dir, old)
+        os.rename(staging, out_dir)
+    except BaseException:
+        if os.path.exists(old) and not os.path.exists(out_dir):
+            os.rename(old, out_dir)  # put the previous report back
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return [os.path.join(out_dir, name) for name in files]

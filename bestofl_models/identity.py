@@ -1,0 +1,146 @@
+"""What a model *is*, not where it sits: the identity behind candidate keys and verifier scores.
+
+A model's name (Hub id or local path) says nothing about its weights: a folder retrained in place, or a Hub
+repository that moved on, keeps its name. So the store keys candidates and scores by an identity:
+
+* a local folder (or file): a fingerprint of its top-level files (names, sizes and a content hash; files
+  over :data:`FULL_HASH_LIMIT` are hashed on :data:`SAMPLED_BLOCKS` evenly spaced blocks of 1 MiB, first and
+  last included, so a 15 GB checkpoint costs about 40 MB of reads per load). Hidden files and ``*.md`` are
+  left out; the folder's path is not part of it, so a moved folder keeps its identity;
+* a Hub id: the commit its revision resolves to (online through the Hub API, offline from the local Hugging
+  Face cache); when neither knows it, ``hub:ID@REVISION`` with a warning (the revision is then trusted).
+
+:func:`identity_id` turns an identity record (fingerprints plus every setting that changes outputs:
+dtype, backend, quantization, ...) into the short id the store uses.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+FULL_HASH_LIMIT = 64 * 2**20
+SAMPLED_BLOCKS = 16
+BLOCK = 2**20
+
+
+def _file_digest(path: str, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        if size <= FULL_HASH_LIMIT:
+            for chunk in iter(lambda: f.read(BLOCK), b""):
+                digest.update(chunk)
+        else:
+            last = size - BLOCK
+            for i in range(SAMPLED_BLOCKS):
+                f.seek(last * i // (SAMPLED_BLOCKS - 1))
+                digest.update(f.read(BLOCK))
+    return digest.hexdigest()
+
+
+def _fingerprint_files(root: str, names: list[str]) -> str:
+    entries = []
+    for name in sorted(names):
+        path = os.path.join(root, name)
+        size = os.path.getsize(path)
+        entries.append([name, size, _file_digest(path, size)])
+    blob = json.dumps(entries, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(blob).hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=64)
+def _local_fingerprint(path: str, stamp: tuple) -> str:
+    if os.path.isfile(path):
+        return _fingerprint_files(os.path.dirname(path), [os.path.basename(path)])
+    names = [name for name in os.listdir(path)
+             if not name.startswith(".") and not name.lower().endswith(".md") and os.path.isfile(os.path.join(path, name))]
+    return _fingerprint_files(path, names)
+
+
+def _stamp(path: str) -> tuple:
+    """Sizes and modification times of the top-level files: a cache key, so a process hashes a folder once
+    until something in it changes."""
+    if os.path.isfile(path):
+        st = os.stat(path)
+        return ((os.path.basename(path), st.st_size, st.st_mtime_ns),)
+    return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(path) if e.is_file()))
+
+
+def hub_commit(repo_id: str, revision: str | None = None) -> str | None:
+    """The commit ``revision`` of ``repo_id`` resolves to: the Hub API when online, else the local Hugging Face
+    cache's ref; None if neither knows it."""
+    revision = revision or "main"
+    if len(revision) == 40 and all(c in "0123456789abcdef" for c in revision):
+        return revision
+    from huggingface_hub import constants
+
+    if not constants.HF_HUB_OFFLINE:
+        try:
+            from huggingface_hub import HfApi
+
+            return HfApi().model_info(repo_id, revision=revision).sha
+        except Exception as exc:  # noqa: BLE001 - unreachable Hub, private repo, ...: try the cache
+            logger.debug("Hub lookup of %s@%s failed: %s", repo_id, revision, exc)
+    ref = os.path.join(constants.HF_HUB_CACHE, "models--" + repo_id.replace("/", "--"), "refs", revision)
+    try:
+        with open(ref, encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def fingerprint(name: str, revision: str | None = None) -> str:
+    """The identity of a model named by a local path or a Hub id (see the module docstring)."""
+    path = os.path.expanduser(name)
+    if os.path.exists(path):
+        path = os.path.realpath(path)
+        return _local_fingerprint(path, _stamp(path))
+    commit = hub_commit(name, revision)
+    if commit is None:
+        _warn_unresolved(name, revision or "main")
+        return f"hub:{name}@{revision or 'main'}"
+    return f"hub:{name}@{commit}"
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_unresolved(name: str, revision: str) -> None:
+    logger.warning(
+        "%s@%s: its commit is unknown (offline and not in the Hugging Face cache); the store identifies it by "
+        "name and revision only, so pin revision=<commit> to be safe against the repository changing.",
+        name, revision,
+    )
+
+
+def identity_id(record: Mapping[str, Any], prefix: str) -> str:
+    """A short stable id of an identity record: ``PREFIX-`` plus 20 hex digits of its canonical JSON's sha256."""
+    blob = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return f"{prefix}-{hashlib.sha256(blob).hexdigest()[:20]}"
+
+
+#: Generator options that change what is sampled (beside the weights, the prompt and the sampling settings).
+GENERATOR_OUTPUT_OPTIONS = ("revision", "quantization", "kv_cache_dtype")
+
+
+def generator_identity(config) -> dict[str, Any]:
+    """What makes a generator's samples what they are: its fingerprint, backend, dtype and output-changing
+    options. (The chat template and the sampling settings are in the candidate key through the rendered prompt
+    and the settings.)"""
+    options = {k: config.backend_options[k] for k in GENERATOR_OUTPUT_OPTIONS if k in config.backend_options}
+    return {"fingerprint": fingerprint(config.pretrained, options.get("revision")), "backend": config.backend,
+            "dtype": config.dtype, **options}
+
+
+def verifier_identity(config, base: str | None, text_format: str) -> dict[str, Any]:
+    """What makes a verifier's scores what they are: its fingerprint (and its base model's, for an adapter),
+    dtype and the text format it is given."""
+    record = {"fingerprint": fingerprint(config.verifier), "dtype": config.dtype, "format": text_format}
+    if base is not None:
+        record["base"] = fingerprint(base)
+    return record
