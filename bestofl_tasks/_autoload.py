@@ -41,23 +41,33 @@ def register_models(registry_module=None) -> None:
 
 
 def patch_task_manager(manager_module) -> None:
-    """Make every ``TaskManager`` also index ``task_yamls/`` (once, idempotent)."""
+    """Make every ``TaskManager`` that includes lm-eval's default tasks also index ``task_yamls/`` (once,
+    idempotent). ``include_defaults=False`` means "only my ``include_path``": nothing is added then."""
+    import inspect
+
     cls = manager_module.TaskManager
     if getattr(cls.__init__, "_bestofl", False):
         return
     original = cls.__init__
+    signature = inspect.signature(original)
     ours = task_yamls_dir()
 
-    def __init__(self, *args, include_path=None, **kwargs):
-        paths = [] if include_path is None else (
-            list(include_path) if isinstance(include_path, (list, tuple)) else [include_path]
-        )
-        if not any(os.path.abspath(str(p)) == ours for p in paths):
-            paths.insert(0, ours)  # user paths come later and may override ours
-        original(self, *args, include_path=paths, **kwargs)
+    def __init__(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        if bound.arguments.get("include_defaults", True):
+            include_path = bound.arguments.get("include_path")
+            paths = [] if include_path is None else (
+                list(include_path) if isinstance(include_path, (list, tuple)) else [include_path]
+            )
+            if not any(os.path.abspath(str(p)) == ours for p in paths):
+                paths.insert(0, ours)  # user paths come later and may override ours
+            bound.arguments["include_path"] = paths
+        original(*bound.args, **bound.kwargs)
 
     __init__._bestofl = True
     __init__.__doc__ = original.__doc__
+    __init__.__signature__ = signature
     cls.__init__ = __init__
 
 

@@ -51,6 +51,40 @@ def test_task_manager_indexes_task_yamls():
     assert result.returncode == 0, result.stderr
 
 
+CUSTOM_TASK = """\
+task: custom_arc_task
+dataset_path: allenai/ai2_arc
+dataset_name: ARC-Challenge
+output_type: multiple_choice
+test_split: test
+doc_to_text: "Q: {{question}} A:"
+doc_to_target: "{{choices.label.index(answerKey)}}"
+doc_to_choice: "{{choices.text}}"
+metric_list:
+  - metric: acc
+metadata:
+  version: 1.0
+"""
+
+
+def test_include_defaults_false_indexes_only_the_include_path(tmp_path):
+    """lm-eval's own test_include_defaults_false_with_custom_path, with bestofl installed: our tasks are
+    default tasks too, so ``include_defaults=False`` must not add them (passed by keyword or by position)."""
+    (tmp_path / "custom_arc_task.yaml").write_text(CUSTOM_TASK)
+    result = run_python(textwrap.dedent(f"""
+        from lm_eval.tasks import TaskManager
+        only = TaskManager(include_defaults=False, include_path={str(tmp_path)!r})
+        assert only.all_tasks == ["custom_arc_task"], only.all_tasks
+        positional = TaskManager(None, {str(tmp_path)!r}, False)
+        assert positional.all_tasks == ["custom_arc_task"], positional.all_tasks
+        both = TaskManager(include_path={str(tmp_path)!r})
+        assert {{"custom_arc_task", "mgsm_xling_de", "arc_easy"}} <= set(both.all_tasks)
+        print("ok")
+    """))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
+
+
 def test_switch_off_with_environment_variable():
     result = run_python(
         "from lm_eval.api.registry import get_model, model_registry\n"
