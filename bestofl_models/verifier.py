@@ -201,6 +201,13 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
+def is_causal_decoder(model) -> bool:
+    """Whether every attention layer of ``model`` is causal (a decoder-only model). Then, padded on the right, no
+    real token attends to a pad, and a batch scores the same without its padding mask."""
+    flags = [module.is_causal for module in model.modules() if isinstance(getattr(module, "is_causal", None), bool)]
+    return bool(flags) and all(flags) and not getattr(model.config, "is_encoder_decoder", False)
+
+
 _UNKNOWN = object()
 
 
@@ -244,12 +251,18 @@ class HFVerifier:
         torch = self._torch
         special = add_special_tokens(self.tokenizer)
         lengths = [len(self.tokenizer.encode(t, add_special_tokens=special)) for t in texts]
+        # For a causal decoder the mask changes no score; without it attention runs its causal kernel and builds no
+        # [batch, 1, length, length] mask, which keeps batches as fast as single candidates on a CPU
+        # (benchmarks/batched_scoring.py).
+        drop_mask = self.tokenizer.padding_side == "right" and is_causal_decoder(self.model)
         scores: list[float] = [math.nan] * len(texts)
         with tqdm(total=len(texts), desc="bestofl: scoring", unit="cand", disable=not progress) as bar:
             for rows in length_sorted_batches(lengths, self.batch_size):
                 batch = self.tokenizer(
                     [texts[i] for i in rows], return_tensors="pt", padding=True, add_special_tokens=special
                 ).to(self.device)
+                if drop_mask:
+                    del batch["attention_mask"]
                 with torch.inference_mode():
                     logits = self.model(**batch).logits
                 for i, p in zip(rows, torch.sigmoid(logits[:, 0].float()).tolist()):
