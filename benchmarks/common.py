@@ -215,6 +215,34 @@ def synthetic_text(question: str, gold: str, lang: str, rng: random.Random) -> t
     return "\n".join(body), answer
 
 
+#: The pool of the scoring benchmarks: the paper's 8 training languages, 4 scripts.
+POOL8 = ("en", "de", "es", "fr", "ru", "zh", "ja", "th")
+#: The generation cap (the harness's and ``training/configs/paper.yaml``'s ``max_gen_toks``).
+MAX_GEN_TOKS = 512
+
+
+def mgsm_candidates(count: int, tokenizer, langs=POOL8, seed: int = 0) -> list[tuple[str, str, str]]:
+    """``count`` ``(question, response, lang)`` candidates in the order the harness gathers them (problem by
+    problem, each in every language of ``langs``): the real MGSM questions, and chain-of-thought-like responses in
+    the candidate's language whose length in ``tokenizer``'s tokens (as when generator and verifier share a
+    tokenizer, like the paper's Qwen2.5-7B and Qwen2.5-3B) is drawn per candidate: half end after 100-450 tokens,
+    half run to the ``MAX_GEN_TOKS`` cap. SmolLM2-135M-Instruct on MGSM (32 candidates measured, 4 problems x
+    these 8 languages) ended its English answers after 105-365 tokens and ran all 28 others to the cap; a
+    stronger generator ends more of them early, so the benchmarks use an even mix."""
+    rng = random.Random(seed)
+    out = []
+    for problem in mgsm_problems(math.ceil(count / len(langs))):
+        for lang in langs:
+            question = problem["parallel"][lang]
+            tokens = MAX_GEN_TOKS if rng.random() < 0.5 else rng.randint(100, 450)
+            ids: list[int] = []
+            while len(ids) < tokens:
+                text, _ = synthetic_text(question, problem["gold"], lang, rng)
+                ids += tokenizer.encode(text + "\n", add_special_tokens=False)
+            out.append((question, tokenizer.decode(ids[:tokens]), lang))
+    return out[:count]
+
+
 def mgsm_problems(limit: int | None = None) -> list[dict]:
     """MGSM problems as ``{problem_id, gold, parallel}`` from the local data (``BESTOFL_DATA_DIR``)."""
     from bestofl_tasks.data import load_docs

@@ -12,6 +12,12 @@ same process, interleaved and repeated, and medians are reported. ``--quick`` fi
 ``--scale tiny`` is the smoke-test size (tiny random models, a couple of repeats; its ratios mean little).
 Everything runs offline on one torch thread (the machine is shared) with the local data of ``BESTOFL_DATA_DIR``
 (default ``../shared/data``).
+
+A benchmark is a module of this folder with ``NAME``, ``TARGET``, ``OP`` and ``run(ctx)`` (see ``common.py``); adding
+one is adding its name to ``BENCHMARKS``. Every target here must hold on any machine, a 2-core CPU included, so that a
+missed one means a regression: ``padding_efficiency`` is exact (token counts), the others are ratios of timings
+measured side by side. What only a GPU can show (batched scoring >= 5x one at a time, generation and LoRA speed at
+the paper's model sizes) is ``benchmarks/gpu_check.py``, run on its own on a GPU.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ BENCHMARKS = (
     "bestofl_overhead",
     "all_tasks_vs_one",
     "batched_scoring",
+    "padding_efficiency",
     "report_speed",
     "extraction_cost",
     "selection_cost",
