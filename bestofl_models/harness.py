@@ -141,14 +141,13 @@ class BestOfLLM(LM):
             if has_fewshot_examples(request.args[0], problem):
                 _warn_fewshot_ignored(problem.task)
         slots = [self._plan(i, problem) for i, problem in enumerate(problems)]
-        self._generate_missing(problems, slots, disable_tqdm)
+        candidates = self._generate_missing(problems, slots, disable_tqdm)
         self._record_uses(problems, slots)
-        if self.config.needs_verifier:
-            self._score_missing(slots, disable_tqdm)
+        scores = self._score_missing(slots, candidates, disable_tqdm) if self.config.needs_verifier else {}
         outputs, report = [], _Summary()
         for problem, request_slots in zip(problems, slots):
-            chosen, first = self._select(problem, request_slots)
-            outputs.append(self._answer_text(problem, chosen))
+            chosen, first = self._select(problem, request_slots, candidates, scores)
+            outputs.append(self._answer_text(problem, chosen, candidates))
             report.add(problem, chosen, first)
         report.log(self.config)
         return outputs
@@ -198,7 +197,9 @@ class BestOfLLM(LM):
 
     # ------------------------------------------------------------------------------------------ sampling
 
-    def _generate_missing(self, problems: list[Problem], slots: list[list[Slot]], disable_tqdm: bool) -> None:
+    def _generate_missing(self, problems: list[Problem], slots: list[list[Slot]],
+                          disable_tqdm: bool) -> dict[str, Candidate]:
+        """Generate what the store lacks; return every planned candidate as stored, by key."""
         planned = {slot.key: slot for request_slots in slots for slot in request_slots}
         for other in self.read_stores:
             self.store.copy_from(other, planned, self.verifier_id)
@@ -210,7 +211,7 @@ class BestOfLLM(LM):
             len(slots), total, len({s.key for r in slots for s in r}), len(missing),
         )
         if not missing:
-            return
+            return stored
         backend = self._generator()
         from .backends import SamplingSettings
 
@@ -230,10 +231,13 @@ class BestOfLLM(LM):
                     [slot.stop for slot in batch],
                     settings,
                 )
-                self.store.add_candidates(
-                    [self._candidate(problems[slot.request], slot, text) for slot, text in zip(batch, texts)]
-                )
+                made = [self._candidate(problems[slot.request], slot, text) for slot, text in zip(batch, texts)]
+                written = self.store.add_candidates(made)
+                stored.update((c.key, c) for c in written)
+                if len(written) < len(made):  # another process stored some of these keys first: theirs count
+                    stored.update(self.store.get_many(c.key for c in made if c.key not in stored))
                 bar.update(len(batch))
+        return stored
 
     def _candidate(self, problem: Problem, slot: Slot, text: str) -> Candidate:
         return Candidate(
@@ -276,10 +280,12 @@ class BestOfLLM(LM):
 
     # ------------------------------------------------------------------------------------------ scoring
 
-    def _score_missing(self, slots: list[list[Slot]], disable_tqdm: bool) -> None:
+    def _score_missing(self, slots: list[list[Slot]], candidates: dict[str, Candidate],
+                       disable_tqdm: bool) -> dict[str, float | None]:
+        """Score the candidates' texts the verifier has not scored; return every planned score by key (None: the
+        verifier gave no usable number)."""
         verifier_id = self.verifier_id
         planned = {slot.key: slot for request_slots in slots for slot in request_slots}
-        candidates = self.store.get_many(planned)
         done = self.store.scores_for(verifier_id, planned)
         for other in self.read_stores:  # scores of the same texts computed elsewhere
             found = other.scores_for(verifier_id, [key for key in planned if key not in done])
@@ -290,7 +296,7 @@ class BestOfLLM(LM):
                 done.update(same)
         items = [slot for key, slot in planned.items() if key not in done]
         if not items:
-            return
+            return done
         if not self.config.keep_generator:
             self._close_generator()
         verifier = self._load_verifier()
@@ -306,8 +312,11 @@ class BestOfLLM(LM):
                 if unusable:
                     logger.warning("verifier %s gave %d NaN/infinite score(s); those candidates rank after every "
                                    "real score.", self.config.verifier, unusable)
-                self.store.add_scores(verifier_id, {slot.key: score for slot, score in zip(chunk, scores)}, texts=texts)
+                new = {slot.key: score for slot, score in zip(chunk, scores)}
+                self.store.add_scores(verifier_id, new, texts=texts)
+                done.update(self.store.scores_for(verifier_id, new))  # as stored (another writer's may have won)
                 bar.update(len(chunk))
+        return done
 
     def _load_verifier(self):
         if self._verifier is None:
@@ -323,12 +332,10 @@ class BestOfLLM(LM):
 
     # ------------------------------------------------------------------------------------------ selection
 
-    def _select(self, problem: Problem, slots: list[Slot]) -> tuple[Scored | None, Scored | None]:
+    def _select(self, problem: Problem, slots: list[Slot], candidates: dict[str, Candidate],
+                scores: dict[str, float | None]) -> tuple[Scored | None, Scored | None]:
         """The selected candidate and the target language's first sample (for the summary)."""
-        keys = [slot.key for slot in slots]
-        candidates = self.store.get_many(keys)
         # NaN: the verifier gave no usable number (ranks last); a key without a score stays None
-        scores = self.store.scores_for(self.verifier_id, keys) if self.verifier_id else {}
         scored = []
         for slot in slots:
             score = scores.get(slot.key, MISSING)
@@ -339,10 +346,10 @@ class BestOfLLM(LM):
         first = next((s for s in scored if s.lang == problem.target_lang and s.sample_idx == 0), None)
         return chosen, first
 
-    def _answer_text(self, problem: Problem, chosen: Scored | None) -> str:
+    def _answer_text(self, problem: Problem, chosen: Scored | None, candidates: dict[str, Candidate]) -> str:
         if chosen is None:
             return ""
-        text = self.store.get(chosen.key).text
+        text = candidates[chosen.key].text
         if chosen.answer is None or problem.final_line_lang is None:
             return text
         return text.rstrip() + "\n" + final_answer_line(chosen.answer, problem.final_line_lang)

@@ -24,7 +24,7 @@ behind the same API.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -32,7 +32,7 @@ import math
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -160,7 +160,8 @@ class Candidate:
         return text_hash(self.text)
 
     def to_record(self) -> dict[str, Any]:
-        record = asdict(self)
+        """The fields as a dict (shallow: ``settings`` is shared, not copied)."""
+        record = {name: getattr(self, name) for name in _RECORD_FIELDS}
         record["generator_id"] = self.generator_id or self.generator
         return record
 
@@ -180,6 +181,7 @@ class Use:
     gold: str | None
 
 
+_RECORD_FIELDS = tuple(f.name for f in fields(Candidate))
 _CANDIDATE_COLUMNS = ("key", "lang", "sample_idx", "generator", "generator_id", "prompt_hash", "settings", "text",
                       "text_hash", "answer", "created")
 _USE_COLUMNS = ("key", "task", "doc_id", "target_lang", "problem_id", "gold")
@@ -216,14 +218,14 @@ def _candidate_row(c: Candidate) -> tuple:
             canonical_json(c.settings), c.text, c.text_hash, c.answer, str(c.created))
 
 
-def _use_row(u: Use) -> tuple:
+def _use_row(u: Use, created: str) -> tuple:
     for name in ("key", "task", "problem_id"):
         if not isinstance(getattr(u, name), str):
             raise TypeError(f"{name} must be a string, not {getattr(u, name)!r}")
     for name in ("gold", "target_lang"):
         if getattr(u, name) is not None and not isinstance(getattr(u, name), str):
             raise TypeError(f"{name} must be a string or null, not {getattr(u, name)!r}")
-    return (u.key, u.task, _doc_id_text(u.doc_id), u.target_lang or "", u.problem_id, u.gold, _now())
+    return (u.key, u.task, _doc_id_text(u.doc_id), u.target_lang or "", u.problem_id, u.gold, created)
 
 
 class CandidateStore:
@@ -358,15 +360,10 @@ class CandidateStore:
     def rows(self) -> list[Candidate]:
         """One :class:`Candidate` per (candidate, problem that used it), with that problem's first use: what
         reports and export group by, so a question shared by two tasks is in both problems."""
-        first_use: dict[str, dict[str, Use]] = {}
-        for use in self.uses():
-            first_use.setdefault(use.key, {}).setdefault(use.problem_id, use)
-        rows = []
-        for candidate in self._read("", ()):
-            for use in first_use.get(candidate.key, {}).values():
-                rows.append(dataclasses.replace(candidate, task=use.task, doc_id=use.doc_id,
-                                                target_lang=use.target_lang, problem_id=use.problem_id, gold=use.gold))
-        return rows
+        query = (f"SELECT {_select_columns()}, u.task, u.doc_id, u.target_lang, u.problem_id, u.gold FROM uses u "
+                 "JOIN candidates c ON c.key = u.key WHERE u.rowid IN (SELECT MIN(rowid) FROM uses GROUP BY key, "
+                 "problem_id) ORDER BY c.rowid, u.rowid")
+        return [c for c in map(self._candidate, self._db.execute(query)) if c is not None]
 
     def uses(self, key: str | None = None) -> list[Use]:
         """Every recorded use (of ``key`` only when given), in the order recorded."""
@@ -428,7 +425,8 @@ class CandidateStore:
 
     def _insert(self, candidates: Sequence[Candidate]) -> None:
         rows = [_candidate_row(c) for c in candidates]
-        uses = [_use_row(c.use()) for c in candidates]
+        now = _now()
+        uses = [_use_row(c.use(), now) for c in candidates]
         self._db.executemany(f"INSERT OR IGNORE INTO candidates ({', '.join(_CANDIDATE_COLUMNS)}) "
                              f"VALUES ({','.join('?' * len(_CANDIDATE_COLUMNS))})", rows)
         self._db.executemany("INSERT OR IGNORE INTO uses (key, task, doc_id, target_lang, problem_id, gold, "
@@ -436,7 +434,8 @@ class CandidateStore:
 
     def add_uses(self, uses: Iterable[Use]) -> int:
         """Record that these requests used these (stored) candidates; return how many uses were new."""
-        rows = [_use_row(u) for u in uses]
+        now = _now()
+        rows = [_use_row(u, now) for u in uses]
         with self._transaction():
             self._check_known([row[0] for row in rows])
             before = self._db.total_changes
@@ -505,11 +504,9 @@ class CandidateStore:
         (key, lang, sample_idx, generator, generator_id, p_hash, settings, text, _t_hash, answer, created,
          task, doc_id, target_lang, problem_id, gold) = row
         try:
-            settings = json.loads(settings)
-            if not isinstance(settings, dict):
-                raise TypeError("settings is not an object")
+            settings = _parse_settings(settings)
             return Candidate(key=key, problem_id=problem_id or "", task=task or "",
-                             doc_id=json.loads(doc_id) if doc_id is not None else "",
+                             doc_id=_parse_json(doc_id) if doc_id is not None else "",
                              target_lang=target_lang or None, lang=lang, sample_idx=sample_idx, generator=generator,
                              prompt_hash=p_hash, settings=settings, text=text, answer=answer, gold=gold,
                              created=created, generator_id=generator_id)
@@ -572,6 +569,25 @@ class CandidateStore:
         )
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_json(text: str) -> Any:
+    """Parsed JSON of a stored scalar (doc ids; cached: they repeat)."""
+    return json.loads(text)
+
+
+def _parse_settings(text: str) -> dict[str, Any]:
+    """A stored settings object (a fresh dict each time; the parse is cached: a store holds few settings)."""
+    return dict(_parse_settings_cached(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_settings_cached(text: str) -> tuple:
+    settings = json.loads(text)
+    if not isinstance(settings, dict):
+        raise TypeError("settings is not an object")
+    return tuple(settings.items())
+
+
 def _select_columns() -> str:
     return ", ".join(f"c.{name}" for name in _CANDIDATE_COLUMNS)
 
@@ -608,5 +624,5 @@ def _legacy_candidate(record: Any) -> Candidate:
     candidate = Candidate(**values, created=str(record.get("created", "")),
                           generator_id=f"legacy:{values['generator']}")
     _candidate_row(candidate)
-    _use_row(candidate.use())
+    _use_row(candidate.use(), "")
     return candidate

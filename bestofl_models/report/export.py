@@ -27,13 +27,14 @@ def export_records(stores: Sequence[str], verifier: str | None = None) -> Iterat
     both problems), joined with ``verifier``'s score of its text (default: the only verifier)."""
     loaded = load_stores(stores)
     verifier = choose("verifier", "--verifier", verifier, Counter(v for _, v in loaded.scores), loaded.names)
+    name = loaded.names.get(verifier, verifier)
     for c in loaded.candidates:
         scored = (c.key, verifier) in loaded.scores
-        record = {
-            **c.to_record(),
-            "score": loaded.scores.get((c.key, verifier)),
-            "verifier": loaded.names.get(verifier, verifier) if scored else None,
+        yield {
+            "problem_id": c.problem_id, "task": c.task, "doc_id": c.doc_id, "target_lang": c.target_lang,
+            "lang": c.lang, "sample_idx": c.sample_idx, "generator": c.generator, "text": c.text,
+            "answer": c.answer, "score": loaded.scores.get((c.key, verifier)), "verifier": name if scored else None,
+            "gold": c.gold, "correct": is_correct(c.answer, c.gold), "key": c.key, "prompt_hash": c.prompt_hash,
+            "settings": c.settings, "created": c.created, "generator_id": c.generator_id,
             "verifier_id": verifier if scored else None,
-            "correct": is_correct(c.answer, c.gold),
         }
-        yield {name: record[name] for name in EXPORT_FIELDS}
