@@ -188,3 +188,35 @@ def test_simple_evaluate_with_a_dict_of_model_args(model_args, tmp_path):
     assert "exact_match,numeric" in results["results"]["mgsm_xling_sw"]
     assert results["config"]["bestofl"]["selection"] == "multi_orm"
     assert len(CandidateStore(tmp_path / "store", read_only=True)) == 2
+
+
+def test_a_run_reads_stores_written_elsewhere_and_generates_only_what_none_holds(model_args, tmp_path, monkeypatch):
+    """Shards from two machines: store B reuses A's candidates and scores (copied on use) and generates the rest."""
+    docs = load_docs("mgsm", "de")[:2]
+    shard = {**model_args, "store": str(tmp_path / "shard-a")}
+    lm = harness.BestOfL(**shard)
+    first = lm.generate_until([request(docs[0], "mgsm_xling_de", 0)], disable_tqdm=True)
+    lm.close()
+
+    merged = {**model_args, "store": str(tmp_path / "b"), "read_stores": str(tmp_path / "shard-a")}
+    lm = harness.BestOfL(**merged)
+    generated = []
+    original = lm._generator
+
+    def counting_generator():
+        backend = original()
+        real = backend.generate
+        backend.generate = lambda prompts, *a: generated.extend(prompts) or real(prompts, *a)
+        return backend
+
+    monkeypatch.setattr(lm, "_generator", counting_generator)
+    both = lm.generate_until([request(docs[0], "mgsm_xling_de", 0), request(docs[1], "mgsm_xling_de", 1)],
+                             disable_tqdm=True)
+    assert both[0] == first[0]  # the shard's candidates and scores, not new ones
+    assert len(generated) == 4  # only the second problem's n=4 candidates
+    store, shard_store = CandidateStore(tmp_path / "b", read_only=True), CandidateStore(tmp_path / "shard-a",
+                                                                                         read_only=True)
+    assert len(store) == 8 and len(shard_store) == 4
+    shared = {c.key for c in shard_store.candidates()}
+    assert store.scores(lm.verifier_id).keys() >= {(key, lm.verifier_id) for key in shared}
+    assert all(store.get(key).text == shard_store.get(key).text for key in shared)
