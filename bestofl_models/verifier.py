@@ -163,15 +163,40 @@ def prepare_verifier_tokenizer(tokenizer):
     return tokenizer
 
 
+#: Module names of the one-logit heads transformers' sequence classifiers put on a backbone.
+HEAD_MODULES = ("score", "classifier")
+
+
+def _is_head_key(key: str) -> bool:
+    return any(part in HEAD_MODULES for part in key.split("."))
+
+
+class _LoadReports(logging.Filter):
+    """Holds back transformers' LOAD REPORT warnings (they are re-emitted unless they only say what is expected)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "LOAD REPORT" in record.getMessage():
+            self.records.append(record)
+            return False
+        return True
+
+
 def load_seqcls(base: str, adapter: str | None = None, dtype=None, trust_remote_code: bool = False,
-                pad_token_id: int | None = None, **from_pretrained_kwargs):
+                pad_token_id: int | None = None, new_head: bool = False, **from_pretrained_kwargs):
     """``AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)``, wrapped in the PEFT adapter
     ``adapter`` when given (``PeftModel.from_pretrained``, not merged).
 
-    ``base`` is a one-logit classifier (the harness's full verifier) or any model to put a fresh one-logit head
-    on (training's causal LM base). ``dtype``: a torch dtype, a name (``"bfloat16"``), ``"auto"`` or None (the
-    transformers default). ``pad_token_id`` (from :func:`prepare_verifier_tokenizer`'s tokenizer) is set on the
-    model's config and, for an adapter, on its base model's config too. Further keyword arguments go to
+    ``base`` is a one-logit classifier (the harness's full verifier), the base of an adapter that carries its own
+    head, or (``new_head=True``: training) any model to put a fresh one-logit head on. A head missing from the
+    checkpoint is an error unless the adapter or ``new_head`` supplies it; transformers' LOAD REPORT is shown only
+    when it reports something else (a missing backbone weight, a size mismatch), so loading our own verifiers
+    prints no false "newly initialized" alarm. ``dtype``: a torch dtype, a name (``"bfloat16"``), ``"auto"`` or
+    None (the transformers default). ``pad_token_id`` (from :func:`prepare_verifier_tokenizer`'s tokenizer) is set
+    on the model's config and, for an adapter, on its base model's config too. Further keyword arguments go to
     ``from_pretrained`` (e.g. ``problem_type``). Returns the model in train mode on the CPU, as loaded."""
     import transformers
 
@@ -182,16 +207,45 @@ def load_seqcls(base: str, adapter: str | None = None, dtype=None, trust_remote_
         kwargs["dtype"] = get_dtype(dtype)
     if pad_token_id is not None:
         kwargs["pad_token_id"] = pad_token_id
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(base, **kwargs)
+    reports = _LoadReports()
+    source = logging.getLogger("transformers.modeling_utils")
+    source.addFilter(reports)
+    try:
+        model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
+            base, output_loading_info=True, **kwargs)
+    finally:
+        source.removeFilter(reports)
+    missing = list(info.get("missing_keys") or ())
+    head_missing = [key for key in missing if _is_head_key(key)]
+    if head_missing and adapter is None and not new_head:
+        raise ValueError(f"verifier {base}: its checkpoint has no trained score head ({', '.join(head_missing)} "
+                         "missing), so its scores would come from a random head. Give the trained classifier or "
+                         "its LoRA adapter.")
+    expected = set(head_missing)
+    unexpected = [key for key in info.get("unexpected_keys") or () if not key.startswith("lm_head.")]
+    if set(missing) - expected or unexpected or info.get("mismatched_keys") or info.get("error_msgs"):
+        for record in reports.records:
+            source.handle(record)
     if adapter is not None:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter)
+        if head_missing and not _adapter_saves_head(model):
+            raise ValueError(f"verifier {adapter}: the adapter does not save a score head (modules_to_save) and its "
+                             f"base {base} has none: its scores would come from a random head.")
+    elif head_missing:
+        logger.info("%s: a fresh one-logit head is put on the model (it is what training fits).", base)
     if pad_token_id is not None:
         model.config.pad_token_id = pad_token_id
         base_model = model.get_base_model() if hasattr(model, "get_base_model") else model
         base_model.config.pad_token_id = pad_token_id
     return model
+
+
+def _adapter_saves_head(model) -> bool:
+    """Whether a loaded PEFT model carries its own trained head (``modules_to_save`` naming it)."""
+    return any(name in HEAD_MODULES for config in model.peft_config.values()
+               for name in (getattr(config, "modules_to_save", None) or ()))
 
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -148,7 +149,9 @@ def test_shared_loading_helpers_for_training(tiny_generator_dir, tiny_verifier_a
     tok.pad_token, tok.padding_side = None, "left"
     assert prepare_verifier_tokenizer(tok) is tok
     assert (tok.pad_token, tok.padding_side) == (tok.eos_token, "right")
-    fresh = load_seqcls(str(tiny_generator_dir), dtype="float32", pad_token_id=tok.pad_token_id)  # causal LM base
+    with pytest.raises(ValueError, match="has no trained score head"):  # a causal LM is no verifier by itself
+        load_seqcls(str(tiny_generator_dir), pad_token_id=tok.pad_token_id)
+    fresh = load_seqcls(str(tiny_generator_dir), dtype="float32", pad_token_id=tok.pad_token_id, new_head=True)
     assert fresh.config.num_labels == 1 and fresh.config.pad_token_id == tok.pad_token_id
     assert fresh.dtype == torch.float32
     loaded = load_verifier(config(tiny_generator_dir, tiny_verifier_adapter_dir))
@@ -160,6 +163,47 @@ def test_shared_loading_helpers_for_training(tiny_generator_dir, tiny_verifier_a
     with torch.inference_mode():
         assert torch.equal(wrapped(**batch).logits, loaded.model(**batch).logits)
     loaded.close()
+
+
+class _Reports(logging.Handler):
+    """Collects transformers' LOAD REPORT warnings as they leave its logger."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.reports = []
+
+    def emit(self, record):
+        if "LOAD REPORT" in record.getMessage():
+            self.reports.append(record.getMessage())
+
+
+def test_loading_our_verifiers_prints_no_false_missing_head_alarm(tiny_generator_dir, tmp_path):
+    """A SEQ_CLS adapter on a causal LM (what bestofl-train fit makes) loads with its trained head and without
+    transformers' "score.weight MISSING ... newly initialized" report; the report itself still reaches users when
+    transformers emits it for a plain load (the capture works)."""
+    import transformers
+    from peft import LoraConfig, get_peft_model
+
+    from bestofl_models.verifier import HFVerifier, load_seqcls
+
+    seen = _Reports()
+    source = logging.getLogger("transformers.modeling_utils")
+    source.addHandler(seen)
+    try:
+        base = transformers.AutoModelForSequenceClassification.from_pretrained(tiny_generator_dir, num_labels=1)
+        assert len(seen.reports) == 1 and "score.weight" in seen.reports[0]  # transformers' own report
+        adapter = get_peft_model(base, LoraConfig(task_type="SEQ_CLS", r=2, target_modules=["q_proj"]))
+        adapter.base_model.model.score.modules_to_save["default"].weight.data.fill_(0.01)
+        adapter.save_pretrained(tmp_path / "adapter")
+        verifier = HFVerifier(config(tiny_generator_dir, tmp_path / "adapter"))
+        head = verifier.model.base_model.model.score.modules_to_save["default"].weight
+        assert bool((head == 0.01).all())  # the trained head, not a fresh one
+        verifier.close()
+        fresh = load_seqcls(str(tiny_generator_dir), new_head=True)
+        assert fresh.config.num_labels == 1
+        assert len(seen.reports) == 1  # neither load reported a false alarm
+    finally:
+        source.removeHandler(seen)
 
 
 def test_generator_revision_is_not_applied_to_the_verifier(tiny_generator_dir, tiny_verifier_dir,

@@ -69,7 +69,7 @@ def build_model(config: TrainConfig, tokenizer):
 
     fit = config.fit
     model = load_seqcls(normalize_model_path(config.verifier_base), dtype=fit.model_dtype, pad_token_id=tokenizer.pad_token_id,
-                        problem_type="multi_label_classification")
+                        new_head=True, problem_type="multi_label_classification")
     targets = fit.lora.target_modules
     lora = LoraConfig(
         task_type=TaskType.SEQ_CLS,
