@@ -4,6 +4,7 @@
                    [--targets de:fr] [--budget N] [--max-budget N] [--seed S] [--mc-samples M]
                    [--generator G] [--settings ID] [--verifier V]
     bestofl-report export --store DIR [--out FILE] [--verifier V]
+    bestofl-report compare OUTPUT_PATH [OUTPUT_PATH ...] [--out DIR] [--baseline LABEL_OR_POSITION]
 """
 
 from __future__ import annotations
@@ -128,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if argv[:1] == ["export"]:
         return _export(argv[1:])
+    if argv[:1] == ["compare"]:
+        from .compare import main as compare
+
+        return compare(argv[1:])
     return _report(argv)
 
 

@@ -1,0 +1,152 @@
+"""Write a ``bestofl-report compare`` result: ``compare.csv``, ``summary.md`` and one PNG (matplotlib, Agg).
+
+The folder is staged beside ``--out`` and swapped in whole, with ``render.py``'s checks and staging names.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .render import (
+    REPORT_MARKER,
+    _figure_bytes,
+    _staging_names,
+    _table,
+    check_out_dir,
+    remove_stale_staging,
+)
+
+if TYPE_CHECKING:
+    from .compare import Run
+
+COMPARE_CSV = "compare.csv"
+SUMMARY_MD = "summary.md"
+PLOT_PNG = "difference_to_baseline.png"
+OVERALL = "overall"
+CSV_FIELDS = ("task", "lang", "metric", "run", "is_baseline", "docs", "accuracy", "shared_docs", "baseline_accuracy",
+              "run_accuracy", "difference", "ci_low", "ci_high", "baseline_only_correct", "run_only_correct",
+              "mcnemar_p")
+
+
+def _pct(value: object, signed: bool = False) -> str:
+    return "–" if value == "" else f"{100 * value:+.1f}" if signed else f"{100 * value:.1f}"
+
+
+def _paired_cells(row: dict) -> list[str]:
+    p = "–" if row["mcnemar_p"] == "" else f"{row['mcnemar_p']:.3g}"
+    interval = f"[{_pct(row['ci_low'], True)}, {_pct(row['ci_high'], True)}]"
+    return [row["task"], row["lang"], str(row["shared_docs"]), _pct(row["baseline_accuracy"]),
+            _pct(row["run_accuracy"]), f"{_pct(row['difference'], True)} {interval}",
+            f"{row['baseline_only_correct']} / {row['run_only_correct']}", p]
+
+
+def summary_markdown(runs: Sequence[Run], baseline: int, rows: list[dict], notes: list[str], *, iters: int,
+                     seed: int) -> str:
+    base = runs[baseline].label
+    lines = [f"# Paired comparison against `{base}`", "", "## Runs", ""]
+    lines += _table(["run", "results file", "tasks", "docs"],
+                    ([f"`{run.label}`" + (" (baseline)" if i == baseline else ""), run.path, str(len(run.tasks)),
+                      str(sum(len(t.values) for t in run.tasks.values()))] for i, run in enumerate(runs)))
+    lines += [
+        "## How to read this",
+        "",
+        ("- A task's score is its primary metric per doc, read from lm-eval's samples files (column `metric` of "
+         f"`{COMPARE_CSV}`: `metric,filter`); `accuracy` is its mean over the docs the run scored. `overall` pools "
+         "every scored (task, doc)."),
+        ("- Differences (run − baseline, percentage points) use only the docs both runs scored (`shared_docs`), "
+         f"with a 95% paired bootstrap interval ({iters} resamples of the shared docs, seed {seed}; `overall` "
+         "resamples within each task)."),
+        ("- `p` is the exact McNemar test: two-sided binomial test on the docs exactly one of the two runs got "
+         "right (`b`: baseline only, `c`: run only)."),
+        "",
+        "## Accuracy (%) per task, on each run's own docs (docs in parentheses)",
+        "",
+    ]
+    cell = {(r["task"], r["run"]): r for r in rows}
+    lang = {r["task"]: r["lang"] for r in rows}
+    lines += _table(["task", "lang", *(f"`{run.label}`" for run in runs)],
+                    ([task, lang[task], *(f"{_pct(c['accuracy'])} ({c['docs']})" if (c := cell.get((task, run.label)))
+                                          else "–" for run in runs)] for task in lang))
+    for i, run in enumerate(runs):
+        if i != baseline:
+            lines += [f"## `{run.label}` vs `{base}`", ""]
+            lines += _table(["task", "lang", "shared docs", "baseline %", "run %", "difference [95% CI]", "b / c", "p"],
+                            (_paired_cells(r) for r in rows if r["run"] == run.label and r["shared_docs"]))
+    if notes:
+        lines += ["## Notes", "", *(f"- {note}" for note in notes), ""]
+    lines += ["## Files", "", f"- `{COMPARE_CSV}`: one row per task and run (accuracies as fractions)",
+              f"- `{PLOT_PNG}`: difference to the baseline per task/language with its interval", ""]
+    return "\n".join(lines)
+
+
+def plot_png(rows: list[dict], baseline_label: str) -> bytes:
+    """Per task/language difference to the baseline (percentage points) with its bootstrap interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    compared = [r for r in rows if not r["is_baseline"] and r["shared_docs"]]
+    tasks = list(dict.fromkeys(r["task"] for r in compared))
+    runs = list(dict.fromkeys(r["run"] for r in compared))
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(tasks) * len(runs) ** 0.5 + 2))
+    for j, run in enumerate(runs):
+        mine = [r for r in compared if r["run"] == run]
+        offset = (j - (len(runs) - 1) / 2) * 0.7 / len(runs)
+        x = np.array([100 * r["difference"] for r in mine])
+        low, high = np.array([100 * r["ci_low"] for r in mine]), np.array([100 * r["ci_high"] for r in mine])
+        ax.errorbar(x, [tasks.index(r["task"]) + offset for r in mine], xerr=[x - low, high - x], fmt="o",
+                    capsize=3, label=run)
+    lang = {r["task"]: r["lang"] for r in compared}
+    ax.set_yticks(range(len(tasks)), [f"{t} ({lang[t]})" if lang[t] and t != OVERALL else t for t in tasks])
+    ax.invert_yaxis()
+    ax.axvline(0, color="grey", linewidth=1)
+    if not compared:
+        ax.text(0.5, 0.5, "no docs shared with the baseline", ha="center", va="center", transform=ax.transAxes)
+    ax.set(xlabel="difference to the baseline (percentage points), 95% paired bootstrap interval",
+           title=f"Paired difference to {baseline_label}")
+    ax.grid(alpha=0.3, axis="x")
+    if runs:
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15))
+    return _figure_bytes(fig)
+
+
+def csv_bytes(rows: list[dict]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def write_folder(files: dict[str, bytes], out_dir: str) -> list[str]:
+    """Write ``files`` into a staging folder beside ``out_dir`` and swap it in whole, as ``render.write_report``."""
+    check_out_dir(out_dir)
+    out_dir = os.path.abspath(out_dir)
+    os.makedirs(os.path.dirname(out_dir), exist_ok=True)
+    remove_stale_staging(out_dir)
+    staging, old = _staging_names(out_dir)
+    os.mkdir(staging)
+    try:
+        for name, data in {**files, REPORT_MARKER: b"bestofl-report\n"}.items():
+            with open(os.path.join(staging, name), "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        if os.path.exists(out_dir):
+            os.rename(out_dir, old)
+        os.rename(staging, out_dir)
+    except BaseException:
+        if os.path.exists(old) and not os.path.exists(out_dir):
+            os.rename(old, out_dir)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return [os.path.join(out_dir, name) for name in files]
