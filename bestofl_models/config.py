@@ -38,6 +38,11 @@ AUTO_BATCH_SIZE = {"hf": 16, "vllm": 512}
 STORE_ENV = "BESTOFL_STORE"
 
 
+class ModelArgsError(ValueError):
+    """A ``--model_args`` value that cannot work; the message says what to write instead. The ``lm_eval`` CLI
+    prints it as one line (the start-up hook), without a traceback."""
+
+
 def default_store() -> str:
     """``$BESTOFL_STORE`` or ``~/.cache/bestofl/store``."""
     return os.environ.get(STORE_ENV) or str(Path.home() / ".cache" / "bestofl" / "store")
@@ -130,7 +135,7 @@ def _as_str(key: str, value: Any) -> str:
         text = str(value).strip()
         if text:
             return text
-    raise ValueError(f"{key} must be a non-empty string, got {value!r}.")
+    raise ModelArgsError(f"{key} must be a non-empty string, got {value!r}.")
 
 
 def _as_optional_str(key: str, value: Any) -> str | None:
@@ -145,7 +150,7 @@ def _as_store(key: str, value: Any) -> str | None:
     if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
         return None
     if isinstance(value, str) and not value.strip():
-        raise ValueError(f"{key}= is empty; give a directory (store=path/to/store), or store=none to keep "
+        raise ModelArgsError(f"{key}= is empty; give a directory (store=path/to/store), or store=none to keep "
                          "candidates in memory only (nothing reused across runs).")
     return _as_str(key, value)
 
@@ -153,16 +158,16 @@ def _as_store(key: str, value: Any) -> str | None:
 def _as_paths(key: str, value: Any) -> tuple[str, ...]:
     parts = value.split(":") if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
     if parts is None or not all(isinstance(p, (str, os.PathLike)) and str(p).strip() for p in parts):
-        raise ValueError(f"{key} must be directories separated by ':' (e.g. {key}=/a/store:/b/store), got {value!r}.")
+        raise ModelArgsError(f"{key} must be directories separated by ':' (e.g. {key}=/a/store:/b/store), got {value!r}.")
     missing = [str(p) for p in parts if not os.path.isdir(os.path.expanduser(str(p).strip()))]
     if missing:
-        raise ValueError(f"{key}: no store directory at {', '.join(missing)}.")
+        raise ModelArgsError(f"{key}: no store directory at {', '.join(missing)}.")
     return tuple(str(Path(str(p).strip()).expanduser().resolve()) for p in parts)
 
 
 def _as_int(key: str, value: Any) -> int:
     if isinstance(value, bool):
-        raise ValueError(f"{key} must be an integer, got {value!r}.")
+        raise ModelArgsError(f"{key} must be an integer, got {value!r}.")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -172,7 +177,7 @@ def _as_int(key: str, value: Any) -> int:
             return int(value.strip())
         except ValueError:
             pass
-    raise ValueError(f"{key} must be an integer, got {value!r}.")
+    raise ModelArgsError(f"{key} must be an integer, got {value!r}.")
 
 
 def _as_float(key: str, value: Any) -> float:
@@ -183,7 +188,7 @@ def _as_float(key: str, value: Any) -> float:
             number = math.nan
         if math.isfinite(number):
             return number
-    raise ValueError(f"{key} must be a finite number, got {value!r}.")
+    raise ModelArgsError(f"{key} must be a finite number, got {value!r}.")
 
 
 def _as_bool(key: str, value: Any) -> bool:
@@ -193,7 +198,7 @@ def _as_bool(key: str, value: Any) -> bool:
         return value.strip().lower() in ("true", "1", "yes")
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    raise ValueError(f"{key} must be true or false, got {value!r}.")
+    raise ModelArgsError(f"{key} must be true or false, got {value!r}.")
 
 
 def _as_languages(key: str, value: Any) -> tuple[str, ...]:
@@ -202,18 +207,18 @@ def _as_languages(key: str, value: Any) -> tuple[str, ...]:
     elif isinstance(value, (list, tuple)):
         codes = [str(code).strip() for code in value]
     else:
-        raise ValueError(f"{key} must be language codes separated by ':' (e.g. en:de:fr), got {value!r}.")
+        raise ModelArgsError(f"{key} must be language codes separated by ':' (e.g. en:de:fr), got {value!r}.")
     codes = [code for code in codes if code]
     if not codes:
-        raise ValueError(f"{key} is empty; give language codes separated by ':' (e.g. en:de:fr).")
+        raise ModelArgsError(f"{key} is empty; give language codes separated by ':' (e.g. en:de:fr).")
     unknown = [code for code in codes if code not in LANGUAGES]
     if unknown:
-        raise ValueError(
+        raise ModelArgsError(
             f"{key}: unknown language code(s) {', '.join(unknown)}. Supported: {', '.join(LANGUAGES)}."
         )
     duplicates = sorted({code for code in codes if codes.count(code) > 1})
     if duplicates:
-        raise ValueError(f"{key}: language(s) {', '.join(duplicates)} listed twice.")
+        raise ModelArgsError(f"{key}: language(s) {', '.join(duplicates)} listed twice.")
     return tuple(codes)
 
 
@@ -223,7 +228,7 @@ def _as_batch_size(key: str, value: Any) -> int | None:
         return None
     size = _as_int(key, value)
     if size < 1:
-        raise ValueError(f"{key} must be >= 1 or 'auto', got {size}.")
+        raise ModelArgsError(f"{key} must be >= 1 or 'auto', got {size}.")
     return size
 
 
@@ -231,7 +236,7 @@ def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
     def convert(key: str, value: Any) -> str:
         text = _as_str(key, value).lower()
         if text not in options:
-            raise ValueError(f"{key}={value!r} is not one of: {', '.join(options)}.")
+            raise ModelArgsError(f"{key}={value!r} is not one of: {', '.join(options)}.")
         return text
 
     return convert
@@ -242,7 +247,7 @@ def _as_selection(key: str, value: Any) -> str:
 
     text = _as_str(key, value).lower().replace("-", "_")
     if text not in METHODS:
-        raise ValueError(f"{key}={value!r} is not a selection method. Choose one of: {', '.join(METHODS)}.")
+        raise ModelArgsError(f"{key}={value!r} is not a selection method. Choose one of: {', '.join(METHODS)}.")
     return text
 
 
@@ -308,12 +313,12 @@ def parse_model_args(
 
     unknown = sorted(key for key in raw if key not in VALID_KEYS)
     if unknown:
-        raise ValueError(
+        raise ModelArgsError(
             f"Unknown --model_args key(s) for --model {preset.name}: {', '.join(unknown)}. "
             f"Valid keys: {', '.join(VALID_KEYS)}."
         )
     if raw.get("pretrained") is None:
-        raise ValueError(
+        raise ModelArgsError(
             f"--model {preset.name} needs pretrained=<generator id or path>, "
             "e.g. --model_args pretrained=Qwen/Qwen2.5-7B-Instruct,verifier=<adapter>."
         )
@@ -324,7 +329,7 @@ def parse_model_args(
     for key, (backends, convert) in PASS_THROUGH_KEYS.items():
         if key in raw:
             if backend not in backends:
-                raise ValueError(
+                raise ModelArgsError(
                     f"{key} applies to backend={'/'.join(backends)} only; "
                     f"remove it or set backend={backends[0]} (now backend={backend})."
                 )
@@ -390,34 +395,34 @@ def normalize_model_path(name: str) -> str:
 
 def _check(config: BestOfLConfig) -> None:
     if config.n < 1:
-        raise ValueError(f"n is the total number of samples per problem and must be >= 1, got {config.n}.")
+        raise ModelArgsError(f"n is the total number of samples per problem and must be >= 1, got {config.n}.")
     if config.temperature < 0:
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {config.temperature}.")
+        raise ModelArgsError(f"temperature must be >= 0 (0 = greedy), got {config.temperature}.")
     if not 0 < config.top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {config.top_p}.")
+        raise ModelArgsError(f"top_p must be in (0, 1], got {config.top_p}.")
     if config.max_gen_toks < 1:
-        raise ValueError(f"max_gen_toks must be >= 1, got {config.max_gen_toks}.")
+        raise ModelArgsError(f"max_gen_toks must be >= 1, got {config.max_gen_toks}.")
     pool_size = 1 if config.pool == "target" else len(config.languages)
     if config.temperature == 0 and config.n > pool_size:
-        raise ValueError(
+        raise ModelArgsError(
             f"temperature=0 is greedy decoding: the {math.ceil(config.n / pool_size)} samples per language that "
             f"n={config.n} over {pool_size} language(s) asks for would all be identical. "
             f"Set temperature>0 (e.g. 0.7) or n<={pool_size}."
         )
     if config.needs_verifier and not config.verifier:
-        raise ValueError(
+        raise ModelArgsError(
             f"selection={config.selection} needs verifier=<LoRA adapter or classifier path/id> "
             "(e.g. --model_args ...,verifier=path/to/adapter); "
             "self_consistency and cross_self_consistency need none."
         )
     if config.verifier_backend == "vllm" and config.backend != "vllm":
-        raise ValueError("verifier_backend=vllm needs backend=vllm (the vLLM venv); use verifier_backend=hf.")
+        raise ModelArgsError("verifier_backend=vllm needs backend=vllm (the vLLM venv); use verifier_backend=hf.")
     for key in ("tensor_parallel_size", "data_parallel_size", "max_model_len", "max_num_seqs"):
         if key in config.backend_options and config.backend_options[key] < 1:
-            raise ValueError(f"{key} must be >= 1, got {config.backend_options[key]}.")
+            raise ModelArgsError(f"{key} must be >= 1, got {config.backend_options[key]}.")
     utilization = config.backend_options.get("gpu_memory_utilization")
     if utilization is not None and not 0 < utilization <= 1:
-        raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {utilization}.")
+        raise ModelArgsError(f"gpu_memory_utilization must be in (0, 1], got {utilization}.")
 
 
 def check_target(config: BestOfLConfig, target_lang: str | None, task: str) -> None:
@@ -427,7 +432,7 @@ def check_target(config: BestOfLConfig, target_lang: str | None, task: str) -> N
     if target_lang is None or config.selection not in TARGET_ONLY:
         return
     if target_lang not in config.pool_for(target_lang):
-        raise ValueError(
+        raise ModelArgsError(
             f"selection={config.selection} picks among the target language's samples, but task {task} "
             f"targets {target_lang!r}, which is not in languages={':'.join(config.languages)}. "
             f"Add {target_lang} to languages or use --model {'multi-orm' if 'orm' in config.selection else 'self-consistency'}."

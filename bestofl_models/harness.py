@@ -126,8 +126,14 @@ class BestOfLLM(LM):
         )
 
     def get_model_info(self) -> dict:
+        template = getattr(self.tokenizer, "chat_template", None)
         info = {**self.config.summary(), "generator_id": self.generator_id,
-                "generator_fingerprint": self._generator_identity["fingerprint"]}
+                "generator_fingerprint": self._generator_identity["fingerprint"],
+                # applied by bestofl itself, whatever --apply_chat_template says (lm-eval's chat_template field
+                # in the results only records lm-eval's own use of it)
+                "prompt_format": "chat template" if has_chat_template(self.tokenizer) else "plain prompt",
+                "chat_template_sha256": hashlib.sha256(template.encode()).hexdigest() if isinstance(template, str)
+                else None}
         if self.verifier_id is not None:
             info.update(verifier_id=self.verifier_id, verifier_fingerprint=self._verifier_identity["fingerprint"])
         return {"bestofl": info}

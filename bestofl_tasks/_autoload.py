@@ -6,7 +6,13 @@ packages) calls :func:`arm` at interpreter start. ``arm`` only appends a finder 
 
 * ``lm_eval.models``: then our three models are registered as lazy ``"module:Class"`` entries,
   *after* lm-eval's built-ins, so ``hf``/``vllm``/``dummy`` keep resolving;
-* ``lm_eval.tasks.manager``: then ``TaskManager`` also indexes ``task_yamls/``.
+* ``lm_eval.tasks.manager``: then ``TaskManager`` also indexes ``task_yamls/`` (unless
+  ``include_defaults=False``);
+* ``lm_eval.evaluator``: ``simple_evaluate`` of one of our models drops lm-eval's "appears to be an instruct
+  or chat variant but chat template is not applied" warning (our models apply the generator's chat template
+  themselves, whatever ``--apply_chat_template`` says);
+* ``lm_eval.__main__``: a bad ``--model_args`` value of our models (``ModelArgsError``) ends the CLI with its
+  one-line message and exit code 2 instead of a traceback.
 
 Set ``BESTOFL_AUTOLOAD=0`` to switch it off. Every failure is swallowed: a broken hook must
 never break interpreter start-up or lm-eval.
@@ -71,9 +77,69 @@ def patch_task_manager(manager_module) -> None:
     cls.__init__ = __init__
 
 
+def _is_ours(model) -> bool:
+    if isinstance(model, str):
+        return model in MODELS
+    return type(model).__module__.startswith("bestofl_models.")
+
+
+class _DropChatTemplateAdvice:
+    """Logging filter: lm-eval's advice to apply a chat template (our models always apply it)."""
+
+    @staticmethod
+    def filter(record) -> bool:
+        return "chat template is not applied" not in " ".join(record.getMessage().split())  # lm-eval wraps it
+
+
+def patch_evaluator(module) -> None:
+    """``simple_evaluate`` of our models without lm-eval's chat-template advice (once, idempotent)."""
+    import functools
+    import logging
+
+    original = module.simple_evaluate
+    if getattr(original, "_bestofl", False):
+        return
+
+    @functools.wraps(original)
+    def simple_evaluate(*args, **kwargs):
+        if not _is_ours(args[0] if args else kwargs.get("model")):
+            return original(*args, **kwargs)
+        source = logging.getLogger(module.__name__)
+        source.addFilter(_DropChatTemplateAdvice)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            source.removeFilter(_DropChatTemplateAdvice)
+
+    simple_evaluate._bestofl = True
+    module.simple_evaluate = simple_evaluate
+
+
+def patch_cli(module) -> None:
+    """The ``lm_eval`` CLI prints our ``--model_args`` errors as one line (exit 2), not as a traceback."""
+    original = module.cli_evaluate
+    if getattr(original, "_bestofl", False):
+        return
+
+    def cli_evaluate():
+        try:
+            return original()
+        except ValueError as exc:
+            if type(exc).__name__ != "ModelArgsError":
+                raise
+            print(f"lm_eval: error: --model_args: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    cli_evaluate._bestofl = True
+    cli_evaluate.__doc__ = original.__doc__
+    module.cli_evaluate = cli_evaluate
+
+
 _AFTER_IMPORT = {
     "lm_eval.models": lambda module: register_models(),
     "lm_eval.tasks.manager": patch_task_manager,
+    "lm_eval.evaluator": patch_evaluator,
+    "lm_eval.__main__": patch_cli,
 }
 
 

@@ -133,3 +133,46 @@ def test_arming_after_lm_eval_import_still_patches(module):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+@pytest.mark.slow
+def test_our_models_get_no_chat_template_advice_and_bad_model_args_are_one_line(tmp_path):
+    """lm-eval advises --apply_chat_template for 'instruct' models; ours apply the chat template themselves, so
+    the advice is dropped for them (and kept for --model hf). A bad --model_args value ends the CLI with its
+    message, no traceback."""
+    import shutil
+
+    from bestofl_models.testing import shared_data_dir, tiny_generator
+
+    model = tmp_path / "tiny-instruct"
+    shutil.copytree(tiny_generator(), model)
+    code = textwrap.dedent(f"""
+        import logging, sys
+        import lm_eval
+        seen = []
+        class Keep(logging.Handler):
+            def emit(self, record):
+                seen.append(" ".join(record.getMessage().split()))
+        logging.getLogger("lm_eval.evaluator").addHandler(Keep())
+        ours = sys.argv[1] != "hf"
+        args = {{"pretrained": {str(model)!r}}}
+        if ours:
+            args.update(n=1, max_gen_toks=4, store="none")
+        lm_eval.simple_evaluate(model=sys.argv[1], model_args=args, tasks=["mgsm_xling_de"], limit=1, device="cpu",
+                                gen_kwargs=None if ours else "max_gen_toks=4")
+        print("ADVICE" if any("chat template is not applied" in m for m in seen) else "QUIET")
+    """)
+    env = {**os.environ, "BESTOFL_DATA_DIR": str(shared_data_dir()), "HF_HUB_OFFLINE": "1"}
+    for name, expected in (("self-consistency", "QUIET"), ("hf", "ADVICE")):
+        result = subprocess.run([sys.executable, "-c", code, name], capture_output=True, text=True, env=env,
+                                timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.stdout.strip().endswith(expected), (name, result.stdout[-500:])
+
+    cli = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "lm_eval"), "--model", "bestofl", "--model_args",
+         f"pretrained={model},languages=en:xx", "--tasks", "mgsm_xling_de", "--limit", "1"],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert cli.returncode == 2 and "Traceback" not in cli.stderr
+    last = cli.stderr.rstrip().splitlines()[-1]
+    assert last.startswith("lm_eval: error: --model_args: languages: unknown language code(s) xx. Supported: en")
