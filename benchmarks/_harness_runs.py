@@ -62,6 +62,7 @@ def planned(config, problems: int) -> list[dict]:
     Built with the same public functions the harness uses; checked against the store after the run."""
     from bestofl_models.backends import load_tokenizer
     from bestofl_models.harness import candidate_seed
+    from bestofl_models.identity import generator_identity, identity_id
     from bestofl_models.pool import plan_samples
     from bestofl_models.store import candidate_key
     from bestofl_tasks.data import load_docs
@@ -69,13 +70,14 @@ def planned(config, problems: int) -> list[dict]:
     from bestofl_tasks.prompts import generator_prompt, has_chat_template
 
     tokenizer = load_tokenizer(config)
+    generator = identity_id(generator_identity(config), "generator")  # the harness keys candidates by it
     slots = []
     for doc in load_docs("mgsm", TASK.rsplit("_", 1)[-1])[:problems]:
         for lang, sample_idx in plan_samples(config.n, list(POOL)):
             question = doc["parallel"][lang]
             prompt = generator_prompt(tokenizer, question, lang)
             stop = () if has_chat_template(tokenizer) else (get_language(lang).question_prefix,)
-            key = candidate_key(config.pretrained, prompt, {**config.sampling_settings(), "stop": sorted(stop)},
+            key = candidate_key(generator, prompt, {**config.sampling_settings(), "stop": sorted(stop)},
                                 sample_idx)
             slots.append({"key": key, "prompt": prompt, "stop": stop, "question": question, "lang": lang,
                           "seed": candidate_seed(key), "length": len(tokenizer.encode(prompt))})
@@ -181,6 +183,9 @@ def measure(ctx: Context) -> dict:
             f"the bare run did not generate the harness's prompts ({len(stored)} stored, {len(slots)} planned)"
         )
     same_text = sum(stored[s["key"]].text == t for s, t in zip(slots, bare_texts["texts"]) if s["key"] in stored)
+    if same_text != len(slots):  # same keys, so same seeds: the bare side must sample the harness's very texts
+        raise AssertionError(f"the bare run sampled {same_text} of the harness's {len(slots)} texts "
+                             "(keys or seeds differ)")
     all_tasks_candidates = len(CandidateStore(last_store["all_tasks"], read_only=True))
 
     result = {

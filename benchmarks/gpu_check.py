@@ -277,9 +277,9 @@ def results(report: dict) -> list[Result]:
         Result("gpu_batched_scoring", s["ratio"], SCORING_TARGET, ">=",
                f"{s['candidates']} candidates ({s['tokens']['min']}-{s['tokens']['max']} tokens, median "
                f"{s['tokens']['median']}) scored by the fitted LoRA adapter on the "
-               f"{report['verifier_params'] / 1e6:,.1f} M-parameter verifier: batch {SCORE_BATCH} {spread(s['batched_s'])}, "
-               f"one at a time {spread(s['one_s'])}; max score difference {s['max_score_difference']:.2g}; "
-               f"{_peak(s)}"),
+               f"{report['verifier_params'] / 1e6:,.1f} M-parameter verifier: batch {SCORE_BATCH} "
+               f"{spread(s['batched_s'])}, one at a time {spread(s['one_s'])}; max score difference "
+               f"{s['max_score_difference']:.2g}; {_peak(s)}"),
         Result("gpu_check_seconds", report["seconds"], SECONDS_TARGET, "<=",
                f"{report['device']}; fit step {fit['seconds']} s (train_runtime {fit['train_runtime_s']} s, "
                f"{fit['rows']} rows, loss {fit['train_loss']}, bf16 {fit['bf16']}; {fit['settings']}; "

@@ -3,10 +3,10 @@
 The harness scores up to ``harness.SCORE_CHUNK`` (256) candidates per ``score_responses`` call, and
 ``HFVerifier.score`` cuts them into length-sorted batches of ``verifier_batch_size`` (16). This benchmark scores one
 such chunk of MGSM-like candidates (:func:`benchmarks.common.mgsm_candidates`: real MGSM questions in 8 languages,
-answers with SmolLM2-like lengths) with the tiny LoRA verifier fixture and reads every batch off the model's input:
-a forward pre-hook on the verifier model counts the non-pad token ids (real tokens; the fixture's pad token is a
-token of its own) and all ids (padded tokens). The ratio is deterministic (no timing), so a test can show it failing when the length sort is removed
-(``tests/test_padding_efficiency.py``).
+answers of sampled lengths, half cut at 512 tokens) with the tiny LoRA verifier fixture and reads every batch off the
+model's input: a forward pre-hook on the verifier model counts the non-pad token ids (real tokens; the fixture's pad
+token is a token of its own) and all ids (padded tokens). The ratio is deterministic (no timing), so a test can show
+it failing when the length sort is removed (``tests/test_padding_efficiency.py``).
 """
 
 from __future__ import annotations

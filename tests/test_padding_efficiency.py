@@ -46,11 +46,11 @@ def test_batches_without_a_padding_mask_score_as_single_candidates(tiny_generato
     """The batches the benchmark measures drop the padding mask (a causal decoder padded on the right): every score
     equals the candidate's score alone and the score the masked batch gives."""
     import torch
+    from transformers import BertConfig, BertForSequenceClassification
 
     from benchmarks.common import mgsm_candidates
     from bestofl_models.config import parse_model_args
     from bestofl_tasks.prompts import verifier_text
-    from transformers import BertConfig, BertForSequenceClassification
 
     loaded = verifier.load_verifier(parse_model_args(
         {"pretrained": str(tiny_generator_dir), "verifier": str(tiny_verifier_adapter_dir), "store": "none"}))
