@@ -86,6 +86,7 @@ class BestOfLLM(LM):
         self.store.register_model(self.generator_id, "generator", self.config.pretrained, self._generator_identity)
         if self.verifier_id is not None:
             self.store.register_model(self.verifier_id, "verifier", self.config.verifier, self._verifier_identity)
+        self.store.register_run(self.generator_id, self.config.summary())  # reports read the pool order here
         self._backend = None
         self._verifier = None
         self._prompts: dict[tuple[str, str], str] = {}

@@ -11,7 +11,8 @@ timeout for concurrent writers; the same role as lm-eval's own SQLite response c
 * ``scores``: a verifier's score of one candidate *text*: keyed by (candidate key, text sha256, verifier id),
   so a score can only ever be read back with the exact text it was computed on; NULL means the verifier gave
   no usable number (NaN or infinite);
-* ``models``: what each generator and verifier id stands for (name, fingerprints, settings).
+* ``models``: what each generator and verifier id stands for (name, fingerprints, settings);
+* ``runs``: the settings of each distinct harness configuration that wrote here (its pool order, n, selection).
 
 Uniqueness is the schema's job (primary keys, ``INSERT OR IGNORE``); a killed writer loses at most its open
 transaction. A directory that still holds the JSON Lines store of bestofl 0.1 (``candidates.jsonl``) is
@@ -65,6 +66,8 @@ CREATE TABLE IF NOT EXISTS scores (
 ) STRICT;
 CREATE TABLE IF NOT EXISTS models (id TEXT PRIMARY KEY, role TEXT NOT NULL, name TEXT NOT NULL,
     identity TEXT NOT NULL, created TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS runs (generator_id TEXT NOT NULL, config TEXT NOT NULL, created TEXT NOT NULL,
+    UNIQUE (generator_id, config)) STRICT;
 """
 
 
@@ -405,6 +408,11 @@ class CandidateStore:
         rows = self._db.execute("SELECT id, role, name, identity FROM models")
         return {id_: {"role": role, "name": name, "identity": json.loads(identity)} for id_, role, name, identity in rows}
 
+    def runs(self) -> list[dict[str, Any]]:
+        """The distinct harness configurations that wrote here, oldest first: ``{"generator_id", "config"}``."""
+        rows = self._db.execute("SELECT generator_id, config FROM runs ORDER BY rowid")
+        return [{"generator_id": generator_id, "config": json.loads(config)} for generator_id, config in rows]
+
     def refresh(self) -> None:
         """Nothing to do: every read sees what other processes committed (kept for callers of 0.1)."""
 
@@ -471,6 +479,12 @@ class CandidateStore:
         with self._transaction():
             self._db.execute("INSERT OR IGNORE INTO models VALUES (?,?,?,?,?)",
                              (model_id, role, name, canonical_json(dict(identity)), _now()))
+
+    def register_run(self, generator_id: str, config: Mapping[str, Any]) -> None:
+        """Record a harness configuration (once per distinct one)."""
+        with self._transaction():
+            self._db.execute("INSERT OR IGNORE INTO runs VALUES (?,?,?)",
+                             (generator_id, canonical_json(dict(config)), _now()))
 
     def copy_from(self, other: CandidateStore, keys: Iterable[str], verifier: str | None = None) -> int:
         """Copy the candidates among ``keys`` that ``other`` holds and this store lacks (and ``verifier``'s scores

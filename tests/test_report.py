@@ -10,6 +10,7 @@ import itertools
 import json
 import math
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from bestofl_models.report.export import EXPORT_FIELDS
 from bestofl_models.report.render import PLOTS, REPORT_MARKER, SUMMARY_MD
 from bestofl_models.report.synthetic import build_synthetic_store
 from bestofl_models.selection import NEEDS_VERIFIER, VOTES, Scored, select
+from bestofl_models.testing import shared_data_dir
 from bestofl_models.store import Candidate, CandidateStore
 
 POOL = ("en", "de", "fr")
@@ -403,3 +405,37 @@ def test_per_language_stop_strings_share_one_settings_id(tmp_path):
     chosen = settings_id({"temperature": 0.7, "stop": ["Question:"]})
     assert chosen == settings_id({"temperature": 0.7}) == settings_id({"temperature": 0.7, "stop": ["Frage:"]})
     assert settings_id({"temperature": 0.7}) != settings_id({"temperature": 1.0})
+
+
+def test_the_report_uses_the_runs_pool_order_and_the_readme_commands_run_as_written(
+        tiny_generator_dir, tiny_verifier_dir, tmp_path, monkeypatch):
+    """A store written with the pool fr:en:de (not MGSM's order) reports in that order, and README's two
+    `bestofl-report` lines run as written on it."""
+    import re
+    import shlex
+
+    from lm_eval.api.instance import Instance
+
+    from bestofl_models import harness
+    from bestofl_tasks.data import load_docs
+
+    monkeypatch.setenv("BESTOFL_DATA_DIR", str(shared_data_dir()))
+    monkeypatch.chdir(tmp_path)
+    lm = harness.BestOfL(pretrained=str(tiny_generator_dir), verifier=str(tiny_verifier_dir), languages="fr:en:de",
+                         n=3, max_gen_toks=8, store="./store")
+    docs = load_docs("mgsm", "de")[:2]
+    lm.generate_until([Instance("generate_until", d, ("", {"until": []}), 0, ("mgsm_xling_de", i, 1))
+                       for i, d in enumerate(docs)], disable_tqdm=True)
+    assert build_data(load_stores(["store"])).languages == ("fr", "en", "de")
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Candidate store and reports"):]
+    commands = re.findall(r"^(bestofl-report (?:export )?--store \./store[^\n]*)$", section, re.M)
+    assert len(commands) == 2, commands
+    for command in commands:
+        argv = shlex.split(command, comments=True)
+        assert cli.main(argv[1:]) == 0, command
+    with open(tmp_path / "report" / "budget_curves.csv", newline="", encoding="utf-8") as f:
+        pools = {row["pool"] for row in csv.DictReader(f)}
+    assert "fr:en:de" in pools
+    assert (tmp_path / "candidates.jsonl").read_text(encoding="utf-8").count("\n") == 6

@@ -270,7 +270,8 @@ def build_report(data: ReportData, options: Options, show_progress: bool | None 
     """All tables. ``show_progress``: a tqdm bar over the Monte Carlo steps (None: only on large stores)."""
     ctx = ReportContext(data, options)
     pool = validate_pool(options.languages or data.languages)
-    targets = validate_pool(options.targets or language_order(set(data.stored_targets) | set(data.languages)))
+    targets = validate_pool(options.targets or language_order(set(data.stored_targets) | set(data.languages),
+                                                              data.languages))
     main = ctx.view(pool, options.max_budget)
     if main.max_budget < 1:
         raise ValueError(f"No problem has candidates in every language of the pool {main.label}.")

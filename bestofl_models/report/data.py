@@ -51,9 +51,10 @@ def _settings_ids(candidates: Sequence[Candidate]) -> list[str]:
     return ids
 
 
-def language_order(codes: Iterable[str]) -> tuple[str, ...]:
-    """Codes in MGSM's order, then the other known languages' order, then alphabetically."""
-    known = list(MGSM_LANGUAGES) + [code for code in LANGUAGES if code not in MGSM_LANGUAGES]
+def language_order(codes: Iterable[str], preferred: Sequence[str] = ()) -> tuple[str, ...]:
+    """Codes in the ``preferred`` order (the runs' own pools), then MGSM's order, then the other known
+    languages' order, then alphabetically."""
+    known = list(dict.fromkeys([*preferred, *MGSM_LANGUAGES, *LANGUAGES]))
     position = {code: i for i, code in enumerate(known)}
     return tuple(sorted(set(codes), key=lambda code: (position.get(code, len(known)), code)))
 
@@ -78,6 +79,12 @@ class Loaded:
     stores: tuple[str, ...]
     #: display name of each registered generator/verifier id (ids without an entry show as themselves)
     names: dict[str, str] = field(default_factory=dict)
+    #: pools of the harness runs that wrote the stores, by generator id, in the order they were recorded
+    pools: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+
+    def pool_order(self, generator_id: str) -> tuple[str, ...]:
+        """The languages of the generator's recorded pools, in the order the runs gave them."""
+        return tuple(dict.fromkeys(lang for pool in self.pools.get(generator_id, ()) for lang in pool))
 
     def label(self, model_id: str) -> str:
         name = self.names.get(model_id, model_id)
@@ -88,6 +95,7 @@ def load_stores(directories: Sequence[str]) -> Loaded:
     candidates: dict[tuple[str, str], Candidate] = {}
     scores: dict[tuple[str, str], float | None] = {}
     names: dict[str, str] = {}
+    pools: dict[str, list[tuple[str, ...]]] = {}
     for directory in directories:
         store = CandidateStore(directory, read_only=True)
         try:
@@ -97,9 +105,13 @@ def load_stores(directories: Sequence[str]) -> Loaded:
                 scores.setdefault(pair, score)
             for model_id, model in store.models().items():
                 names.setdefault(model_id, model["name"])
+            for run in store.runs():
+                pool = run["config"].get("pool")
+                if isinstance(pool, list):  # "target" for the target-only presets
+                    pools.setdefault(run["generator_id"], []).append(tuple(pool))
         finally:
             store.close()
-    return Loaded(list(candidates.values()), scores, tuple(directories), names)
+    return Loaded(list(candidates.values()), scores, tuple(directories), names, pools)
 
 
 def choose(kind: str, flag: str, wanted: str | None, counts: Counter, names: dict[str, str] | None = None) -> str | None:
@@ -223,7 +235,8 @@ def build_data(
     if not problem_ids:
         raise ValueError("No problem with a known gold answer in the store.")
 
-    languages = language_order(c.lang for c in mine)
+    run_order = loaded.pool_order(generator)
+    languages = language_order((c.lang for c in mine), run_order)
     lang_index = {code: i for i, code in enumerate(languages)}
     stored = np.zeros((len(problem_ids), len(languages)), dtype=np.int64)
     for p, problem_id in enumerate(problem_ids):
@@ -268,7 +281,7 @@ def build_data(
         verifier=None if verifier is None else loaded.label(verifier),
         stores=loaded.stores,
         languages=languages,
-        stored_targets=language_order(c.target_lang for c in mine),
+        stored_targets=language_order((c.target_lang for c in mine), run_order),
         problem_ids=problem_ids,
         lang=lang,
         within=within,
