@@ -33,10 +33,9 @@ from .compare_render import (
     csv_bytes,
     plot_png,
     summary_markdown,
-    write_folder,
 )
 from .paired import discordant, is_binary, mcnemar_exact, paired_bootstrap
-from .render import check_out_dir
+from .render import check_out_dir, write_folder
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # lm-eval writes custom filter functions as "<function f at 0x..>"
 

@@ -1,27 +1,18 @@
 """Write a ``bestofl-report compare`` result: ``compare.csv``, ``summary.md`` and one PNG (matplotlib, Agg).
 
-The folder is staged beside ``--out`` and swapped in whole, with ``render.py``'s checks and staging names.
+The folder is written by ``render.write_folder`` (staged beside ``--out``, swapped in whole).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .render import (
-    REPORT_MARKER,
-    _figure_bytes,
-    _staging_names,
-    _table,
-    check_out_dir,
-    remove_stale_staging,
-)
+from .render import _figure_bytes, _table
 
 if TYPE_CHECKING:
     from .compare import Run
@@ -124,29 +115,3 @@ def csv_bytes(rows: list[dict]) -> bytes:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue().encode("utf-8")
-
-
-def write_folder(files: dict[str, bytes], out_dir: str) -> list[str]:
-    """Write ``files`` into a staging folder beside ``out_dir`` and swap it in whole, as ``render.write_report``."""
-    check_out_dir(out_dir)
-    out_dir = os.path.abspath(out_dir)
-    os.makedirs(os.path.dirname(out_dir), exist_ok=True)
-    remove_stale_staging(out_dir)
-    staging, old = _staging_names(out_dir)
-    os.mkdir(staging)
-    try:
-        for name, data in {**files, REPORT_MARKER: b"bestofl-report\n"}.items():
-            with open(os.path.join(staging, name), "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        if os.path.exists(out_dir):
-            os.rename(out_dir, old)
-        os.rename(staging, out_dir)
-    except BaseException:
-        if os.path.exists(old) and not os.path.exists(out_dir):
-            os.rename(old, out_dir)
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-    return [os.path.join(out_dir, name) for name in files]

@@ -310,17 +310,22 @@ def remove_stale_staging(out_dir: str) -> None:
 
 
 def write_report(report: Report, out_dir: str) -> list[str]:
-    """Write every table, the summary and the plots into a staging folder beside ``out_dir``, then swap it in
-    whole (a previous report there is replaced, never mixed with the new files); return the paths written."""
+    """Write every table, the summary and the plots as one folder (:func:`write_folder`); return the paths."""
     check_out_dir(out_dir)
-    files = {
+    return write_folder({
         CURVES_CSV: _csv_bytes(report.curves),
         ABLATION_CSV: _csv_bytes(report.ablation),
         PASS_AT_K_CSV: _csv_bytes(report.pass_at_k),
         SELECTED_CSV: _csv_bytes(report.selected),
         SUMMARY_MD: summary_markdown(report).encode("utf-8"),
         **plots(report),
-    }
+    }, out_dir)
+
+
+def write_folder(files: dict[str, bytes], out_dir: str) -> list[str]:
+    """Write ``files`` into a staging folder beside ``out_dir``, then swap it in whole (a previous report there
+    is replaced, never mixed with the new files); return the paths written."""
+    check_out_dir(out_dir)
     out_dir = os.path.abspath(out_dir)
     os.makedirs(os.path.dirname(out_dir), exist_ok=True)
     remove_stale_staging(out_dir)
