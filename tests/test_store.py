@@ -29,7 +29,7 @@ from bestofl_models.store import (
     candidate_key,
     prompt_hash,
 )
-from store_tables import row_count, snapshot
+from store_tables import row_count
 
 SETTINGS = {"temperature": 0.7, "top_p": 1.0, "max_gen_toks": 256, "seed": 1234, "stop": ["</s>"]}
 
