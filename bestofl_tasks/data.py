@@ -1,11 +1,13 @@
-"""Datasets as parallel docs: MGSM, GSM8K test (+ translations) and GSM8K train (+ translations).
+"""Datasets as parallel docs: MGSM, GSM8K test (+ translations), GSM8K train (+ translations) and the generated
+arithmetic problems (``bestofl_tasks.arith``, test and train).
 
 Every doc is a plain dict (see docs/ARCHITECTURE.md): ``problem_id``, ``lang``, ``question``,
 ``answer`` (canonical gold), ``parallel`` ({lang: question or None}) and ``source``. The MGSM few-shot
 exemplars (``load_exemplars``) also carry ``solution``, their worked answer.
 
 By default the data comes from the Hugging Face Hub. ``BESTOFL_DATA_DIR=DIR`` switches every
-source to local files laid out like ``../shared/data`` and never touches the network.
+source to local files laid out like ``../shared/data`` and never touches the network. The arithmetic
+problems are generated in both cases.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from . import arith
 from .answers import canonical_number
-from .languages import GSM8K_TEST_LANGUAGES, GSM8K_TRAIN_LANGUAGES, MGSM_LANGUAGES, get_language
+from .languages import ARITH_LANGUAGES, GSM8K_TEST_LANGUAGES, GSM8K_TRAIN_LANGUAGES, MGSM_LANGUAGES, get_language
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +43,13 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "mgsm": MGSM_LANGUAGES,
     "gsm8k_test": GSM8K_TEST_LANGUAGES,
     "gsm8k_train": GSM8K_TRAIN_LANGUAGES,
+    "arith_test": ARITH_LANGUAGES,
+    "arith_train": ARITH_LANGUAGES,
 }
-_ID_PREFIX = {"mgsm": "mgsm", "gsm8k_test": "gsm8k-test", "gsm8k_train": "gsm8k-train"}
+#: Sources meant for training a verifier (the others are test sets).
+TRAIN_SOURCES = ("gsm8k_train", "arith_train")
+_ID_PREFIX = {"mgsm": "mgsm", "gsm8k_test": "gsm8k-test", "gsm8k_train": "gsm8k-train",
+              "arith_test": "arith-test", "arith_train": "arith-train"}
 
 
 class DataAlignmentError(ValueError):
@@ -147,7 +155,7 @@ def _available(source: str, lang: str) -> bool:
 
     The translated GSM8K train questions exist only locally, so on the Hub the train docs are English only.
     """
-    if lang == "en" or source == "mgsm":
+    if lang == "en" or source in ("mgsm", "arith_test", "arith_train"):
         return True
     if data_dir() is None:
         return source != "gsm8k_train"
@@ -159,6 +167,8 @@ def _available(source: str, lang: str) -> bool:
 def _columns(source: str, lang: str, english_golds: list[str] | None) -> tuple[list, list[str]]:
     if source == "mgsm":
         return _mgsm_rows(lang)
+    if source.startswith("arith_"):
+        return arith.columns(source.removeprefix("arith_"), lang)
     split = "test" if source == "gsm8k_test" else "train"
     if lang == "en":
         return _gsm8k_rows(split)

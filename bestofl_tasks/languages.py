@@ -221,6 +221,8 @@ GSM8K_TRAIN_LANGUAGES: tuple[str, ...] = ("en", "de", "es", "fr", "ja", "ru", "s
 GSM8K_TEST_LANGUAGES: tuple[str, ...] = ("en", "de", "es", "fr", "it")
 #: The paper's default pool (the eight verifier-training languages).
 DEFAULT_POOL: tuple[str, ...] = ("en", "de", "es", "fr", "ru", "zh", "ja", "th")
+#: Languages of the generated arithmetic problems (``bestofl_tasks.arith``): the paper's pool.
+ARITH_LANGUAGES: tuple[str, ...] = DEFAULT_POOL
 
 
 def get_language(code: str, supported: tuple[str, ...] | None = None) -> Language:

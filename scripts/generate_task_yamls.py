@@ -10,7 +10,9 @@ from pathlib import Path
 
 import yaml
 
-from bestofl_tasks.languages import GSM8K_TEST_LANGUAGES, GSM8K_TRAIN_LANGUAGES, MGSM_LANGUAGES, get_language
+from bestofl_tasks.languages import (
+    ARITH_LANGUAGES, GSM8K_TEST_LANGUAGES, GSM8K_TRAIN_LANGUAGES, MGSM_LANGUAGES, get_language,
+)
 
 ROOT = Path(__file__).resolve().parent.parent / "task_yamls"
 HOOKS = "bestofl_tasks.task_hooks"
@@ -54,6 +56,9 @@ FAMILIES = {
     "mgsm_xling": (MGSM_LANGUAGES, "juletxara/mgsm", "load_mgsm", "test", True),
     "gsm8k_xling": (GSM8K_TEST_LANGUAGES, "openai/gsm8k+openGPT-X/gsm8kx", "load_gsm8k_test", "test", False),
     "gsm8k_xling_train": (GSM8K_TRAIN_LANGUAGES, "openai/gsm8k+MGSM8KInstruct", "load_gsm8k_train", "train", False),
+    # Generated arithmetic problems (bestofl_tasks.arith): a pipeline check, not a benchmark.
+    "arith_xling": (ARITH_LANGUAGES, "bestofl_tasks.arith", "load_arith_test", "test", False),
+    "arith_xling_train": (ARITH_LANGUAGES, "bestofl_tasks.arith", "load_arith_train", "train", False),
 }
 
 

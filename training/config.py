@@ -149,7 +149,8 @@ class TrainConfig:
     #: Verifier backbone (a causal LM; the classification head is added).
     verifier_base: str | None = None
     languages: list[str] = field(default_factory=lambda: ["en", "de", "es", "fr", "ru", "zh", "ja", "th"])
-    #: Problem source (bestofl_tasks.data) and the number of problems used (null: all).
+    #: Problem source (bestofl_tasks.data: gsm8k_train, or arith_train, the generated arithmetic problems) and
+    #: the number of problems used (null: all).
     source: str = "gsm8k_train"
     limit: int | None = None
     seed: int = 1234
@@ -358,12 +359,12 @@ def _harness_errors(config: TrainConfig) -> list[str]:
 def validate(config: TrainConfig, stages: tuple[str, ...] = STAGES) -> None:
     """Raise ConfigError listing everything that would fail later in ``stages``."""
     from bestofl_models.pool import validate_pool
-    from bestofl_tasks.data import SOURCES
+    from bestofl_tasks.data import SOURCES, TRAIN_SOURCES
 
     errors: list[str] = []
-    if config.source != "gsm8k_train":
-        errors.append(f"source must be gsm8k_train (got {config.source!r}); the other sources of "
-                      f"bestofl_tasks.data ({', '.join(s for s in SOURCES if s != 'gsm8k_train')}) are test sets")
+    if config.source not in TRAIN_SOURCES:
+        errors.append(f"source must be {' or '.join(TRAIN_SOURCES)} (got {config.source!r}); the other sources of "
+                      f"bestofl_tasks.data ({', '.join(s for s in SOURCES if s not in TRAIN_SOURCES)}) are test sets")
     try:
         validate_pool(config.languages)  # the harness's pool rule: not empty, each language once
     except ValueError as exc:
