@@ -8,11 +8,16 @@ They are registered lazily by the start-up hook (``bestofl_tasks._autoload``), s
 samples over the pool, generates only what the store lacks, scores with the verifier if the selection needs one,
 and returns the selected candidate plus the target language's final answer line. The steps, and what is ignored
 from the task (its ``ctx``, sampling settings, ``--apply_chat_template``), are in docs/MODELS.md.
+
+Under ``accelerate launch`` every rank plans its own requests, then the ranks gather what is missing, drop
+duplicates, and each generates (and scores) the share :func:`~bestofl_models.distributed.balanced_split` gives it;
+the ranks then exchange what they made, so each selects from exactly what a single process would have had.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -28,11 +33,12 @@ from bestofl_tasks.answers import extract_answer
 from bestofl_tasks.languages import final_answer_line, get_language
 from bestofl_tasks.prompts import generator_prompt, has_chat_template
 
-from .config import BestOfLConfig, check_target, parse_model_args
+from .config import BestOfLConfig, ModelArgsError, check_target, parse_model_args
+from .distributed import ProcessGroup, balanced_split
 from .pool import plan_samples
 from .problems import Problem, has_fewshot_examples, problem_from_instance
 from .selection import Scored, select
-from .store import MISSING, Candidate, CandidateStore, Use, candidate_key, prompt_hash
+from .store import MISSING, Candidate, CandidateStore, Use, candidate_key, prompt_hash, text_hash
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +59,16 @@ class Slot:
     stop: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class ToGenerate:
+    """A candidate to generate, as one rank hands it to all: its prompt's length in tokens (the global order is
+    longest first), its slot, and the use to record with it."""
+
+    length: int
+    slot: Slot
+    use: Use
+
+
 def candidate_seed(key: str) -> int:
     """The sampling seed of a candidate (its key already covers the run's ``seed``)."""
     return int(hashlib.sha256(key.encode()).hexdigest()[:15], 16)
@@ -67,6 +83,15 @@ class BestOfLLM(LM):
         super().__init__()
         _show_logs_like_lm_eval()
         self.config = config if config is not None else parse_model_args(model_args, self.PRESET)
+        self.group = ProcessGroup()
+        self._rank, self._world_size = self.group.rank, self.group.world_size
+        if self.group.world_size > 1:
+            if self.config.backend == "vllm":
+                raise ModelArgsError(
+                    "backend=vllm runs data parallel inside the model (data_parallel_size=K, one engine per "
+                    "replica), not under accelerate launch: run lm_eval as one process.")
+            self._device = self.group.device  # each rank on its own device (the CPU without CUDA)
+            self.config = dataclasses.replace(self.config, device=str(self.group.device))
         from .identity import generator_identity, identity_id, verifier_identity
 
         self.verifier_id = None
@@ -101,6 +126,15 @@ class BestOfLLM(LM):
         return cls(config=parse_model_args(dict(arg_dict), cls.PRESET, additional_config))
 
     # ------------------------------------------------------------------------------------------ lm-eval API
+
+    def all_gather(self, tensor):
+        return self.group.all_gather_tensor(tensor)
+
+    def gather_object(self, obj, dst=0):
+        return self.group.gather_to(obj, dst)
+
+    def barrier(self) -> None:
+        self.group.barrier()
 
     def loglikelihood(self, requests):
         raise NotImplementedError(
@@ -140,9 +174,10 @@ class BestOfLLM(LM):
         return {"bestofl": info}
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        if not requests:
+        if not requests and self.world_size == 1:  # a rank with no requests still takes part in the exchanges
             return []
-        _warn_repeats(max(getattr(r, "repeats", 1) or 1 for r in requests))
+        disable_tqdm = disable_tqdm or self.rank != 0
+        _warn_repeats(max((getattr(r, "repeats", 1) or 1 for r in requests), default=1))
         problems = [problem_from_instance(request) for request in requests]
         for request, problem in zip(requests, problems):
             if has_fewshot_examples(request.args[0], problem):
@@ -206,7 +241,8 @@ class BestOfLLM(LM):
 
     def _generate_missing(self, problems: list[Problem], slots: list[list[Slot]],
                           disable_tqdm: bool) -> dict[str, Candidate]:
-        """Generate what the store lacks; return every planned candidate as stored, by key."""
+        """Generate what the store lacks (this rank's share of what any rank lacks); return every planned
+        candidate as stored, by key."""
         planned = {slot.key: slot for request_slots in slots for slot in request_slots}
         for other in self.read_stores:
             self.store.copy_from(other, planned, self.verifier_id)
@@ -217,42 +253,65 @@ class BestOfLLM(LM):
             "bestofl: %d requests, %d planned samples, %d distinct, %d to generate (the rest are in the store)",
             len(slots), total, len({s.key for r in slots for s in r}), len(missing),
         )
-        if not missing:
-            return stored
-        backend = self._generator()
-        from .backends import SamplingSettings
-
-        settings = SamplingSettings(self.config.temperature, self.config.top_p, self.config.max_gen_toks)
+        backend = self._generator() if missing else None
         lengths: dict[str, int] = {}  # per distinct prompt: its n candidates share it
         for slot in missing.values():
             if slot.prompt not in lengths:
                 lengths[slot.prompt] = len(backend.tokenizer.encode(slot.prompt))
-        order = sorted(missing.values(), key=lambda slot: (-lengths[slot.prompt], slot.key))
+        ours = [ToGenerate(lengths[slot.prompt], slot, self._use(problems[slot.request], slot))
+                for slot in missing.values()]
+        work: dict[str, ToGenerate] = {}
+        for item in self.group.all_gather(ours):
+            work.setdefault(item.slot.key, item)  # a key several ranks miss is generated once
+        order = sorted(work.values(), key=lambda item: (-item.length, item.slot.key))
         size = self.config.batch_size
-        with tqdm(total=len(order), desc="bestofl: sampling", unit="cand", disable=disable_tqdm) as bar:
-            for start in range(0, len(order), size):
-                batch = order[start : start + size]
-                texts = backend.generate(
-                    [slot.prompt for slot in batch],
-                    [candidate_seed(slot.key) for slot in batch],
-                    [slot.stop for slot in batch],
-                    settings,
-                )
-                made = [self._candidate(problems[slot.request], slot, text) for slot, text in zip(batch, texts)]
-                written = self.store.add_candidates(made)
-                stored.update((c.key, c) for c in written)
-                if len(written) < len(made):  # another process stored some of these keys first: theirs count
-                    stored.update(self.store.get_many(c.key for c in made if c.key not in stored))
-                bar.update(len(batch))
-        return stored
+        batches = [order[start : start + size] for start in range(0, len(order), size)]
+        # a batch costs about its rows times (longest prompt + new tokens); each rank gets whole batches, so every
+        # batch is the one a single process would run
+        costs = [len(batch) * (batch[0].length + self.config.max_gen_toks) for batch in batches]
+        mine = [batches[i] for i in balanced_split(costs, self.world_size)[self.rank]]
+        made: list[Candidate] = []
+        if mine:
+            backend = backend or self._generator()
+            from .backends import SamplingSettings
 
-    def _candidate(self, problem: Problem, slot: Slot, text: str) -> Candidate:
+            settings = SamplingSettings(self.config.temperature, self.config.top_p, self.config.max_gen_toks)
+            with tqdm(total=sum(map(len, mine)), desc="bestofl: sampling", unit="cand", disable=disable_tqdm) as bar:
+                for batch in mine:
+                    texts = backend.generate(
+                        [item.slot.prompt for item in batch],
+                        [candidate_seed(item.slot.key) for item in batch],
+                        [item.slot.stop for item in batch],
+                        settings,
+                    )
+                    batch_made = [self._candidate(item.use, item.slot, text) for item, text in zip(batch, texts)]
+                    self._keep(batch_made, stored)
+                    made += batch_made
+                    bar.update(len(batch))
+        if self.world_size > 1:
+            logger.info("bestofl: rank %d/%d generated %d of the %d candidates missing on any rank",
+                        self.rank, self.world_size, len(made), len(order))
+            as_stored = [stored[c.key] for c in made]
+            theirs = [c for c in self.group.all_gather(as_stored) if c.key in planned and c.key not in stored]
+            self._keep(theirs, stored)  # a no-op on a shared store; fills a rank's own store otherwise
+        return {key: stored[key] for key in planned}
+
+    def _keep(self, made: list[Candidate], stored: dict[str, Candidate]) -> None:
+        """Store candidates and put them, as stored, into ``stored``."""
+        if not made:
+            return
+        written = self.store.add_candidates(made)
+        stored.update((c.key, c) for c in written)
+        if len(written) < len(made):  # another process stored some of these keys first: theirs count
+            stored.update(self.store.get_many(c.key for c in made if c.key not in stored))
+
+    def _candidate(self, use: Use, slot: Slot, text: str) -> Candidate:
         return Candidate(
             key=slot.key,
-            problem_id=problem.problem_id,
-            task=problem.task,
-            doc_id=problem.doc_id,
-            target_lang=problem.target_lang,
+            problem_id=use.problem_id,
+            task=use.task,
+            doc_id=use.doc_id,
+            target_lang=use.target_lang,
             lang=slot.lang,
             sample_idx=slot.sample_idx,
             generator=self.config.pretrained,
@@ -261,16 +320,17 @@ class BestOfLLM(LM):
             settings={**self.config.sampling_settings(), "stop": list(slot.stop)},
             text=text,
             answer=extract_answer(text, slot.lang),
-            gold=problem.gold,
+            gold=use.gold,
         )
+
+    @staticmethod
+    def _use(problem: Problem, slot: Slot) -> Use:
+        return Use(slot.key, problem.task, problem.doc_id, problem.target_lang, problem.problem_id, problem.gold)
 
     def _record_uses(self, problems: list[Problem], slots: list[list[Slot]]) -> None:
         """Every (task, doc, target) that used a candidate, so reports group it under each problem it served."""
-        self.store.add_uses(
-            Use(slot.key, problems[slot.request].task, problems[slot.request].doc_id,
-                problems[slot.request].target_lang, problems[slot.request].problem_id, problems[slot.request].gold)
-            for request_slots in slots for slot in request_slots
-        )
+        self.store.add_uses(self._use(problems[slot.request], slot) for request_slots in slots
+                            for slot in request_slots)
 
     def _generator(self):
         if self._backend is None:
@@ -301,29 +361,51 @@ class BestOfLLM(LM):
             if same:
                 self.store.add_scores(verifier_id, same, texts={key: candidates[key].text for key in same})
                 done.update(same)
-        items = [slot for key, slot in planned.items() if key not in done]
-        if not items:
-            return done
-        if not self.config.keep_generator:
-            self._close_generator()
-        verifier = self._load_verifier()
-        from .verifier import score_responses
+        work: dict[str, tuple[Slot, str]] = {}
+        for slot, text in self.group.all_gather([(slot, candidates[key].text) for key, slot in planned.items()
+                                                 if key not in done]):
+            work.setdefault(slot.key, (slot, text))  # a key several ranks lack is scored once
+        items = list(work.values())
+        costs = [len(slot.question) + len(text) for slot, text in items]  # about the verifier's tokens
+        mine = [items[i] for i in balanced_split(costs, self.world_size)[self.rank]]
+        made: dict[str, tuple[str, float]] = {}
+        if mine:
+            if not self.config.keep_generator:
+                self._close_generator()
+            verifier = self._load_verifier()
+            from .verifier import score_responses
 
-        with tqdm(total=len(items), desc="bestofl: scoring", unit="cand", disable=disable_tqdm) as bar:
-            for start in range(0, len(items), SCORE_CHUNK):
-                chunk = items[start : start + SCORE_CHUNK]
-                texts = {slot.key: candidates[slot.key].text for slot in chunk}
-                scores = score_responses(verifier, [(slot.question, texts[slot.key], slot.lang or "en") for slot in chunk],
-                                         progress=False)
-                unusable = sum(1 for score in scores if not math.isfinite(score))
-                if unusable:
-                    logger.warning("verifier %s gave %d NaN/infinite score(s); those candidates rank after every "
-                                   "real score.", self.config.verifier, unusable)
-                new = {slot.key: score for slot, score in zip(chunk, scores)}
-                self.store.add_scores(verifier_id, new, texts=texts)
-                done.update(self.store.scores_for(verifier_id, new))  # as stored (another writer's may have won)
-                bar.update(len(chunk))
+            with tqdm(total=len(mine), desc="bestofl: scoring", unit="cand", disable=disable_tqdm) as bar:
+                for start in range(0, len(mine), SCORE_CHUNK):
+                    chunk = mine[start : start + SCORE_CHUNK]
+                    scores = score_responses(
+                        verifier, [(slot.question, text, slot.lang or "en") for slot, text in chunk], progress=False)
+                    unusable = sum(1 for score in scores if not math.isfinite(score))
+                    if unusable:
+                        logger.warning("verifier %s gave %d NaN/infinite score(s); those candidates rank after every "
+                                       "real score.", self.config.verifier, unusable)
+                    new = {slot.key: (text, score) for (slot, text), score in zip(chunk, scores)}
+                    self._keep_scores(new, candidates, done)
+                    made.update(new)
+                    bar.update(len(chunk))
+        if self.world_size > 1:
+            exchanged = self.group.all_gather([(key, text_hash(text), score) for key, (text, score) in made.items()])
+            self._keep_scores({key: (candidates[key].text, score) for key, digest, score in exchanged
+                               if key in planned and key not in done and candidates[key].text_hash == digest},
+                              candidates, done)
         return done
+
+    def _keep_scores(self, new: dict[str, tuple[str, float]], candidates: dict[str, Candidate],
+                     done: dict[str, float | None]) -> None:
+        """Store the scores (key -> (text scored, score)) of candidates this store holds with that very text, and
+        put them, as stored, into ``done`` (another writer's may have won). Keys another rank planned are looked up
+        in the store (on a shared store they are there)."""
+        others = self.store.get_many(key for key in new if key not in candidates)
+        held = [candidates.get(key) or others.get(key) for key in new]
+        keep = {key: score for (key, (text, score)), c in zip(new.items(), held) if c is not None and c.text == text}
+        if keep:
+            self.store.add_scores(self.verifier_id, keep, texts={key: new[key][0] for key in keep})
+            done.update(self.store.scores_for(self.verifier_id, keep))
 
     def _load_verifier(self):
         if self._verifier is None:
