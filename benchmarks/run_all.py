@@ -44,6 +44,7 @@ BENCHMARKS = (
     "batched_scoring",
     "padding_efficiency",
     "report_speed",
+    "store_cost",
     "extraction_cost",
     "selection_cost",
     "startup_hook",
