@@ -325,3 +325,16 @@ def test_accelerate_two_cpu_processes_match_one_process(tiny_generator_dir, tiny
     assert scores["two"].keys() == scores["one"].keys()
     # a score may move in its last bits: a rank's verifier batches mix other candidates than one process's
     assert max(abs(scores["two"][k] - scores["one"][k]) for k in scores["one"]) < 1e-5
+
+
+@pytest.mark.slow
+def test_dp_speedup_benchmark_runs_both_sides_at_tiny_scale(tmp_path):
+    """The benchmark's own checks (same outputs, complete stores, 1 and 2 processes) pass; its ratio means
+    nothing at this size."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks import dp_speedup
+    from benchmarks.common import Context
+
+    result = dp_speedup.run(Context(scale="tiny", workdir=tmp_path))
+    assert result.name == "dp_speedup" and result.ratio > 0 and result.target == 0.65
+    assert [len(per_rank) for per_rank in result.details["two_cpu_s"]] == [2]
