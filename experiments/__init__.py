@@ -1,0 +1,1 @@
+"""Experiments that run the whole pipeline (not part of the installed package)."""
