@@ -53,10 +53,11 @@ class Size:
 
 
 SIZES = {
-    # So few samples hold at most a handful of correct answers: balancing could leave no row to train on.
-    "quick": Size(("en", "fr", "ru", "zh"), train_problems=5, k=2, fit_steps=4, test_problems=3, n=4,
-                  max_gen_toks=64, train_sets=("balance.enabled=false",)),
-    "full": Size(("en", "fr", "ru", "zh"), train_problems=24, k=2, fit_steps=30, test_problems=10, n=4,
+    # A smoke run: so few samples hold a handful of correct answers at most (balancing could leave no row to
+    # train on), and a fit step costs about 5 s per row on one core, so the verifier barely trains.
+    "quick": Size(("en", "fr", "ru", "zh"), train_problems=5, k=2, fit_steps=2, test_problems=3, n=4,
+                  max_gen_toks=64, train_sets=("balance.enabled=false", "fit.per_device_train_batch_size=4")),
+    "full": Size(("en", "fr", "ru", "zh"), train_problems=20, k=2, fit_steps=12, test_problems=8, n=4,
                  max_gen_toks=96),
 }
 #: Candidates per generation batch (a CPU generates more tokens per second in large batches).
