@@ -50,6 +50,8 @@ def test_tiny_experiment_writes_a_table_and_resumes(tmp_path, tiny_generator_dir
             continue
         classes = {c["correct"] for c in candidates if c["lang"] == lang}
         assert (auc is None) == (len(classes) < 2), (lang, auc, classes)
+    everything = {c["correct"] for c in candidates}
+    assert (result["auc_all_languages"]["test_candidates"] is None) == (len(everything) < 2)
     assert set(table["verifier AUC, validation (held-out train problems)"]) == {"en", "zh", "mean"}
 
     # the same n and store for the three harness models; greedy has one answer per problem and language

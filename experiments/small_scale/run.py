@@ -187,7 +187,8 @@ def _mean(values: list) -> float | None:
 
 
 def _test_auc(candidates: Path, languages: tuple[str, ...]) -> dict[str, float | None]:
-    """Verifier AUC per sampled language on the test candidates (held-out problems), from the store's export."""
+    """Verifier AUC per sampled language and over all of them (``all``) on the test candidates (held-out
+    problems), from the store's export."""
     from training.evaluate import auc_or_none
 
     rows = [json.loads(line) for line in candidates.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -195,8 +196,10 @@ def _test_auc(candidates: Path, languages: tuple[str, ...]) -> dict[str, float |
     for row in rows:
         if row.get("score") is not None and row.get("correct") is not None:
             scored.setdefault(row["key"], row)  # a candidate used by several problems counts once
-    return {lang: auc_or_none([int(r["correct"]) for r in scored.values() if r["lang"] == lang],
-                              [r["score"] for r in scored.values() if r["lang"] == lang]) for lang in languages}
+    groups = {lang: [r for r in scored.values() if r["lang"] == lang] for lang in languages}
+    groups["all"] = list(scored.values())
+    return {name: auc_or_none([int(r["correct"]) for r in group], [r["score"] for r in group])
+            for name, group in groups.items()}
 
 
 def collect(exp: Experiment) -> dict:
@@ -221,7 +224,7 @@ def collect(exp: Experiment) -> dict:
         f"oracle pass@{size.n}, pool": {lang: curves.get((lang, "cross_oracle", size.n)) for lang in languages},
         "verifier AUC, validation (held-out train problems)": {
             lang: metrics["per_language"].get(lang, {}).get("auc") for lang in languages},
-        "verifier AUC, test candidates": test_auc,
+        "verifier AUC, test candidates": {lang: test_auc[lang] for lang in languages},
         **{f"accuracy: {method}": accuracy[method] for method in METHODS},
         f"share of Best-of-L picks from this language (n={size.n})": {
             lang: round(sum(picks.get(lang, [])) / len(picks[lang]), 4) if picks.get(lang) else None
@@ -234,8 +237,9 @@ def collect(exp: Experiment) -> dict:
     return {
         "table": table,
         "settings": exp.settings,
-        "validation": {"auc": metrics.get("auc"), "pool_auc": metrics.get("pool_auc"), "n": metrics.get("n"),
-                       "positives": metrics.get("positives")},
+        "auc_all_languages": {"validation": metrics.get("auc"), "validation_rows": metrics.get("n"),
+                              "validation_positives": metrics.get("positives"),
+                              "validation_pool": metrics.get("pool_auc"), "test_candidates": test_auc["all"]},
         "stage_seconds": timings,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": exp.threads},
     }
@@ -260,6 +264,10 @@ def markdown(result: dict) -> str:
     ]
     for name, values in result["table"].items():
         lines.append(f"| {name} | " + " | ".join(_cell(values[k]) for k in [*languages, "mean"]) + " |")
+    auc = result["auc_all_languages"]
+    lines += ["", f"Verifier AUC over all languages: validation {_cell(auc['validation'])} ({auc['validation_rows']} "
+              f"rows, {auc['validation_positives']} correct), all candidates of the validation problems "
+              f"{_cell(auc['validation_pool'])}, test candidates {_cell(auc['test_candidates'])}."]
     seconds = result["stage_seconds"]
     lines += ["", "Wall time per stage (s, last run of each): "
               + ", ".join(f"{stage} {value}" for stage, value in seconds.items())
