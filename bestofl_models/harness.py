@@ -245,7 +245,7 @@ class BestOfLLM(LM):
         candidate as stored, by key."""
         planned = {slot.key: slot for request_slots in slots for slot in request_slots}
         for other in self.read_stores:
-            self.store.copy_from(other, planned, self.verifier_id)
+            self.store.copy_from(other, planned)  # their scores: _score_missing, for every planned text
         stored = self.store.get_many(planned)
         missing = {key: slot for key, slot in planned.items() if key not in stored}
         total = sum(len(s) for s in slots)

@@ -70,7 +70,8 @@ def _stamp(path: str) -> tuple:
     if os.path.isfile(path):
         st = os.stat(path)
         return ((os.path.basename(path), st.st_size, st.st_mtime_ns),)
-    return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(path) if e.is_file()))
+    return tuple(sorted((e.name, st.st_size, st.st_mtime_ns) for e in os.scandir(path) if e.is_file()
+                        for st in (e.stat(),)))
 
 
 def hub_commit(repo_id: str, revision: str | None = None) -> str | None:

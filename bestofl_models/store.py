@@ -413,9 +413,6 @@ class CandidateStore:
         rows = self._db.execute("SELECT generator_id, config FROM runs ORDER BY rowid")
         return [{"generator_id": generator_id, "config": json.loads(config)} for generator_id, config in rows]
 
-    def refresh(self) -> None:
-        """Nothing to do: every read sees what other processes committed (kept for callers of 0.1)."""
-
     # ------------------------------------------------------------------------------------------ writing
 
     def add_candidates(self, candidates: Iterable[Candidate]) -> list[Candidate]:

@@ -31,16 +31,10 @@ logger = logging.getLogger(__name__)
 TEXT_FORMAT = "bestofl-verifier-text-1"
 
 
-def adapter_base(name: str) -> str | None:
-    """The base model of a PEFT adapter, or None if ``name`` is not an adapter.
+def _adapter_config(name: str):
+    """The PEFT config of an adapter, or None if ``name`` is not an adapter.
 
     Verifiers load at their default revision: ``revision=`` in ``--model_args`` is the generator's."""
-    config = _adapter_config(name)
-    return None if config is None else config.base_model_name_or_path
-
-
-def _adapter_config(name: str):
-    """The PEFT config of an adapter, or None if ``name`` is not an adapter."""
     if os.path.isdir(name):
         if not os.path.isfile(os.path.join(name, "adapter_config.json")):
             return None
@@ -269,7 +263,7 @@ class HFVerifier:
     """transformers (+ peft) verifier scoring length-sorted batches."""
 
     def __init__(self, config, base=_UNKNOWN):
-        """``base``: :func:`adapter_base` of ``config.verifier`` when the caller already read it."""
+        """``base``: :func:`inspect_verifier`'s answer for ``config.verifier`` when the caller already has it."""
         import torch
         import transformers
 

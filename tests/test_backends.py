@@ -13,7 +13,7 @@ import pytest
 from bestofl_models.backends import SamplingSettings, combined_seed
 from bestofl_models.backends.hf import HFBackend, StopStringsPerRow
 from bestofl_models.config import parse_model_args
-from bestofl_models.verifier import HFVerifier, adapter_base, load_verifier, score_responses
+from bestofl_models.verifier import HFVerifier, inspect_verifier, load_verifier, score_responses
 from bestofl_tasks.prompts import generator_prompt
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,8 +92,8 @@ def test_stop_criterion_marks_rows_separately(backend):
 
 def test_adapter_and_full_classifier_give_probabilities(tiny_generator_dir, tiny_verifier_dir,
                                                         tiny_verifier_adapter_dir):
-    assert adapter_base(str(tiny_verifier_adapter_dir)) == str(tiny_verifier_adapter_dir / "base")
-    assert adapter_base(str(tiny_verifier_dir)) is None
+    assert inspect_verifier(str(tiny_verifier_adapter_dir)) == str(tiny_verifier_adapter_dir / "base")
+    assert inspect_verifier(str(tiny_verifier_dir)) is None
     items = [("Wie viel ist 2+3?", "2+3=5. Die Antwort lautet 5.", "de"),
              ("How much is 2+3?", "2+3=6. The answer is 6.", "en"),
              ("2+3?", "5", "en")]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bestofl_models import testing
-from training import balance, label, translate
+from training import label, translate
 from training.cli import main, run_stages
 from training.common import read_jsonl
 from training.config import ConfigError, load_config, validate

@@ -69,6 +69,12 @@ def is_correct(answer: str | None, gold: str | None) -> bool | None:
     return answer is not None and answers_equal(answer, gold)
 
 
+def model_label(model_id: str, names: dict[str, str]) -> str:
+    """A generator/verifier as people read it: its name, with its identity id when the store registered one."""
+    name = names.get(model_id, model_id)
+    return name if name == model_id else f"{name} ({model_id})"
+
+
 @dataclass(frozen=True)
 class Loaded:
     """Candidate rows (one per candidate and problem that used it), scores and model names merged from several
@@ -87,8 +93,7 @@ class Loaded:
         return tuple(dict.fromkeys(lang for pool in self.pools.get(generator_id, ()) for lang in pool))
 
     def label(self, model_id: str) -> str:
-        name = self.names.get(model_id, model_id)
-        return name if name == model_id else f"{name} ({model_id})"
+        return model_label(model_id, self.names)
 
 
 def load_stores(directories: Sequence[str]) -> Loaded:
@@ -118,12 +123,7 @@ def choose(kind: str, flag: str, wanted: str | None, counts: Counter, names: dic
     """The one id of ``kind`` in ``counts`` (or ``wanted``, an id or a unique name); ValueError listing them if
     ambiguous."""
     names = names or {}
-
-    def label(value: str) -> str:
-        name = names.get(value, value)
-        return name if name == value else f"{name} (id {value})"
-
-    listing = ", ".join(f"{label(value)}: {count} candidates" for value, count in counts.most_common())
+    listing = ", ".join(f"{model_label(value, names)}: {count} candidates" for value, count in counts.most_common())
     if wanted is not None:
         if wanted in counts:
             return wanted
