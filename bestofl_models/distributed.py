@@ -11,6 +11,7 @@ Two kinds, one per backend (README "Scaling"):
 
 from __future__ import annotations
 
+import atexit
 import heapq
 import logging
 import os
@@ -62,6 +63,15 @@ def merge_in_order(indices: Sequence[Sequence[int]], results: Sequence[Sequence[
     return merged
 
 
+def _destroy_process_group() -> None:
+    """Tear the process group down before the interpreter exits: a gloo group left to the C++ destructors aborts
+    the process ("terminate called without an active exception"), and the launcher then kills the other ranks."""
+    import torch.distributed
+
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 class ProcessGroup:
     """This process's place among the data-parallel ranks of an ``accelerate launch`` (or ``torchrun``) run.
 
@@ -81,6 +91,7 @@ class ProcessGroup:
             accelerator = Accelerator(cpu=not torch.cuda.is_available(),
                                       kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(weeks=52))])
             if accelerator.num_processes > 1:
+                atexit.register(_destroy_process_group)
                 self.accelerator = accelerator
                 self.rank, self.world_size = accelerator.process_index, accelerator.num_processes
                 self.device = accelerator.device
