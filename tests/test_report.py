@@ -256,6 +256,32 @@ def test_cli_writes_tables_summary_and_plots(small_store, tmp_path):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]  # no staging folder left
 
 
+def test_plots_keep_equal_lines_apart_show_ablations_as_bars_and_state_their_sizes(report):
+    import matplotlib.pyplot as plt
+
+    from bestofl_models.report.render import figures
+
+    drawn = figures(report)
+    try:
+        sizes = f"({len(report.data.problem_ids)} problems, {int(report.data.stored.sum())} candidates)"
+        assert all(sizes in fig.axes[0].get_title() for fig in drawn.values())
+        lines = [line for line in drawn[PLOTS[0]].axes[0].get_lines() if line.get_label() in _methods_of(report)]
+        assert len({line.get_marker() for line in lines}) == len(lines) > 1  # each method its own marker
+        first_x = {tuple(line.get_xdata())[0] for line in lines}
+        assert len(first_x) == len(lines)  # nudged sideways: equal points do not hide each other
+        assert all(abs(x - 1) < 0.5 for x in first_x)  # ... by less than half a budget step
+        ablation = drawn[PLOTS[4]].axes[0]
+        pools = {r["pool"] for r in report.ablation}
+        assert len(ablation.patches) == len(pools) * len({r["method"] for r in report.ablation})  # bars
+    finally:
+        for fig in drawn.values():
+            plt.close(fig)
+
+
+def _methods_of(report):
+    return {r["method"] for r in report.curves}
+
+
 def test_report_of_eight_samples_over_four_languages(tmp_path):
     """The issue's acceptance shape: n=8 over 4 languages gives cross budgets 1..8, target ones 1..2."""
     directory = tmp_path / "store"

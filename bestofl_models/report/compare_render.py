@@ -77,6 +77,11 @@ def summary_markdown(runs: Sequence[Run], baseline: int, rows: list[dict], notes
     return "\n".join(lines)
 
 
+def _shared_docs(compared: list[dict]) -> int:
+    """Docs behind the comparison: the overall rows' count (the largest when runs differ)."""
+    return max((r["shared_docs"] for r in compared if r["task"] == OVERALL), default=0)
+
+
 def plot_png(rows: list[dict], baseline_label: str) -> bytes:
     """Per task/language difference to the baseline (percentage points) with its bootstrap interval."""
     import matplotlib
@@ -102,7 +107,7 @@ def plot_png(rows: list[dict], baseline_label: str) -> bytes:
     if not compared:
         ax.text(0.5, 0.5, "no docs shared with the baseline", ha="center", va="center", transform=ax.transAxes)
     ax.set(xlabel="difference to the baseline (percentage points), 95% paired bootstrap interval",
-           title=f"Paired difference to {baseline_label}")
+           title=f"Paired difference to {baseline_label}\n({_shared_docs(compared)} docs shared with the baseline)")
     ax.grid(alpha=0.3, axis="x")
     if runs:
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15))

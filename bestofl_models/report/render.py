@@ -165,8 +165,29 @@ def _figure_bytes(fig) -> bytes:
     return buffer.getvalue()
 
 
+#: One marker per line, so that lines which coincide (methods often agree at small n) stay visible.
+_MARKERS = "osD^v<>ph*X"
+
+
+def _size_note(report: Report) -> str:
+    """``(P problems, C candidates)`` of the report's data, for every title."""
+    return f"({len(report.data.problem_ids)} problems, {int(report.data.stored.sum())} candidates)"
+
+
+def _offset_x(values: np.ndarray, index: int, count: int, log: bool) -> np.ndarray:
+    """``values`` nudged sideways by the line's rank among ``count`` lines (at most a tenth of a step), so that
+    equal points of different lines sit side by side instead of on top of each other."""
+    shift = (index - (count - 1) / 2) * min(0.1, 0.5 / max(count, 1))
+    return values * 2 ** shift if log else values + shift
+
+
 def plots(report: Report) -> dict[str, bytes]:
     """PNG bytes of every plot, by file name."""
+    return {name: _figure_bytes(fig) for name, fig in figures(report).items()}
+
+
+def figures(report: Report) -> dict:
+    """Every plot as a matplotlib figure, by file name (the caller closes them)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -175,23 +196,27 @@ def plots(report: Report) -> dict[str, bytes]:
     out = {}
     averaged = [r for r in report.curves if r["target"] == AVERAGE]
     methods = _methods(averaged)
+    sizes = _size_note(report)
+    log_budget = max(r["n"] for r in averaged) > 32
     fig, ax = plt.subplots(figsize=(8, 5))
-    for method in methods:
+    for index, method in enumerate(methods):
         rows = sorted((r for r in averaged if r["method"] == method), key=lambda r: r["n"])
-        n = np.array([r["n"] for r in rows])
+        n = np.array([r["n"] for r in rows], dtype=float)
         accuracy = np.array([r["accuracy"] for r in rows]) * 100
         style = "--" if method.endswith(("random", "oracle")) else "-"
-        (line,) = ax.plot(n, accuracy, style, label=method, marker="o" if len(n) <= 20 else None, markersize=3)
+        x = _offset_x(n, index, len(methods), log_budget)
+        (line,) = ax.plot(x, accuracy, style, label=method, marker=_MARKERS[index % len(_MARKERS)],
+                          markersize=5 if len(n) <= 20 else 2, markerfacecolor="none", alpha=0.85)
         if method in VOTES:
             band = np.array([r["se"] for r in rows]) * 100 * _Z95
-            ax.fill_between(n, accuracy - band, accuracy + band, color=line.get_color(), alpha=0.2)
-    if max(r["n"] for r in averaged) > 32:
+            ax.fill_between(x, accuracy - band, accuracy + band, color=line.get_color(), alpha=0.15)
+    if log_budget:
         ax.set_xscale("log", base=2)
-    ax.set(xlabel="budget n (samples per problem)", ylabel="accuracy (%)",
-           title="Accuracy vs budget, average over target languages")
+    ax.set(xlabel="budget n (samples per problem; lines nudged sideways where they meet)", ylabel="accuracy (%)",
+           title=f"Accuracy vs budget, average over target languages\n{sizes}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    out[PLOTS[0]] = _figure_bytes(fig)
+    out[PLOTS[0]] = fig
 
     curves = _Lookup(report.curves, "target", "method", "n")
     methods = _methods(report.curves)
@@ -209,9 +234,9 @@ def plots(report: Report) -> dict[str, bytes]:
                     color="white" if value < np.nanmean(grid) else "black")
     ax.set_xticks(range(len(methods)), methods, rotation=40, ha="right", fontsize=8)
     ax.set_yticks(range(len(targets)), targets, fontsize=8)
-    ax.set_title(f"Accuracy (%) per target language at n = {report.budget}")
+    ax.set_title(f"Accuracy (%) per target language at n = {report.budget}\n{sizes}")
     fig.colorbar(image, ax=ax)
-    out[PLOTS[1]] = _figure_bytes(fig)
+    out[PLOTS[1]] = fig
 
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(targets) + 1.5))
     if report.selected:
@@ -227,35 +252,42 @@ def plots(report: Report) -> dict[str, bytes]:
         ax.set(xlabel="share of cross_orm picks (%)", xlim=(0, 100))
     else:
         ax.text(0.5, 0.5, "no verifier scores in the store", ha="center", va="center", transform=ax.transAxes)
-    ax.set_title(f"Language of the candidate the verifier picks (cross_orm, n = {report.budget})")
-    out[PLOTS[2]] = _figure_bytes(fig)
+    ax.set_title(f"Language of the candidate the verifier picks (cross_orm, n = {report.budget})\n{sizes}")
+    out[PLOTS[2]] = fig
 
+    scopes = list(dict.fromkeys(r["scope"] for r in report.pass_at_k))
+    log_k = max(r["k"] for r in report.pass_at_k) > 32
     fig, ax = plt.subplots(figsize=(8, 5))
-    for scope in dict.fromkeys(r["scope"] for r in report.pass_at_k):
+    for index, scope in enumerate(scopes):
         rows = [r for r in report.pass_at_k if r["scope"] == scope]
         pool = scope.startswith("pool")
-        ax.plot([r["k"] for r in rows], [100 * r["pass_at_k"] for r in rows], "-" if pool else "--",
-                linewidth=2.5 if pool else 1, label=scope)
-    if max(r["k"] for r in report.pass_at_k) > 32:
+        x = _offset_x(np.array([r["k"] for r in rows], dtype=float), index, len(scopes), log_k)
+        ax.plot(x, [100 * r["pass_at_k"] for r in rows], "-" if pool else "--", linewidth=2.5 if pool else 1,
+                marker=_MARKERS[index % len(_MARKERS)], markersize=4, markerfacecolor="none", label=scope)
+    if log_k:
         ax.set_xscale("log", base=2)
-    ax.set(xlabel="k (samples)", ylabel="pass@k (%)", title="pass@k within each language vs across the pool")
+    ax.set(xlabel="k (samples)", ylabel="pass@k (%)",
+           title=f"pass@k within each language vs across the pool\n{sizes}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    out[PLOTS[3]] = _figure_bytes(fig)
+    out[PLOTS[3]] = fig
 
     ablation_methods = _methods(report.ablation)
     pools = list(dict.fromkeys(r["pool"] for r in report.ablation))
     ablation = _Lookup(report.ablation, "pool", "target", "method", "n")
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(pools) + 2))
-    for method in ablation_methods:
+    height = 0.8 / max(len(ablation_methods), 1)
+    fig, ax = plt.subplots(figsize=(8, (0.2 + 0.12 * len(ablation_methods)) * len(pools) + 2))
+    for index, method in enumerate(ablation_methods):
         values = [100 * ablation(p, AVERAGE, method, report.ablation_budget)["accuracy"] for p in pools]
-        ax.plot(values, range(len(pools)), "o-", label=method, alpha=0.8)
+        ax.barh(np.arange(len(pools)) + (index - (len(ablation_methods) - 1) / 2) * height, values, height,
+                label=method)
     ax.set_yticks(range(len(pools)), pools, fontsize=7)
     ax.invert_yaxis()
-    ax.set(xlabel="accuracy (%)", title=f"Pool ablations, average over targets, n = {report.ablation_budget}")
+    ax.set(xlabel="accuracy (%)",
+           title=f"Pool ablations, average over targets, n = {report.ablation_budget}\n{sizes}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.12))
-    out[PLOTS[4]] = _figure_bytes(fig)
+    out[PLOTS[4]] = fig
     return out
 
 
