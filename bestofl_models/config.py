@@ -15,6 +15,9 @@ Defaults chosen here (documented in the README):
 * ``batch_size``: lm-eval's ``--batch_size`` (``1`` unless given) unless ``batch_size=`` is in ``--model_args``,
   which wins; ``auto`` means the backend's default (:data:`AUTO_BATCH_SIZE`).
 * ``keep_generator=false``: the generator is freed before the verifier loads (they may share one GPU).
+* ``verifier``: a selection that needs one and no ``verifier=`` uses ``self`` (the generator as a yes/no judge,
+  ``bestofl_models.judge``); ``verifier_format=auto`` decides a classifier's input format from the checkpoint
+  (``bestofl_models.verifiers``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ logger = logging.getLogger(__name__)
 
 BACKENDS = ("hf", "vllm")
 VERIFIER_BACKENDS = ("auto", "hf", "vllm")
+#: ``verifier_format``: ``bestofl`` is our trained verifiers' text, ``chat`` a reward model's own chat template.
+VERIFIER_FORMATS = ("auto", "bestofl", "chat")
+#: ``verifier=self``: the generator judges; ``verifier=judge:ID``: model ID judges (``bestofl_models.judge``).
+SELF_JUDGE = "self"
+JUDGE_PREFIX = "judge:"
 #: Candidates per backend call when ``batch_size`` is ``auto``.
 AUTO_BATCH_SIZE = {"hf": 16, "vllm": 512}
 STORE_ENV = "BESTOFL_STORE"
@@ -71,6 +79,9 @@ class BestOfLConfig:
     preset: str = "bestofl"
     backend: str = "hf"
     verifier: str | None = None
+    verifier_format: str = "auto"
+    #: True when no ``verifier=`` was given and a selection that needs one defaulted to ``self``.
+    verifier_defaulted: bool = False
     languages: tuple[str, ...] = DEFAULT_POOL
     pool: str = "languages"
     selection: str = "cross_orm"
@@ -91,6 +102,15 @@ class BestOfLConfig:
     verifier_backend: str = "auto"
     #: Options handed to the backend as they are (``tensor_parallel_size``, ``max_model_len``, ...).
     backend_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def judge_model(self) -> str | None:
+        """The judge's model for ``verifier=self`` / ``judge:ID``; None for a classifier verifier."""
+        if self.verifier == SELF_JUDGE:
+            return self.pretrained
+        if self.verifier and self.verifier.startswith(JUDGE_PREFIX):
+            return self.verifier[len(JUDGE_PREFIX):]
+        return None
 
     @property
     def needs_verifier(self) -> bool:
@@ -118,6 +138,7 @@ class BestOfLConfig:
             "pretrained": self.pretrained,
             "backend": self.backend,
             "verifier": self.verifier,
+            "verifier_format": self.verifier_format,
             "selection": self.selection,
             "pool": list(self.languages) if self.pool == "languages" else "target",
             "n": self.n,
@@ -256,6 +277,7 @@ CORE_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "pretrained": _as_str,
     "backend": _choice(BACKENDS),
     "verifier": _as_optional_str,
+    "verifier_format": _choice(VERIFIER_FORMATS),
     "languages": _as_languages,
     "selection": _as_selection,
     "n": _as_int,
@@ -351,11 +373,17 @@ def parse_model_args(
     batch_size = values.get("batch_size") or _cap(auto, raw.get("max_batch_size"))
     verifier_batch_size = values.get("verifier_batch_size") or _cap(16, raw.get("max_batch_size"))
 
+    from .selection import NEEDS_VERIFIER
+
+    verifier = _verifier_name(values.get("verifier"))
+    defaulted = verifier is None and selection in NEEDS_VERIFIER
     config = BestOfLConfig(
         pretrained=normalize_model_path(values["pretrained"]),
         preset=preset.name,
         backend=backend,
-        verifier=normalize_model_path(values["verifier"]) if values.get("verifier") else None,
+        verifier=SELF_JUDGE if defaulted else verifier,
+        verifier_format=values.get("verifier_format", "auto"),
+        verifier_defaulted=defaulted,
         languages=languages,
         pool=preset.pool,
         selection=selection,
@@ -393,6 +421,19 @@ def normalize_model_path(name: str) -> str:
     return str(path.resolve()) if path.exists() else name
 
 
+def _verifier_name(value: str | None) -> str | None:
+    """``self``, ``judge:ID`` (a local ID made absolute) or a classifier's id/path (likewise)."""
+    if value is None or value == SELF_JUDGE:
+        return value
+    if value.startswith(JUDGE_PREFIX):
+        model = value[len(JUDGE_PREFIX):].strip()
+        if not model:
+            raise ModelArgsError("verifier=judge: needs a model after the colon (verifier=judge:ID or a path); "
+                                 "verifier=self judges with the generator.")
+        return JUDGE_PREFIX + normalize_model_path(model)
+    return normalize_model_path(value)
+
+
 def _check(config: BestOfLConfig) -> None:
     if config.n < 1:
         raise ModelArgsError(f"n is the total number of samples per problem and must be >= 1, got {config.n}.")
@@ -409,12 +450,10 @@ def _check(config: BestOfLConfig) -> None:
             f"n={config.n} over {pool_size} language(s) asks for would all be identical. "
             f"Set temperature>0 (e.g. 0.7) or n<={pool_size}."
         )
-    if config.needs_verifier and not config.verifier:
+    if config.judge_model is not None and config.verifier_format != "auto":
         raise ModelArgsError(
-            f"selection={config.selection} needs verifier=<LoRA adapter or classifier path/id> "
-            "(e.g. --model_args ...,verifier=path/to/adapter); "
-            "self_consistency and cross_self_consistency need none."
-        )
+            f"verifier_format={config.verifier_format} is for classifier verifiers; verifier={config.verifier} is "
+            "a yes/no judge with its own fixed prompt: remove verifier_format.")
     if config.verifier_backend == "vllm" and config.backend != "vllm":
         raise ModelArgsError("verifier_backend=vllm needs backend=vllm (the vLLM venv); use verifier_backend=hf.")
     for key in ("tensor_parallel_size", "data_parallel_size", "max_model_len", "max_num_seqs"):

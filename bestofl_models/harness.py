@@ -34,6 +34,7 @@ from bestofl_tasks.languages import final_answer_line, get_language
 from bestofl_tasks.prompts import generator_prompt, has_chat_template
 
 from .config import BestOfLConfig, ModelArgsError, check_target, parse_model_args
+from .backends import prompt_batches
 from .distributed import ProcessGroup, balanced_split
 from .pool import plan_samples
 from .problems import Problem, has_fewshot_examples, problem_from_instance
@@ -92,29 +93,33 @@ class BestOfLLM(LM):
                     "replica), not under accelerate launch: run lm_eval as one process.")
             self._device = self.group.device  # each rank on its own device (the CPU without CUDA)
             self.config = dataclasses.replace(self.config, device=str(self.group.device))
+        from .backends import load_tokenizer
         from .identity import generator_identity, identity_id, verifier_identity
 
-        self.verifier_id = None
-        if self.config.needs_verifier:  # a missing or wrong-shaped verifier fails now, not after sampling
-            from .verifier import TEXT_FORMAT, check_verifier
-
-            self._verifier_base = check_verifier(self.config)
-            self._verifier_identity = verifier_identity(self.config, self._verifier_base, TEXT_FORMAT)
-            self.verifier_id = identity_id(self._verifier_identity, "verifier")
-        from .backends import load_tokenizer
-
         self.tokenizer = load_tokenizer(self.config)
-        self._generator_identity = generator_identity(self.config)
-        self.generator_id = identity_id(self._generator_identity, "generator")
+        self.verifier_id = self.verifier_spec = None
+        if self.config.needs_verifier:  # a missing or wrong-shaped verifier fails now, not after sampling
+            from .verifier_spec import log_choice, resolve_verifier
+
+            self.verifier_spec = resolve_verifier(self.config, self.tokenizer)
+            self.verifier_identity = verifier_identity(self.config, self.verifier_spec)
+            self.verifier_id = identity_id(self.verifier_identity, "verifier")
+            log_choice(self.config, self.verifier_spec)
+        self.generator_identity = generator_identity(self.config)
+        self.generator_id = identity_id(self.generator_identity, "generator")
         self.store = CandidateStore(self.config.store)
         self.read_stores = [CandidateStore(path, read_only=True) for path in self.config.read_stores]
-        self.store.register_model(self.generator_id, "generator", self.config.pretrained, self._generator_identity)
+        self.store.register_model(self.generator_id, "generator", self.config.pretrained, self.generator_identity)
         if self.verifier_id is not None:
-            self.store.register_model(self.verifier_id, "verifier", self.config.verifier, self._verifier_identity)
+            self.store.register_model(self.verifier_id, "verifier", self.verifier_spec.name, self.verifier_identity)
         self.store.register_run(self.generator_id, self.config.summary())  # reports read the pool order here
         self._backend = None
         self._verifier = None
         self._prompts: dict[tuple[str, str], str] = {}
+        #: For the results JSON (``results_info``): counts, data sources, per-request records by (task, doc_id).
+        self.run_counts: collections.Counter = collections.Counter(largest_batch=0)
+        self.data_sources: set[str] = set()
+        self.sample_records: dict[tuple[str, int], dict] = {}
 
     @classmethod
     def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None) -> "BestOfLLM":
@@ -161,24 +166,20 @@ class BestOfLLM(LM):
         )
 
     def get_model_info(self) -> dict:
-        template = getattr(self.tokenizer, "chat_template", None)
-        info = {**self.config.summary(), "generator_id": self.generator_id,
-                "generator_fingerprint": self._generator_identity["fingerprint"],
-                # applied by bestofl itself, whatever --apply_chat_template says (lm-eval's chat_template field
-                # in the results only records lm-eval's own use of it)
-                "prompt_format": "chat template" if has_chat_template(self.tokenizer) else "plain prompt",
-                "chat_template_sha256": hashlib.sha256(template.encode()).hexdigest() if isinstance(template, str)
-                else None}
-        if self.verifier_id is not None:
-            info.update(verifier_id=self.verifier_id, verifier_fingerprint=self._verifier_identity["fingerprint"])
-        return {"bestofl": info}
+        from .results_info import model_info
+
+        return model_info(self)
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         if not requests and self.world_size == 1:  # a rank with no requests still takes part in the exchanges
             return []
+        from .results_info import doc_source, sample_record, warn_task_decoding
+
         disable_tqdm = disable_tqdm or self.rank != 0
         _warn_repeats(max((getattr(r, "repeats", 1) or 1 for r in requests), default=1))
+        warn_task_decoding(requests)
         problems = [problem_from_instance(request) for request in requests]
+        self.data_sources.update(doc_source(r.doc) for r, problem in zip(requests, problems) if not problem.is_fallback)
         for request, problem in zip(requests, problems):
             if has_fewshot_examples(request.args[0], problem):
                 _warn_fewshot_ignored(problem.task)
@@ -187,10 +188,14 @@ class BestOfLLM(LM):
         self._record_uses(problems, slots)
         scores = self._score_missing(slots, candidates, disable_tqdm) if self.config.needs_verifier else {}
         outputs, report = [], _Summary()
+        records = {}
         for problem, request_slots in zip(problems, slots):
-            chosen, first = self._select(problem, request_slots, candidates, scores)
+            chosen, first, scored = self._select(problem, request_slots, candidates, scores)
             outputs.append(self._answer_text(problem, chosen, candidates))
             report.add(problem, chosen, first)
+            records[problem.task, problem.doc_id] = sample_record(chosen, scored)
+        for rank_records in self.group.all_gather([records]):  # rank 0 writes every row of --log_samples
+            self.sample_records.update(rank_records)
         report.log(self.config)
         return outputs
 
@@ -249,6 +254,7 @@ class BestOfLLM(LM):
         stored = self.store.get_many(planned)
         missing = {key: slot for key, slot in planned.items() if key not in stored}
         total = sum(len(s) for s in slots)
+        self.run_counts.update(planned=len(planned), reused=len(planned) - len(missing))
         logger.info(
             "bestofl: %d requests, %d planned samples, %d distinct, %d to generate (the rest are in the store)",
             len(slots), total, len({s.key for r in slots for s in r}), len(missing),
@@ -263,9 +269,11 @@ class BestOfLLM(LM):
         work: dict[str, ToGenerate] = {}
         for item in self.group.all_gather(ours):
             work.setdefault(item.slot.key, item)  # a key several ranks miss is generated once
-        order = sorted(work.values(), key=lambda item: (-item.length, item.slot.key))
-        size = self.config.batch_size
-        batches = [order[start : start + size] for start in range(0, len(order), size)]
+        self.run_counts.update(generated=len(work))
+        # longest prompt first; a prompt's candidates stay together (one batch even at --batch_size 1)
+        order = sorted(work.values(), key=lambda item: (-item.length, item.slot.prompt, item.slot.key))
+        batches = prompt_batches(order, self.config.batch_size, key=lambda item: item.slot.prompt)
+        self.run_counts["largest_batch"] = max([self.run_counts["largest_batch"], *map(len, batches)])
         # a batch costs about its rows times (longest prompt + new tokens); each rank gets whole batches, so every
         # batch is the one a single process would run
         costs = [len(batch) * (batch[0].length + self.config.max_gen_toks) for batch in batches]
@@ -366,6 +374,7 @@ class BestOfLLM(LM):
                                                  if key not in done]):
             work.setdefault(slot.key, (slot, text))  # a key several ranks lack is scored once
         items = list(work.values())
+        self.run_counts.update(scored=len(items), scores_reused=len(planned) - len(items))
         costs = [len(slot.question) + len(text) for slot, text in items]  # about the verifier's tokens
         mine = [items[i] for i in balanced_split(costs, self.world_size)[self.rank]]
         made: dict[str, tuple[str, float]] = {}
@@ -373,13 +382,11 @@ class BestOfLLM(LM):
             if not self.config.keep_generator:
                 self._close_generator()
             verifier = self._load_verifier()
-            from .verifier import score_responses
-
             with tqdm(total=len(mine), desc="bestofl: scoring", unit="cand", disable=disable_tqdm) as bar:
                 for start in range(0, len(mine), SCORE_CHUNK):
                     chunk = mine[start : start + SCORE_CHUNK]
-                    scores = score_responses(
-                        verifier, [(slot.question, text, slot.lang or "en") for slot, text in chunk], progress=False)
+                    scores = verifier.score_items(
+                        [(slot.question, text, slot.lang or "en") for slot, text in chunk], progress=False)
                     unusable = sum(1 for score in scores if not math.isfinite(score))
                     if unusable:
                         logger.warning("verifier %s gave %d NaN/infinite score(s); those candidates rank after every "
@@ -409,9 +416,9 @@ class BestOfLLM(LM):
 
     def _load_verifier(self):
         if self._verifier is None:
-            from .verifier import load_verifier
+            from .verifier_spec import load_scorer
 
-            self._verifier = load_verifier(self.config, self._verifier_base)
+            self._verifier = load_scorer(self.config, self.verifier_spec)
         return self._verifier
 
     def _close_verifier(self) -> None:
@@ -422,8 +429,8 @@ class BestOfLLM(LM):
     # ------------------------------------------------------------------------------------------ selection
 
     def _select(self, problem: Problem, slots: list[Slot], candidates: dict[str, Candidate],
-                scores: dict[str, float | None]) -> tuple[Scored | None, Scored | None]:
-        """The selected candidate and the target language's first sample (for the summary)."""
+                scores: dict[str, float | None]) -> tuple[Scored | None, Scored | None, list[Scored]]:
+        """The selected candidate, the target language's first sample (for the summary) and every candidate."""
         # NaN: the verifier gave no usable number (ranks last); a key without a score stays None
         scored = []
         for slot in slots:
@@ -433,7 +440,7 @@ class BestOfLLM(LM):
         pool = list(dict.fromkeys(slot.lang for slot in slots))
         chosen = select(self.config.selection, scored, problem.target_lang, pool)
         first = next((s for s in scored if s.lang == problem.target_lang and s.sample_idx == 0), None)
-        return chosen, first
+        return chosen, first, scored
 
     def _answer_text(self, problem: Problem, chosen: Scored | None, candidates: dict[str, Candidate]) -> str:
         if chosen is None:

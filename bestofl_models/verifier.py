@@ -5,6 +5,13 @@
 Hub id. The scored text is always :func:`bestofl_tasks.prompts.verifier_text` with the candidate's own
 language and question, so training and evaluation see the same input.
 
+A public chat reward model (``verifier_format=chat``, e.g. Skywork-Reward-V2) is scored on
+:func:`chat_rm_text` instead: the question as prompted (user turn) and the candidate (assistant turn) through the
+reward model's own chat template, version :data:`CHAT_FORMAT`. Which format a checkpoint gets is decided in
+``bestofl_models.verifier_spec``. Every score is stored as ``sigmoid(logit)`` (computed in float64 by
+transformers): a probability for our BCE-trained verifiers, a monotone squashing of a chat reward model's raw
+reward (the order, hence the selection, is the reward's).
+
 Backends: transformers (any verifier), or vLLM's pooling runner (``LLM(runner="pooling").classify``, sigmoid
 applied by vLLM for one label) for a full classifier when ``backend=vllm``; vLLM cannot load a LoRA adapter
 with a trained score head, so adapters always use transformers (merge the adapter to use vLLM).
@@ -20,7 +27,7 @@ from typing import Sequence
 
 from tqdm.auto import tqdm
 
-from bestofl_tasks.prompts import verifier_text
+from bestofl_tasks.prompts import chat_messages, verifier_text
 
 from .config import looks_like_local_path
 
@@ -29,6 +36,19 @@ logger = logging.getLogger(__name__)
 #: Version of the text the verifier scores (:func:`bestofl_tasks.prompts.verifier_text`): part of a score's
 #: verifier identity, so a change of format never reuses scores of the old one.
 TEXT_FORMAT = "bestofl-verifier-text-1"
+#: Version of :func:`chat_rm_text`, the input of a chat reward model (``verifier_format=chat``).
+CHAT_FORMAT = "chat-rm-1"
+
+
+def chat_rm_text(tokenizer, question: str, response: str, lang: str) -> str:
+    """A chat reward model's input: the user turn is the question as the generator was prompted with it, the
+    assistant turn the candidate, through the reward model's own chat template."""
+    return tokenizer.apply_chat_template(chat_messages(question, lang, response=response.strip()), tokenize=False,
+                                         add_generation_prompt=False)
+
+
+#: ``verifier_format`` -> the text function a classifier scores.
+TEXTS = {"bestofl": verifier_text, "chat": chat_rm_text}
 
 
 def _adapter_config(name: str):
@@ -259,29 +279,46 @@ def is_causal_decoder(model) -> bool:
 _UNKNOWN = object()
 
 
-class HFVerifier:
+def verifier_tokenizer(name: str, base: str | None, trust_remote_code: bool = False):
+    """A classifier's tokenizer; an adapter's own, else its base's (adapters often ship without one)."""
+    import transformers
+
+    common = {"trust_remote_code": trust_remote_code}
+    if base is None:
+        return transformers.AutoTokenizer.from_pretrained(name, **common)
+    try:
+        return transformers.AutoTokenizer.from_pretrained(name, **common)
+    except (OSError, ValueError):
+        return transformers.AutoTokenizer.from_pretrained(base, **common)
+
+
+class _ScoresTexts:
+    """``score_items``: the texts of ``text_format`` for ``(question, response, lang)`` items, then ``score``."""
+
+    tokenizer: object
+    text_format: str
+
+    def score_items(self, items: Sequence[tuple[str, str, str]], progress: bool = True) -> list[float]:
+        text = TEXTS[self.text_format]
+        return self.score([text(self.tokenizer, q, r, lang) for q, r, lang in items], progress=progress)
+
+
+class HFVerifier(_ScoresTexts):
     """transformers (+ peft) verifier scoring length-sorted batches."""
 
-    def __init__(self, config, base=_UNKNOWN):
-        """``base``: :func:`inspect_verifier`'s answer for ``config.verifier`` when the caller already has it."""
+    def __init__(self, config, base=_UNKNOWN, text_format: str = "bestofl"):
+        """``base``: :func:`inspect_verifier`'s answer for ``config.verifier`` when the caller already has it;
+        ``text_format``: a key of :data:`TEXTS`."""
         import torch
-        import transformers
 
         from .backends.hf import pick_device
 
         self.name = config.verifier
         self.batch_size = config.verifier_batch_size
         self.device = pick_device(config.device)
-        common = {"trust_remote_code": config.trust_remote_code}
         base = inspect_verifier(self.name, config.trust_remote_code) if base is _UNKNOWN else base
-        if base is None:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.name, **common)
-        else:
-            try:
-                self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.name, **common)
-            except (OSError, ValueError):  # adapters often ship without a tokenizer
-                self.tokenizer = transformers.AutoTokenizer.from_pretrained(base, **common)
-        prepare_verifier_tokenizer(self.tokenizer)
+        self.text_format = text_format
+        self.tokenizer = prepare_verifier_tokenizer(verifier_tokenizer(self.name, base, config.trust_remote_code))
         model = load_seqcls(
             self.name if base is None else base,
             adapter=None if base is None else self.name,
@@ -313,7 +350,7 @@ class HFVerifier:
                     del batch["attention_mask"]
                 with torch.inference_mode():
                     logits = self.model(**batch).logits
-                for i, p in zip(rows, torch.sigmoid(logits[:, 0].float()).tolist()):
+                for i, p in zip(rows, torch.sigmoid(logits[:, 0].double()).tolist()):
                     scores[i] = p
                 bar.update(len(rows))
         return scores
@@ -325,18 +362,16 @@ class HFVerifier:
             self._torch.cuda.empty_cache()
 
 
-class VLLMVerifier:
+class VLLMVerifier(_ScoresTexts):
     """A full one-logit classifier on vLLM's pooling runner."""
 
-    def __init__(self, config):
-        import transformers
-
+    def __init__(self, config, text_format: str = "bestofl", llm=None):
         from .backends.vllm import build_llm
 
         self.name = config.verifier
-        common = {"trust_remote_code": config.trust_remote_code}
-        self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.name, **common)
-        self.llm = build_llm(self.name, config, generator=False, runner="pooling")
+        self.text_format = text_format
+        self.tokenizer = verifier_tokenizer(self.name, None, config.trust_remote_code)
+        self.llm = llm if llm is not None else build_llm(self.name, config, generator=False, runner="pooling")
 
     def score(self, texts: Sequence[str], progress: bool = True) -> list[float]:
         from .backends.vllm import token_prompts
@@ -352,16 +387,16 @@ class VLLMVerifier:
 
 
 def score_responses(verifier, items: Sequence[tuple[str, str, str]], progress: bool = True) -> list[float]:
-    """Score ``(question, response, lang)`` triples: the text is ``verifier_text`` with the verifier's tokenizer."""
-    texts = [verifier_text(verifier.tokenizer, question, response, lang) for question, response, lang in items]
-    return verifier.score(texts, progress=progress)
+    """Score ``(question, response, lang)`` triples in the verifier's text format (``verifier_text`` for ours)."""
+    return verifier.score_items(items, progress=progress)
 
 
-def load_verifier(config, base=_UNKNOWN):
+def load_verifier(config, base=_UNKNOWN, text_format: str = "bestofl"):
     """The verifier named by ``config.verifier`` on the backend ``config.verifier_backend`` picks.
 
     ``auto``: vLLM when ``backend=vllm`` and the verifier is a full classifier, transformers otherwise.
-    ``base``: :func:`inspect_verifier`'s answer when the caller already has it.
+    ``base``: :func:`inspect_verifier`'s answer when the caller already has it; ``text_format``: what it scores
+    (a key of :data:`TEXTS`).
     """
     choice = config.verifier_backend
     base = inspect_verifier(config.verifier, config.trust_remote_code) if base is _UNKNOWN else base
@@ -375,5 +410,5 @@ def load_verifier(config, base=_UNKNOWN):
                 "score head; use verifier_backend=hf, or merge it (PeftModel.merge_and_unload) and save a full "
                 "classifier."
             )
-        return VLLMVerifier(config)
-    return HFVerifier(config, base=base)
+        return VLLMVerifier(config, text_format)
+    return HFVerifier(config, base=base, text_format=text_format)

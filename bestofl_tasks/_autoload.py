@@ -10,7 +10,10 @@ packages) calls :func:`arm` at interpreter start. ``arm`` only appends a finder 
   ``include_defaults=False``);
 * ``lm_eval.evaluator``: ``simple_evaluate`` of one of our models drops lm-eval's "appears to be an instruct
   or chat variant but chat template is not applied" warning (our models apply the generator's chat template
-  themselves, whatever ``--apply_chat_template`` says);
+  themselves, whatever ``--apply_chat_template`` says), warns once about each lm-eval option that does not
+  reach our sampling and lists them in the results' ``bestofl`` block, and keeps the results folder visible
+  (lm-eval names it after ``pretrained``: ``.cache/x`` would make a hidden ``.cache__x``); ``evaluate`` adds
+  our per-request records (selected language and score, ``candidates``) to the ``--log_samples`` rows;
 * ``lm_eval.__main__``: a bad ``--model_args`` value of our models (``ModelArgsError``) ends the CLI with its
   one-line message and exit code 2 instead of a traceback.
 
@@ -92,27 +95,58 @@ class _DropChatTemplateAdvice:
 
 
 def patch_evaluator(module) -> None:
-    """``simple_evaluate`` of our models without lm-eval's chat-template advice (once, idempotent)."""
+    """``simple_evaluate`` and ``evaluate`` of our models as the module docstring says (once, idempotent)."""
     import functools
+    import inspect
     import logging
 
     original = module.simple_evaluate
     if getattr(original, "_bestofl", False):
         return
+    signature = inspect.signature(original)
 
     @functools.wraps(original)
     def simple_evaluate(*args, **kwargs):
         if not _is_ours(args[0] if args else kwargs.get("model")):
             return original(*args, **kwargs)
+        from bestofl_models.results_info import ignored_options
+
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        ignored = ignored_options(bound.arguments)
         source = logging.getLogger(module.__name__)
         source.addFilter(_DropChatTemplateAdvice)
         try:
-            return original(*args, **kwargs)
+            results = original(*args, **kwargs)
         finally:
             source.removeFilter(_DropChatTemplateAdvice)
+        _unhide_results_folder(bound.arguments.get("evaluation_tracker"))
+        if results and isinstance(results.get("config", {}).get("bestofl"), dict):
+            results["config"]["bestofl"]["ignored_lm_eval_options"] = ignored
+        return results
 
-    simple_evaluate._bestofl = True
+    original_evaluate = module.evaluate
+
+    @functools.wraps(original_evaluate)
+    def evaluate(lm, *args, **kwargs):
+        results = original_evaluate(lm, *args, **kwargs)
+        if _is_ours(lm):
+            from bestofl_models.results_info import add_sample_records
+
+            add_sample_records(results, lm)
+        return results
+
+    simple_evaluate._bestofl = evaluate._bestofl = True
     module.simple_evaluate = simple_evaluate
+    module.evaluate = evaluate
+
+
+def _unhide_results_folder(tracker) -> None:
+    """lm-eval's results folder is named after ``pretrained``; a leading ``.`` would hide it."""
+    general = getattr(tracker, "general_config_tracker", None)
+    name = getattr(general, "model_name_sanitized", None)
+    if isinstance(name, str) and name.startswith("."):
+        general.model_name_sanitized = "_" + name.lstrip(".")
 
 
 def patch_cli(module) -> None:

@@ -90,8 +90,9 @@ def test_backend_options_pass_through():
         ("pretrained=m,verifier=v,languages=en:de,n=4,temperature=0", "would all be identical"),
         ("pretrained=m,verifier=v,top_p=0", "top_p must be in"),
         ("pretrained=m,verifier=v,colour=red", "Valid keys: pretrained"),
-        ("pretrained=m", "selection=cross_orm needs verifier="),
-        ("pretrained=m,selection=weighted_vote", "needs verifier="),
+        ("pretrained=m,verifier=v,verifier_format=xml", "not one of: auto, bestofl, chat"),
+        ("pretrained=m,verifier=self,verifier_format=chat", "verifier_format=chat is for classifier verifiers"),
+        ("pretrained=m,verifier=judge:", "needs a model after the colon"),
         ("pretrained=m,verifier=v,selection=best", "Choose one of"),
         ("pretrained=m,verifier=v,backend=tgi", "not one of: hf, vllm"),
         ("pretrained=m,verifier=v,tensor_parallel_size=2", "applies to backend=vllm only"),
@@ -105,6 +106,21 @@ def test_backend_options_pass_through():
 def test_errors_say_what_to_change(args, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("=", "=")):
         cli(args)
+
+
+def test_no_verifier_means_the_generator_judges_when_the_selection_needs_one(tmp_path):
+    for preset, selection in (("bestofl", ""), ("multi-orm", ""), ("self-consistency", ",selection=weighted_vote")):
+        config = cli(f"pretrained=m{selection}", preset)
+        assert (config.verifier, config.verifier_defaulted, config.judge_model) == ("self", True, "m")
+    sc = cli("pretrained=m", "self-consistency")
+    assert (sc.verifier, sc.verifier_defaulted, sc.needs_verifier) == (None, False, False)
+    given = cli("pretrained=m,verifier=self")
+    assert (given.verifier, given.verifier_defaulted, given.judge_model) == ("self", False, "m")
+    (tmp_path / "judge").mkdir()
+    judge = cli(f"pretrained=m,verifier=judge:{tmp_path / 'judge'}")
+    assert judge.judge_model == str(tmp_path / "judge") and judge.verifier == f"judge:{tmp_path / 'judge'}"
+    assert cli("pretrained=m,verifier=org/rm").judge_model is None
+    assert cli("pretrained=m,verifier=org/rm,verifier_format=chat").summary()["verifier_format"] == "chat"
 
 
 def test_store_none_is_the_explicit_in_memory_choice(tmp_path):

@@ -44,8 +44,8 @@ def test_presets_resolve_through_the_registry_and_builtins_still_do():
 def test_invalid_model_args_fail_before_loading_anything():
     from lm_eval.api.registry import get_model
 
-    with pytest.raises(ValueError, match="needs verifier="):
-        get_model("bestofl").create_from_arg_string("pretrained=/does/not/exist", {"batch_size": 1})
+    with pytest.raises(ValueError, match="verifier_format='xml' is not one of"):
+        get_model("bestofl").create_from_arg_string("pretrained=/does/not/exist,verifier_format=xml", {"batch_size": 1})
 
 
 def answering_seeds():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence, TypeVar
 
 from bestofl_tasks.prompts import has_chat_template
 
@@ -47,6 +47,32 @@ def combined_seed(seeds: Sequence[int]) -> int:
     """One 63-bit seed derived from several (order-independent)."""
     digest = hashlib.sha256(",".join(str(s) for s in sorted(seeds)).encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
+
+
+T = TypeVar("T")
+
+
+def prompt_batches(items: Sequence[T], size: int, key: Callable[[T], str]) -> list[list[T]]:
+    """``items`` (ordered so that those sharing a prompt are adjacent) in batches of about ``size``: a prompt's
+    candidates are never split, so a batch holds at least one prompt's candidates (several at ``--batch_size 1``)
+    and further whole prompts while they fit in ``size``."""
+    batches: list[list[T]] = []
+    group: list[T] = []
+    for item in items:
+        if group and key(item) != key(group[0]):
+            _add_group(batches, group, size)
+            group = []
+        group.append(item)
+    if group:
+        _add_group(batches, group, size)
+    return batches
+
+
+def _add_group(batches: list[list], group: list, size: int) -> None:
+    if batches and len(batches[-1]) + len(group) <= size:
+        batches[-1].extend(group)
+    else:
+        batches.append(list(group))
 
 
 def load_backend(config) -> Backend:

@@ -1,0 +1,156 @@
+"""What a run really used, for lm-eval's results JSON and ``--log_samples`` rows.
+
+* :func:`model_info`: the ``bestofl`` block of ``results["config"]`` (lm-eval merges ``get_model_info()`` into it
+  after the evaluation): generator and verifier with their fingerprints, verifier kind and format, dtype, batch
+  sizes, device, pool, n, selection, sampling settings, data source, candidates generated vs reused, version.
+* :func:`sample_record`: per request, the selected candidate's language and score and every candidate
+  (language, answer, score); the start-up hook (``bestofl_tasks._autoload``) adds it to the sample rows.
+* :func:`ignored_options`: lm-eval options that do not reach our sampling (``--gen_kwargs``, ``--seed``,
+  ``--apply_chat_template``), one warning each; the results block lists them beside what applied.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from typing import Any, Iterable, Mapping
+
+logger = logging.getLogger(__name__)
+
+#: ``simple_evaluate``'s seeds when none is given (lm-eval's ``--seed`` default ``0,1234,1234,1234``).
+LM_EVAL_DEFAULT_SEEDS = {"random_seed": 0, "numpy_random_seed": 1234, "torch_random_seed": 1234,
+                         "fewshot_random_seed": 1234}
+
+
+def bestofl_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bestofl")
+    except PackageNotFoundError:
+        return None
+
+
+def data_source(sources: Iterable[str]) -> dict[str, Any]:
+    """Where the tasks' data came from: ``BESTOFL_DATA_DIR``'s folder, or the Hub datasets ``bestofl_tasks.data``
+    loads (``sources``: the docs' ``source`` fields seen in this run)."""
+    from bestofl_tasks import data
+
+    used = sorted(set(sources))
+    local = data.data_dir()
+    if local is not None:
+        return {"kind": "local", "path": str(local.resolve()), "env": data.DATA_DIR_ENV, "sources": used}
+    hub = {name.removeprefix("HUB_").lower(): value for name, value in vars(data).items()
+           if name.startswith("HUB_") and isinstance(value, str)}
+    return {"kind": "hub", "datasets": hub, "revision": None, "sources": used}
+
+
+def doc_source(doc) -> str:
+    """A doc's data source: ours name it (``source``); lm-eval's MGSM tasks are joined to MGSM."""
+    return doc.get("source", "mgsm") if isinstance(doc, Mapping) else "mgsm"
+
+
+def device_of(config) -> str:
+    if config.backend == "vllm":
+        return "vllm (tensor_parallel_size={})".format(config.backend_options.get("tensor_parallel_size", 1))
+    from .backends.hf import pick_device
+
+    return str(pick_device(config.device))
+
+
+def model_info(lm) -> dict[str, Any]:
+    """The ``bestofl`` block of the results JSON for the harness model ``lm`` after its run."""
+    config, spec = lm.config, lm.verifier_spec
+    template = getattr(lm.tokenizer, "chat_template", None)
+    from bestofl_tasks.prompts import has_chat_template
+
+    info = {
+        **config.summary(),
+        "bestofl_version": bestofl_version(),
+        "generator_id": lm.generator_id,
+        "generator_fingerprint": lm.generator_identity["fingerprint"],
+        "generator_revision": config.backend_options.get("revision"),
+        "dtype": config.dtype,
+        "device": device_of(config),
+        # applied by bestofl itself, whatever --apply_chat_template says (lm-eval's chat_template field in the
+        # results only records lm-eval's own use of it)
+        "prompt_format": "chat template" if has_chat_template(lm.tokenizer) else "plain prompt",
+        "chat_template_sha256": hashlib.sha256(template.encode()).hexdigest() if isinstance(template, str) else None,
+        "verifier_kind": spec.kind if spec else None,
+        "verifier_model": spec.model if spec else None,
+        "verifier_format": spec.format if spec else None,
+        "verifier_format_version": spec.format_version if spec else None,
+        "verifier_format_reason": spec.reason if spec else None,
+        "verifier_defaulted": config.verifier_defaulted,
+        "verifier_id": lm.verifier_id,
+        "verifier_fingerprint": lm.verifier_identity["fingerprint"] if spec else None,
+        "batch_size": config.batch_size,
+        "largest_generation_batch": lm.run_counts["largest_batch"],
+        "verifier_batch_size": config.verifier_batch_size if spec else None,
+        "data_source": data_source(lm.data_sources),
+        "candidates": {key: lm.run_counts[key] for key in ("planned", "generated", "reused")},
+        "scores": {key: lm.run_counts[key] for key in ("scored", "scores_reused")} if spec else None,
+        "applied_settings": {**config.sampling_settings(), "prompt": "bestofl's own prompt per pool language"},
+    }
+    return {"bestofl": info}
+
+
+def sample_record(chosen, scored: list) -> dict[str, Any]:
+    """Fields for one request's ``--log_samples`` row: the selected candidate's language and score, and every
+    candidate as ``{lang, answer, score}`` (score: None without a verifier, NaN shown as None)."""
+    def score(item):
+        return None if item.score is None or item.score != item.score else item.score
+
+    return {
+        "bestofl_selected_lang": chosen.lang if chosen else None,
+        "bestofl_selected_score": score(chosen) if chosen else None,
+        "candidates": [{"lang": s.lang, "answer": s.answer, "score": score(s)} for s in scored],
+    }
+
+
+def add_sample_records(results: Mapping[str, Any] | None, lm) -> None:
+    """Put ``lm``'s per-request records into ``results["samples"]`` rows (matched by task and ``doc_id``)."""
+    records = getattr(lm, "sample_records", None)
+    if not results or not records or "samples" not in results:
+        return
+    for task, rows in results["samples"].items():
+        for row in rows:
+            row.update(records.get((task, row.get("doc_id")), {}))
+
+
+def ignored_options(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """``simple_evaluate`` arguments that do not reach our sampling, each warned about once."""
+    ignored = {}
+    if arguments.get("gen_kwargs"):
+        ignored["gen_kwargs"] = arguments["gen_kwargs"]
+        _warn("--gen_kwargs %s: bestofl samples with its own --model_args (temperature, top_p, max_gen_toks, "
+              "seed); set those instead.", str(arguments["gen_kwargs"]))
+    seeds = {k: arguments.get(k, v) for k, v in LM_EVAL_DEFAULT_SEEDS.items()}
+    if seeds != LM_EVAL_DEFAULT_SEEDS:
+        ignored["seed"] = seeds
+        _warn("--seed %s seeds lm-eval's own random generators only; bestofl's samples follow seed= in "
+              "--model_args (default 1234).", ",".join(str(v) for v in seeds.values()))
+    if arguments.get("apply_chat_template"):
+        ignored["apply_chat_template"] = arguments["apply_chat_template"]
+        _warn("--apply_chat_template: bestofl renders its own prompt per pool language (through the generator's "
+              "chat template when it has one) whatever this flag says.")
+    return ignored
+
+
+def warn_task_decoding(requests) -> None:
+    """One warning per distinct set of task decoding settings (``generation_kwargs`` other than ``until``)."""
+    seen = set()
+    for request in requests:
+        kwargs = request.args[1] if len(request.args) > 1 and isinstance(request.args[1], dict) else {}
+        settings = tuple(sorted((k, repr(v)) for k, v in kwargs.items() if k != "until"))
+        if settings and settings not in seen:
+            seen.add(settings)
+            _warn("the tasks' decoding settings (%s) are not used: bestofl samples with its own --model_args "
+                  "(temperature, top_p, max_gen_toks, seed; see config.bestofl.applied_settings in the results).",
+                  ", ".join(f"{k}={v}" for k, v in settings))
+
+
+@functools.lru_cache(maxsize=None)
+def _warn(message: str, *args) -> None:
+    logger.warning(message, *args)
