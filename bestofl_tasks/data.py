@@ -1,13 +1,19 @@
-"""Datasets as parallel docs: MGSM, GSM8K test (+ translations), GSM8K train (+ translations) and the generated
-arithmetic problems (``bestofl_tasks.arith``, test and train).
+"""Datasets as parallel docs: MGSM, GSM8K test (+ translations), GSM8K train (+ translations), MSVAMP, AfriMGSM
+and the generated arithmetic problems (``bestofl_tasks.arith``, test and train).
 
 Every doc is a plain dict (see docs/ARCHITECTURE.md): ``problem_id``, ``lang``, ``question``,
 ``answer`` (canonical gold), ``parallel`` ({lang: question or None}) and ``source``. The MGSM few-shot
 exemplars (``load_exemplars``) also carry ``solution``, their worked answer.
 
-By default the data comes from the Hugging Face Hub. ``BESTOFL_DATA_DIR=DIR`` switches every
-source to local files laid out like ``../shared/data`` and never touches the network. The arithmetic
-problems are generated in both cases.
+Where the data comes from (docs/TASKS.md):
+
+* ``BESTOFL_DATA_DIR=DIR``: every source from local files laid out like ``../shared/data``; no network.
+* otherwise MGSM from the copy shipped in the package (``bestofl_tasks/mgsm_data``, CC BY 4.0) and the other
+  sources from the Hugging Face Hub at the revisions pinned in ``HUB_DATASETS`` (``BESTOFL_DATA_SOURCE=hub``
+  takes MGSM from the Hub too). A Hub source that cannot be reached raises ``DataUnavailableError`` naming
+  ``BESTOFL_DATA_DIR``.
+
+The arithmetic problems are generated in every case.
 """
 
 from __future__ import annotations
@@ -17,43 +23,94 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from . import arith
 from .answers import canonical_number
-from .languages import ARITH_LANGUAGES, GSM8K_TEST_LANGUAGES, GSM8K_TRAIN_LANGUAGES, MGSM_LANGUAGES, get_language
+from .languages import (
+    AFRIMGSM_LANGUAGES,
+    ARITH_LANGUAGES,
+    GSM8K_TEST_LANGUAGES,
+    GSM8K_TRAIN_LANGUAGES,
+    MGSM_LANGUAGES,
+    MSVAMP_LANGUAGES,
+    get_language,
+)
 
 logger = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "BESTOFL_DATA_DIR"
+#: ``hub``: MGSM from the Hub as well (default: the copy shipped in the package).
+DATA_SOURCE_ENV = "BESTOFL_DATA_SOURCE"
+#: MGSM as shipped in the package (google-research/url-nlp ``mgsm/``, CC BY 4.0; see its SOURCE.md).
+EMBEDDED_MGSM = Path(__file__).resolve().parent / "mgsm_data"
 
-#: Hub ids used when BESTOFL_DATA_DIR is not set.
-HUB_MGSM = "juletxara/mgsm"
-HUB_GSM8K = "openai/gsm8k"
-HUB_GSM8KX = "hf://datasets/openGPT-X/gsm8kx/gsm8k_{LANG}_test.jsonl"
 
-#: Local layout under BESTOFL_DATA_DIR.
+class HubDataset(NamedTuple):
+    #: Hub id (``load_dataset``'s path; a local folder in the repository's layout works the same way).
+    path: str
+    #: Commit sha, or ``"main"`` where no published sha could be found (docs/TASKS.md says which).
+    revision: str | None
+
+
+#: The one table of Hub datasets and their pinned revisions.
+HUB_DATASETS: dict[str, HubDataset] = {
+    "mgsm": HubDataset("juletxara/mgsm", "main"),
+    "gsm8k": HubDataset("openai/gsm8k", "740312add88f781978c0658806c59bc2815b9866"),
+    "gsm8kx": HubDataset("openGPT-X/gsm8kx", "363d87617cd417b731dc860194a6935fd5ff49ae"),
+    "msvamp": HubDataset("Mathoctopus/MSVAMP", "main"),
+    "afrimgsm": HubDataset("masakhane/afrimgsm", "8e4268d2b94941f18f63f694cf48e4ae26fbec65"),
+}
+#: Hub config names that differ from our language codes.
+GSM8KX_CONFIGS: dict[str, str] = {
+    lang: "PT-PT" if lang == "pt" else lang.upper() for lang in GSM8K_TEST_LANGUAGES if lang != "en"
+}
+AFRIMGSM_CONFIGS: dict[str, str] = {
+    "en": "eng", "am": "amh", "ee": "ewe", "fr": "fra", "ha": "hau", "ig": "ibo", "rw": "kin", "ln": "lin",
+    "lg": "lug", "om": "orm", "sn": "sna", "st": "sot", "sw": "swa", "tw": "twi", "vai": "vai", "wo": "wol",
+    "xh": "xho", "yo": "yor", "zu": "zul",
+}
+
+#: Local layout under BESTOFL_DATA_DIR (that of ../shared/data).
 LOCAL_MGSM = "mgsm/mgsm_{lang}.tsv"
 LOCAL_MGSM_EXEMPLARS = "mgsm/mgsm_exemplars.jsonl"
 LOCAL_GSM8K = "gsm8k/{split}.jsonl"
-LOCAL_GSM8KX = "gsm8kx/gsm8k_{LANG}_test.jsonl"
+LOCAL_GSM8KX = "gsm8kx/gsm8k_{config}_test.jsonl"
 LOCAL_TRAIN_TRANSLATIONS = "gsm8k_translated/mgsm8kinstruct_qalign/parallel_questions.jsonl"
+LOCAL_MSVAMP = "msvamp/test_{name}.json"
+#: A copy of the Hub repository (``git clone https://huggingface.co/datasets/masakhane/afrimgsm``).
+LOCAL_AFRIMGSM = "afrimgsm"
+#: One example file per Hub dataset, for the error that names BESTOFL_DATA_DIR.
+_LOCAL_EXAMPLE = {
+    "mgsm": LOCAL_MGSM.format(lang="de"), "gsm8k": LOCAL_GSM8K.format(split="test"),
+    "gsm8kx": LOCAL_GSM8KX.format(config="DE"), "msvamp": LOCAL_MSVAMP.format(name="German"),
+    "afrimgsm": LOCAL_AFRIMGSM + "/ (a clone of the Hub repository)",
+}
 
 SOURCES: dict[str, tuple[str, ...]] = {
     "mgsm": MGSM_LANGUAGES,
     "gsm8k_test": GSM8K_TEST_LANGUAGES,
     "gsm8k_train": GSM8K_TRAIN_LANGUAGES,
+    "msvamp": MSVAMP_LANGUAGES,
+    "afrimgsm": AFRIMGSM_LANGUAGES,
     "arith_test": ARITH_LANGUAGES,
     "arith_train": ARITH_LANGUAGES,
 }
 #: Sources meant for training a verifier (the others are test sets).
 TRAIN_SOURCES = ("gsm8k_train", "arith_train")
-_ID_PREFIX = {"mgsm": "mgsm", "gsm8k_test": "gsm8k-test", "gsm8k_train": "gsm8k-train",
-              "arith_test": "arith-test", "arith_train": "arith-train"}
+_ID_PREFIX = {"mgsm": "mgsm", "gsm8k_test": "gsm8k-test", "gsm8k_train": "gsm8k-train", "msvamp": "msvamp",
+              "afrimgsm": "afrimgsm", "arith_test": "arith-test", "arith_train": "arith-train"}
+#: The Hub datasets each source reads (in ``data_source``'s description).
+_HUB_PARTS = {"mgsm": ("mgsm",), "gsm8k_test": ("gsm8k", "gsm8kx"), "gsm8k_train": ("gsm8k",),
+              "msvamp": ("msvamp",), "afrimgsm": ("afrimgsm",)}
 
 
 class DataAlignmentError(ValueError):
     """Parallel versions of a problem disagree (different gold answers or row counts)."""
+
+
+class DataUnavailableError(ConnectionError):
+    """A Hub dataset could not be loaded (offline, unreachable); the message says how to use local files."""
 
 
 def data_dir() -> Path | None:
@@ -61,12 +118,52 @@ def data_dir() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def _mgsm_from_hub() -> bool:
+    value = os.environ.get(DATA_SOURCE_ENV, "")
+    if value not in ("", "hub"):
+        raise ValueError(f"{DATA_SOURCE_ENV}={value!r} is not supported: use 'hub' or leave it unset.")
+    return value == "hub"
+
+
+def _mgsm_file(relative: str) -> Path | None:
+    """An MGSM file (``LOCAL_MGSM`` layout) under BESTOFL_DATA_DIR or in the embedded copy; None: use the Hub."""
+    if data_dir() is not None:
+        return _local_file(relative)
+    return None if _mgsm_from_hub() else EMBEDDED_MGSM / Path(relative).name
+
+
+def data_source(source: str) -> str:
+    """Where ``source``'s data is read from: ``local:DIR``, ``embedded:...`` or ``hub:ID@REVISION[+...]``."""
+    if source.startswith("arith_"):
+        return "generated:bestofl_tasks.arith"
+    if data_dir() is not None:
+        return f"local:{data_dir()}"
+    if source == "mgsm" and not _mgsm_from_hub():
+        return "embedded:bestofl_tasks/mgsm_data (google-research/url-nlp@452a21ad3dae5668c06ceeac21ff073e1e40f9be)"
+    return "hub:" + "+".join(f"{HUB_DATASETS[name].path}@{HUB_DATASETS[name].revision}" for name in _HUB_PARTS[source])
+
+
+def _hub_rows(name: str, config: str | None, split: str) -> list[dict]:
+    """One config and split of ``HUB_DATASETS[name]`` through ``datasets.load_dataset``, at its pinned revision."""
+    import datasets
+
+    path, revision = HUB_DATASETS[name]
+    try:
+        return datasets.load_dataset(path, config, split=split, revision=revision).to_list()
+    except ConnectionError as error:
+        raise DataUnavailableError(
+            f"Could not load {path} (config {config}, split {split}, revision {revision}) from the Hugging Face "
+            f"Hub: {error}. To run offline, set {DATA_DIR_ENV}=DIR to a folder laid out like ../shared/data "
+            f"(e.g. DIR/{_LOCAL_EXAMPLE[name]}); docs/TASKS.md, 'Offline data'."
+        ) from error
+
+
 def _local_file(relative: str) -> Path:
     path = data_dir() / relative
     if not path.is_file():
         raise FileNotFoundError(
             f"{DATA_DIR_ENV}={data_dir()} is set but {path} does not exist. "
-            f"Expected the layout of ../shared/data (see README, 'Offline data'), or unset {DATA_DIR_ENV} "
+            f"Expected the layout of ../shared/data (docs/TASKS.md, 'Offline data'), or unset {DATA_DIR_ENV} "
             "to load from the Hugging Face Hub."
         )
     return path
@@ -93,36 +190,63 @@ def _gsm8k_gold(solution: str, lang: str | None = None) -> str:
 # Each loader returns (questions, golds) in row order; None marks a missing translation.
 
 
-def _mgsm_rows(lang: str) -> tuple[list[str], list[str]]:
-    if data_dir() is not None:
-        with open(_local_file(LOCAL_MGSM.format(lang=lang)), encoding="utf-8", newline="\n") as handle:
-            rows = [line.split("\t") for line in handle.read().split("\n") if line.strip()]
-        return [q for q, _ in rows], [_gold(a.replace(",", "")) for _, a in rows]
-    import datasets
+def _read_tsv(path: Path) -> list[list[str]]:
+    with open(path, encoding="utf-8", newline="\n") as handle:
+        return [line.split("\t") for line in handle.read().split("\n") if line.strip()]
 
-    table = datasets.load_dataset(HUB_MGSM, lang, split="test")
-    return list(table["question"]), [_gold(a) for a in table["answer_number"]]
+
+def _mgsm_rows(lang: str) -> tuple[list[str], list[str]]:
+    path = _mgsm_file(LOCAL_MGSM.format(lang=lang))
+    if path is not None:
+        rows = _read_tsv(path)
+        return [q for q, _ in rows], [_gold(a.replace(",", "")) for _, a in rows]
+    rows = _hub_rows("mgsm", lang, "test")
+    return [r["question"] for r in rows], [_gold(r["answer_number"]) for r in rows]
 
 
 def _gsm8k_rows(split: str) -> tuple[list[str], list[str]]:
     if data_dir() is not None:
         rows = _read_jsonl(_local_file(LOCAL_GSM8K.format(split=split)))
     else:
-        import datasets
-
-        rows = datasets.load_dataset(HUB_GSM8K, "main", split=split).to_list()
+        rows = _hub_rows("gsm8k", "main", split)
     return [r["question"] for r in rows], [_gsm8k_gold(r["answer"]) for r in rows]
 
 
 def _gsm8kx_rows(lang: str) -> tuple[list[str], list[str]]:
-    name = lang.upper()
+    config = GSM8KX_CONFIGS[lang]
     if data_dir() is not None:
-        rows = _read_jsonl(_local_file(LOCAL_GSM8KX.format(LANG=name)))
+        rows = _read_jsonl(_local_file(LOCAL_GSM8KX.format(config=config)))
     else:
+        rows = _hub_rows("gsm8kx", config, "test")
+    return [r["question"] for r in rows], [_gsm8k_gold(r["answer"], lang) for r in rows]
+
+
+def _msvamp_rows(lang: str) -> tuple[list[str], list[str]]:
+    """MSVAMP: ``m_query`` (the question in ``lang``) and ``response`` (the answer, e.g. ``"8.0"``)."""
+    if data_dir() is not None:
+        rows = _read_jsonl(_local_file(LOCAL_MSVAMP.format(name=get_language(lang).name)))
+    else:
+        rows = _hub_rows("msvamp", lang, "test")
+    return [r["m_query"] for r in rows], [_gold(r["response"]) for r in rows]
+
+
+def _afrimgsm_rows(lang: str) -> tuple[list[str], list[str]]:
+    """AfriMGSM: ``question`` and ``answer_number``; locally from a copy of the Hub repository."""
+    config = AFRIMGSM_CONFIGS[lang]
+    if data_dir() is not None:
+        folder = data_dir() / LOCAL_AFRIMGSM
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"{DATA_DIR_ENV}={data_dir()} is set but {folder} does not exist. Put a copy of the Hub repository "
+                f"there (git clone https://huggingface.co/datasets/{HUB_DATASETS['afrimgsm'].path}), or unset "
+                f"{DATA_DIR_ENV} to load from the Hugging Face Hub."
+            )
         import datasets
 
-        rows = datasets.load_dataset("json", data_files=HUB_GSM8KX.format(LANG=name), split="train").to_list()
-    return [r["question"] for r in rows], [_gsm8k_gold(r["answer"], lang) for r in rows]
+        rows = datasets.load_dataset(str(folder), config, split="test").to_list()
+    else:
+        rows = _hub_rows("afrimgsm", config, "test")
+    return [r["question"] for r in rows], [_gold(str(r["answer_number"]).replace(",", "")) for r in rows]
 
 
 @functools.lru_cache(maxsize=1)
@@ -135,7 +259,7 @@ def _train_translation_rows(lang: str, english_golds: list[str]) -> tuple[list[s
         raise FileNotFoundError(
             "The translated GSM8K train questions (MGSM8KInstruct) have no Hub copy whose row alignment "
             f"bestofl can verify. Set {DATA_DIR_ENV} to a directory containing {LOCAL_TRAIN_TRANSLATIONS} "
-            "(see README, 'Offline data'), or machine-translate with `bestofl-train translate`."
+            "(docs/TASKS.md, 'Offline data'), or machine-translate with `bestofl-train translate`."
         )
     rows = _train_translations(_local_file(LOCAL_TRAIN_TRANSLATIONS))
     indices = [r["gsm8k_train_index"] for r in rows]
@@ -155,18 +279,26 @@ def _available(source: str, lang: str) -> bool:
 
     The translated GSM8K train questions exist only locally, so on the Hub the train docs are English only.
     """
-    if lang == "en" or source in ("mgsm", "arith_test", "arith_train"):
+    if source in ("mgsm", "afrimgsm", "arith_test", "arith_train"):
         return True
     if data_dir() is None:
-        return source != "gsm8k_train"
+        return lang == "en" or source != "gsm8k_train"
+    if source == "msvamp":
+        return (data_dir() / LOCAL_MSVAMP.format(name=get_language(lang).name)).is_file()
+    if lang == "en":
+        return True
     if source == "gsm8k_test":
-        return (data_dir() / LOCAL_GSM8KX.format(LANG=lang.upper())).is_file()
+        return (data_dir() / LOCAL_GSM8KX.format(config=GSM8KX_CONFIGS[lang])).is_file()
     return (data_dir() / LOCAL_TRAIN_TRANSLATIONS).is_file()
 
 
 def _columns(source: str, lang: str, english_golds: list[str] | None) -> tuple[list, list[str]]:
     if source == "mgsm":
         return _mgsm_rows(lang)
+    if source == "msvamp":
+        return _msvamp_rows(lang)
+    if source == "afrimgsm":
+        return _afrimgsm_rows(lang)
     if source.startswith("arith_"):
         return arith.columns(source.removeprefix("arith_"), lang)
     split = "test" if source == "gsm8k_test" else "train"
@@ -184,11 +316,11 @@ def _languages(source: str, required: str) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=None)
 def _parallel_table(
-    source: str, languages: tuple[str, ...], root: str | None
+    source: str, languages: tuple[str, ...], origin: str
 ) -> tuple[tuple[str, ...], tuple[tuple, ...], tuple[str, ...]]:
     """(languages, question columns, golds) for ``source``, checked for alignment.
 
-    Loaded once per (source, languages, data directory): the 11 ``mgsm_xling`` tasks share one table.
+    Loaded once per (source, languages, ``data_source``): the 11 ``mgsm_xling`` tasks share one table.
     """
     missing = [lang for lang in SOURCES[source] if lang not in languages]
     if missing:
@@ -222,8 +354,7 @@ def load_docs(source: str, lang: str) -> list[dict]:
     if source not in SOURCES:
         raise ValueError(f"Unknown source {source!r}. Supported: {', '.join(SOURCES)}.")
     get_language(lang, SOURCES[source])
-    root = str(data_dir()) if data_dir() is not None else None
-    languages, columns, golds = _parallel_table(source, _languages(source, lang), root)
+    languages, columns, golds = _parallel_table(source, _languages(source, lang), data_source(source))
     own = columns[languages.index(lang)]
     prefix = _ID_PREFIX[source]
     docs = []
@@ -247,12 +378,11 @@ def load_exemplars(lang: str) -> list[dict]:
     """The 8 MGSM few-shot exemplars in ``lang`` (the ``train`` split of juletxara/mgsm), with the question
     and worked ``solution`` stripped of their ``Question:`` / ``Step-by-Step Answer:`` cues."""
     language = get_language(lang, MGSM_LANGUAGES)
-    if data_dir() is not None:
-        rows = [row for row in _read_jsonl(_local_file(LOCAL_MGSM_EXEMPLARS)) if row["lang"] == lang]
+    path = _mgsm_file(LOCAL_MGSM_EXEMPLARS)
+    if path is not None:
+        rows = [row for row in _read_jsonl(path) if row["lang"] == lang]
     else:
-        import datasets
-
-        rows = datasets.load_dataset(HUB_MGSM, lang, split="train").to_list()
+        rows = _hub_rows("mgsm", lang, "train")
     return [
         {
             "problem_id": f"mgsm-exemplar-{index}",

@@ -11,6 +11,8 @@ INVALID = "[invalid]"
 load_mgsm = dataset_loader("mgsm", "test")
 load_gsm8k_test = dataset_loader("gsm8k_test", "test")
 load_gsm8k_train = dataset_loader("gsm8k_train", "train")
+load_msvamp = dataset_loader("msvamp", "test")
+load_afrimgsm = dataset_loader("afrimgsm", "test")
 load_arith_test = dataset_loader("arith_test", "test")
 load_arith_train = dataset_loader("arith_train", "train")
 

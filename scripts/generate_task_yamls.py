@@ -11,7 +11,13 @@ from pathlib import Path
 import yaml
 
 from bestofl_tasks.languages import (
-    ARITH_LANGUAGES, GSM8K_TEST_LANGUAGES, GSM8K_TRAIN_LANGUAGES, MGSM_LANGUAGES, get_language,
+    AFRIMGSM_LANGUAGES,
+    ARITH_LANGUAGES,
+    GSM8K_TEST_LANGUAGES,
+    GSM8K_TRAIN_LANGUAGES,
+    MGSM_LANGUAGES,
+    MSVAMP_LANGUAGES,
+    get_language,
 )
 
 ROOT = Path(__file__).resolve().parent.parent / "task_yamls"
@@ -56,6 +62,8 @@ FAMILIES = {
     "mgsm_xling": (MGSM_LANGUAGES, "juletxara/mgsm", "load_mgsm", "test", True),
     "gsm8k_xling": (GSM8K_TEST_LANGUAGES, "openai/gsm8k+openGPT-X/gsm8kx", "load_gsm8k_test", "test", False),
     "gsm8k_xling_train": (GSM8K_TRAIN_LANGUAGES, "openai/gsm8k+MGSM8KInstruct", "load_gsm8k_train", "train", False),
+    "msvamp_xling": (MSVAMP_LANGUAGES, "Mathoctopus/MSVAMP", "load_msvamp", "test", False),
+    "afrimgsm_xling": (AFRIMGSM_LANGUAGES, "masakhane/afrimgsm", "load_afrimgsm", "test", False),
     # Generated arithmetic problems (bestofl_tasks.arith): a pipeline check, not a benchmark.
     "arith_xling": (ARITH_LANGUAGES, "bestofl_tasks.arith", "load_arith_test", "test", False),
     "arith_xling_train": (ARITH_LANGUAGES, "bestofl_tasks.arith", "load_arith_train", "train", False),
