@@ -95,7 +95,8 @@ class ReportContext:
         rng = np.random.default_rng([options.seed, zlib.crc32(b"bestofl-report-draws")])
         self.orders = draw_orders(data.stored, data.offsets, options.mc_samples, rng)
 
-    def view(self, codes: Sequence[str], cap: int | None) -> PoolView:
+    def view(self, codes: Sequence[str], cap: int | None, among: np.ndarray | None = None) -> PoolView:
+        """The pool ``codes`` over the problems (of ``among``, default all) that have every one of its languages."""
         codes = validate_pool(codes)
         missing = [code for code in codes if code not in self.data.languages]
         if missing:
@@ -104,6 +105,8 @@ class ReportContext:
             )
         index = np.array([self.data.languages.index(code) for code in codes])
         rows = np.flatnonzero((self.data.stored[:, index] > 0).all(axis=1))
+        if among is not None:
+            rows = np.intersect1d(rows, among)
         stored = self.data.stored[rows][:, index]
         budget = feasible_budget(stored)
         return PoolView(codes, index, rows, stored, self.right[rows][:, index], min(budget, cap or budget))
@@ -160,6 +163,18 @@ class ReportContext:
         return curves, shares
 
     def _best_of_n(self, view: PoolView, targets: Sequence[str]) -> tuple[dict, dict]:
+        results, group_of = self.best_of_n_by_problem(view, targets)
+        accuracy = {t: results[g][0].mean(axis=1) for t, g in zip(targets, group_of)}
+        accuracy[AVERAGE] = np.mean([accuracy[t] for t in targets], axis=0)
+        shares = {t: results[g][1].mean(axis=1) for t, g in zip(targets, group_of)}
+        shares[AVERAGE] = np.mean([shares[t] for t in targets], axis=0)
+        return {t: (a, np.zeros(view.max_budget)) for t, a in accuracy.items()}, shares
+
+    def best_of_n_by_problem(
+        self, view: PoolView, targets: Sequence[str]
+    ) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[int]]:
+        """Exact ``cross_orm`` per problem: for each group of targets that rank alike, ``(N, P')`` accuracy and
+        ``(N, P', L)`` chosen-language shares (:func:`exact_best_of_n`); and each target's group."""
         data, budget = self.data, view.max_budget
         by_rank, group_of = self.tie_orders(view, targets, use_scores=True)
         width = int(view.stored.sum(axis=1).max())
@@ -184,11 +199,7 @@ class ReportContext:
             if rows.size:
                 accuracy[:, rows], share[:, rows] = best_of_n(rows, order)
             results.append((accuracy, share))
-        accuracy = {t: results[g][0].mean(axis=1) for t, g in zip(targets, group_of)}
-        accuracy[AVERAGE] = np.mean([accuracy[t] for t in targets], axis=0)
-        shares = {t: results[g][1].mean(axis=1) for t, g in zip(targets, group_of)}
-        shares[AVERAGE] = np.mean([shares[t] for t in targets], axis=0)
-        return {t: (a, np.zeros(budget)) for t, a in accuracy.items()}, shares
+        return results, group_of
 
     def _vote(self, view: PoolView, targets: Sequence[str], use_scores: bool) -> dict:
         data, draws, problems = self.data, self.options.mc_samples, len(view.rows)
@@ -266,12 +277,16 @@ def ablation_pools(pool: Sequence[str], extra: Sequence[Sequence[str]]) -> list[
     return [(kind, languages) for languages, kind in unique.items()]
 
 
+def default_targets(data: ReportData) -> tuple[str, ...]:
+    """Every stored language and stored target language, in the data's language order."""
+    return language_order(set(data.stored_targets) | set(data.languages), data.languages)
+
+
 def build_report(data: ReportData, options: Options, show_progress: bool | None = None) -> Report:
     """All tables. ``show_progress``: a tqdm bar over the Monte Carlo steps (None: only on large stores)."""
     ctx = ReportContext(data, options)
     pool = validate_pool(options.languages or data.languages)
-    targets = validate_pool(options.targets or language_order(set(data.stored_targets) | set(data.languages),
-                                                              data.languages))
+    targets = validate_pool(options.targets or default_targets(data))
     main = ctx.view(pool, options.max_budget)
     if main.max_budget < 1:
         raise ValueError(f"No problem has candidates in every language of the pool {main.label}.")

@@ -5,6 +5,10 @@
                    [--generator G] [--settings ID] [--verifier V]
     bestofl-report export --store DIR [--out FILE] [--verifier V]
     bestofl-report compare OUTPUT_PATH [OUTPUT_PATH ...] [--out DIR] [--baseline LABEL_OR_POSITION]
+    bestofl-report adaptive --store DIR --out OUT [--languages L1:L2] [--rule score:0.9 ...] [--budget N]
+                   [--tolerance POINTS] [--orderings M] [--seed S] [--targets ...] [--generator/--settings/--verifier]
+    bestofl-report recommend-pool --store DIR --out OUT --size K [--dev-fraction F] [--budget N] [--seed S]
+                   [--targets ...] [--generator/--settings/--verifier]
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import argparse
 import itertools
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -38,7 +43,8 @@ def report_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bestofl-report",
         description="Budget curves, pool ablations, pass@k and plots from candidate stores (no generation). "
-        "`bestofl-report export --store DIR` prints the raw JSON Lines instead.",
+        "Subcommands: export (raw JSON Lines), compare (lm-eval runs), adaptive (early-stopping rules), "
+        "recommend-pool (choose a language pool).",
     )
     parser.add_argument("--store", action="append", required=True, metavar="DIR", help="candidate store (repeatable)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (CSV, summary.md, PNG)")
@@ -60,6 +66,124 @@ def report_parser() -> argparse.ArgumentParser:
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar (default: on for large stores)")
     return parser
+
+
+def _rule(value: str):
+    from ..adaptive import AdaptiveRule
+
+    try:
+        return AdaptiveRule.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _fraction(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 < number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a fraction strictly between 0 and 1 (e.g. 0.5)")
+    return number
+
+
+def _store_arguments(parser: argparse.ArgumentParser) -> None:
+    """--store, --out and the choice of generator, settings and verifier (shared by the store subcommands)."""
+    parser.add_argument("--store", action="append", required=True, metavar="DIR", help="candidate store (repeatable)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (a previous one is replaced)")
+    parser.add_argument("--targets", type=_languages, metavar="L1:L2",
+                        help="target languages (default: every stored language and stored target language)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random orderings and splits (default 0)")
+    parser.add_argument("--generator", help="generator to use when the store holds several")
+    parser.add_argument("--settings", metavar="ID", help="sampling-settings id when the store holds several")
+    parser.add_argument("--verifier", help="verifier whose scores to use when the store holds several")
+
+
+def adaptive_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bestofl-report adaptive",
+        description="Accuracy vs mean samples used of adaptive stopping rules (adaptive=...), replayed on random "
+        "orderings of the stored candidates; names the cheapest rule within --tolerance of the full budget.")
+    _store_arguments(parser)
+    parser.add_argument("--languages", type=_languages, metavar="L1:L2",
+                        help="the pool, in order (default: every stored language, the runs' order)")
+    parser.add_argument("--rule", type=_rule, action="append", default=[], metavar="RULE",
+                        help="a rule to replay, e.g. score:0.9, margin:3, score:0.9+margin:3 (repeatable; "
+                        "default: a grid of each)")
+    parser.add_argument("--budget", type=_positive, help="the budget n (default: all every problem has stored)")
+    parser.add_argument("--tolerance", type=float, default=0.5, metavar="POINTS",
+                        help="accuracy points below the full budget a rule may lose (default 0.5)")
+    parser.add_argument("--orderings", type=_positive, default=200,
+                        help="random orderings of the stored candidates (default 200)")
+    return parser
+
+
+def recommend_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bestofl-report recommend-pool",
+        description="Choose a pool of --size languages for the store's generator and verifier on a dev split of "
+        "the problems, check it on the held-out rest, and write recommended_pool.json for languages=auto:FILE.")
+    _store_arguments(parser)
+    parser.add_argument("--size", type=_positive, required=True, metavar="K", help="languages in the pool")
+    parser.add_argument("--dev-fraction", type=_fraction, default=0.5, metavar="F",
+                        help="share of the problems the search sees (default 0.5); the rest is held out")
+    parser.add_argument("--budget", type=_positive,
+                        help="samples per problem (default: K times the fewest any language has on a problem)")
+    return parser
+
+
+def _load(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    from .data import build_data, load_stores
+    from .render import check_out_dir
+
+    try:
+        check_out_dir(args.out)
+        return build_data(load_stores(args.store), args.generator, args.settings, args.verifier)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.error(str(exc))
+
+
+def _adaptive(argv: Sequence[str]) -> int:
+    from .adaptive_budget import files, simulate
+    from .build import Options, ReportContext, default_targets
+    from .render import write_folder
+
+    parser = adaptive_parser()
+    args = parser.parse_args(argv)
+    data = _load(parser, args)
+    try:
+        ctx = ReportContext(data, Options(seed=args.seed, mc_samples=args.orderings))
+        pool = args.languages or data.languages
+        report = simulate(ctx, pool, args.targets or default_targets(data), args.budget, args.rule, args.tolerance)
+    except ValueError as exc:
+        parser.error(str(exc))
+    write_folder(files(report), args.out)
+    best = report.best
+    print(f"bestofl-report adaptive: {report.problems} problems, budget {report.budget}, full-budget accuracy "
+          f"{100 * report.full_accuracy:.1f}%; " + (
+              f"cheapest rule within {args.tolerance} points: adaptive={best['rule']} ({100 * best['accuracy']:.1f}%, "
+              f"{100 * best['samples_fraction']:.0f}% of the samples)" if best else "no rule within the tolerance")
+          + f" -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _recommend(argv: Sequence[str]) -> int:
+    from .recommend import files, recommend_pool
+    from .render import write_folder
+
+    parser = recommend_parser()
+    args = parser.parse_args(argv)
+    data = _load(parser, args)
+    try:
+        result = recommend_pool(data, args.size, args.dev_fraction, args.seed, args.budget, args.targets)
+    except ValueError as exc:
+        parser.error(str(exc))
+    paths = write_folder(files(result), args.out)
+    if result.warning:
+        logging.getLogger("bestofl_models.report").warning("%s", result.warning)
+    print(f"bestofl-report recommend-pool: {':'.join(result.pool)} ({result.search} search) -> {paths[0]}",
+          file=sys.stderr)
+    return 0
 
 
 def export_parser() -> argparse.ArgumentParser:
@@ -133,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .compare import main as compare
 
         return compare(argv[1:])
+    if argv[:1] == ["adaptive"]:
+        return _adaptive(argv[1:])
+    if argv[:1] == ["recommend-pool"]:
+        return _recommend(argv[1:])
     return _report(argv)
 
 

@@ -163,6 +163,8 @@ class ReportData:
     stored: np.ndarray  # (P, L) candidates per language
     offsets: np.ndarray  # (P, L)
     notes: list[str] = field(default_factory=list)
+    generator_id: str = ""  # the store's identity ids behind ``generator`` and ``verifier``
+    verifier_id: str | None = None
 
     @property
     def has_scores(self) -> bool:
@@ -292,4 +294,6 @@ def build_data(
         stored=stored,
         offsets=offsets,
         notes=notes,
+        generator_id=generator,
+        verifier_id=verifier,
     )

@@ -31,21 +31,29 @@ def build_synthetic_store(
     score_decimals: int | None = None,
     missing_scores: float = 0.02,
     text: bool = True,
+    accuracies: Sequence[float] | None = None,
+    separation: float | Sequence[float] = 1.5,
 ) -> CandidateStore:
     """Fill a store (``directory`` None: in memory) with ``problems x languages x samples_per_language``
     candidates and, unless ``verifier`` is None, one score each. ``score_decimals`` rounds scores
     (creating exact ties); a ``missing_scores`` fraction of scores is None or NaN (half each);
-    ``text=False`` keeps the texts short."""
+    ``text=False`` keeps the texts short. ``accuracies``: each language's accuracy on a problem of average
+    difficulty (default: 0.75 down to 0.35); ``separation``: how far (in logits, one value or one per language)
+    the verifier scores correct candidates above wrong ones (a score is ``sigmoid(N(0, 1) + separation)``
+    for a correct candidate, ``sigmoid(N(0, 1))`` for a wrong one)."""
     rng = np.random.default_rng(seed)
     store = CandidateStore(directory)
-    accuracy = np.linspace(0.75, 0.35, len(languages))
+    accuracy = np.linspace(0.75, 0.35, len(languages)) if accuracies is None else np.asarray(accuracies, dtype=float)
+    shift = np.broadcast_to(np.asarray(separation, dtype=float), (len(languages),))
+    if accuracy.shape != (len(languages),):
+        raise ValueError(f"accuracies has {accuracy.size} values for {len(languages)} languages; give one each.")
     for p in range(problems):
         problem_id = f"synthetic-{p:04d}"
         gold = int(rng.integers(1, 1000))
         wrong = [str(gold + int(d)) for d in rng.choice([-10, -2, -1, 1, 2, 5, 10, 100], size=3, replace=False)]
         ease = rng.normal(0.0, 1.0)
         batch, scores = [], {}
-        for lang, lang_accuracy in zip(languages, accuracy):
+        for lang, lang_accuracy, lang_shift in zip(languages, accuracy, shift):
             prompt = f"synthetic prompt for {problem_id} in {lang}"
             chance = 1 / (1 + np.exp(-(np.log(lang_accuracy / (1 - lang_accuracy)) + ease)))
             for i in range(samples_per_language):
@@ -60,7 +68,7 @@ def build_synthetic_store(
                     text=f"{body}The answer is {answer if answer is not None else 'unclear'}.",
                     answer=answer, gold=str(gold), created="2025-01-01T00:00:00+00:00",
                 ))
-                score = float(1 / (1 + np.exp(-(rng.normal(0.0, 1.0) + (1.5 if right else 0.0)))))
+                score = float(1 / (1 + np.exp(-(rng.normal(0.0, 1.0) + (lang_shift if right else 0.0)))))
                 if score_decimals is not None:
                     score = round(score, score_decimals)
                 draw = rng.random()
