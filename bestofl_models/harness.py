@@ -382,11 +382,13 @@ class BestOfLLM(LM):
             if not self.config.keep_generator:
                 self._close_generator()
             verifier = self._load_verifier()
+            from .verifier import score_responses
+
             with tqdm(total=len(mine), desc="bestofl: scoring", unit="cand", disable=disable_tqdm) as bar:
                 for start in range(0, len(mine), SCORE_CHUNK):
                     chunk = mine[start : start + SCORE_CHUNK]
-                    scores = verifier.score_items(
-                        [(slot.question, text, slot.lang or "en") for slot, text in chunk], progress=False)
+                    scores = score_responses(
+                        verifier, [(slot.question, text, slot.lang or "en") for slot, text in chunk], progress=False)
                     unusable = sum(1 for score in scores if not math.isfinite(score))
                     if unusable:
                         logger.warning("verifier %s gave %d NaN/infinite score(s); those candidates rank after every "
