@@ -4,10 +4,14 @@ The rule (used by the harness models and by the report's budget curves): sample 
 ``i < n``) goes to language ``pool[i % L]`` as that language's sample ``i // L``. So every language
 gets ``n // L`` samples, the first ``n % L`` languages of the pool get one more, and with ``n < L``
 only the first ``n`` languages are sampled.
+
+It also reads the pool file ``bestofl-report recommend-pool`` writes (``languages=auto:FILE``).
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 
 
@@ -45,3 +49,39 @@ def samples_per_language(n: int, pool: Sequence[str]) -> dict[str, int]:
     languages = validate_pool(pool)
     whole, extra = divmod(n, len(languages))
     return {lang: whole + (1 if position < extra else 0) for position, lang in enumerate(languages)}
+
+
+#: What ``bestofl-report recommend-pool`` writes and ``languages=auto:FILE`` reads.
+RECOMMENDED_POOL_FILE = "recommended_pool.json"
+RECOMMENDED_POOL_FORMAT = "bestofl-recommended-pool"
+RECOMMENDED_POOL_VERSION = 1
+
+
+def read_recommended_pool(path: str | os.PathLike) -> tuple[str, ...]:
+    """The pool in a ``bestofl-report recommend-pool`` file (``path``: the file, or the folder holding
+    ``recommended_pool.json``), validated; ValueError saying what to pass instead."""
+    where = f"languages=auto:{os.fspath(path)}"
+    remedy = ("write one with `bestofl-report recommend-pool --store DIR --size K --out FOLDER` and pass "
+              f"languages=auto:FOLDER/{RECOMMENDED_POOL_FILE}")
+    file = os.path.join(path, RECOMMENDED_POOL_FILE) if os.path.isdir(path) else os.fspath(path)
+    if not os.path.isfile(file):
+        raise ValueError(f"{where}: no file {file}; {remedy}.")
+    try:
+        with open(file, encoding="utf-8") as f:
+            content = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{where}: cannot read {file} as JSON ({exc}); {remedy}.") from None
+    if not isinstance(content, dict) or content.get("format") != RECOMMENDED_POOL_FORMAT:
+        raise ValueError(f"{where}: {file} is not a recommend-pool file (no \"format\": "
+                         f"\"{RECOMMENDED_POOL_FORMAT}\"); {remedy}.")
+    version = content.get("version")
+    if not isinstance(version, int) or version > RECOMMENDED_POOL_VERSION:
+        raise ValueError(f"{where}: {file} has version {version!r}, and this bestofl reads version "
+                         f"{RECOMMENDED_POOL_VERSION}; upgrade bestofl or rerun bestofl-report recommend-pool.")
+    pool = content.get("pool")
+    if not isinstance(pool, list) or not all(isinstance(code, str) and code.strip() for code in pool):
+        raise ValueError(f"{where}: \"pool\" in {file} must be a list of language codes, got {pool!r}; {remedy}.")
+    try:
+        return validate_pool([code.strip() for code in pool])
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
