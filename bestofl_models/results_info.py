@@ -32,18 +32,12 @@ def bestofl_version() -> str | None:
         return None
 
 
-def data_source(sources: Iterable[str]) -> dict[str, Any]:
-    """Where the tasks' data came from: ``BESTOFL_DATA_DIR``'s folder, or the Hub datasets ``bestofl_tasks.data``
-    loads (``sources``: the docs' ``source`` fields seen in this run)."""
-    from bestofl_tasks import data
+def data_source(sources: Iterable[str]) -> dict[str, str]:
+    """Per data source this run's docs came from (their ``source`` field), where ``bestofl_tasks.data`` read it:
+    ``local:DIR``, ``embedded:...``, ``hub:ID@REVISION`` or ``generated:...``."""
+    from bestofl_tasks.data import data_source as described
 
-    used = sorted(set(sources))
-    local = data.data_dir()
-    if local is not None:
-        return {"kind": "local", "path": str(local.resolve()), "env": data.DATA_DIR_ENV, "sources": used}
-    hub = {name.removeprefix("HUB_").lower(): value for name, value in vars(data).items()
-           if name.startswith("HUB_") and isinstance(value, str)}
-    return {"kind": "hub", "datasets": hub, "revision": None, "sources": used}
+    return {source: described(source) for source in sorted(set(sources))}
 
 
 def doc_source(doc) -> str:

@@ -70,8 +70,7 @@ def test_chat_reward_model_results_and_samples_carry_what_was_used(tmp_path):
     assert (info["pool"], info["n"], info["selection"], info["preset"]) == (["en", "de"], 4, "cross_orm", "bestofl")
     assert (info["temperature"], info["top_p"], info["max_gen_toks"], info["seed"]) == (0.7, 1.0, 8, 1234)
     assert info["applied_settings"]["temperature"] == 0.7
-    assert info["data_source"] == {"kind": "local", "path": str(SHARED), "env": "BESTOFL_DATA_DIR",
-                                   "sources": ["mgsm"]}
+    assert info["data_source"] == {"mgsm": f"local:{SHARED}"}
     assert info["candidates"] == {"planned": 8, "generated": 8, "reused": 0}
     assert info["scores"] == {"scored": 8, "scores_reused": 0}
     assert info["bestofl_version"] and info["prompt_format"] == "chat template"
