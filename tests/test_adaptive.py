@@ -19,7 +19,13 @@ from bestofl_models.adaptive import (
 )
 from bestofl_models.pool import plan_samples
 from bestofl_models.report import cli
-from bestofl_models.report.adaptive_budget import PLOT, RULES_CSV, default_rules, replay, simulate
+from bestofl_models.report.adaptive_budget import (
+    PLOT,
+    RULES_CSV,
+    default_rules,
+    replay,
+    simulate,
+)
 from bestofl_models.report.build import Options, ReportContext, build_report
 from bestofl_models.report.data import build_data, load_stores
 from bestofl_models.report.estimators import draw_steps
@@ -166,9 +172,9 @@ def test_adaptive_cli_errors_say_what_to_change(tied_store, tmp_path, capsys):
 
 #: A small model's spread: English best, low-resource languages far behind; the verifier separates correct from
 #: wrong answers less well in weaker languages (score = sigmoid(N(0, 1) + separation) when correct).
-REALISTIC = dict(languages=("en", "de", "fr", "es", "ru", "zh", "ja", "th"),
-                 accuracies=(0.45, 0.36, 0.37, 0.38, 0.30, 0.28, 0.20, 0.12),
-                 separation=(1.4, 1.3, 1.3, 1.3, 1.1, 1.1, 0.9, 0.8))
+REALISTIC = {"languages": ("en", "de", "fr", "es", "ru", "zh", "ja", "th"),
+             "accuracies": (0.45, 0.36, 0.37, 0.38, 0.30, 0.28, 0.20, 0.12),
+             "separation": (1.4, 1.3, 1.3, 1.3, 1.1, 1.1, 0.9, 0.8)}
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,18 @@ from bestofl_models.pool import RECOMMENDED_POOL_FILE, read_recommended_pool
 from bestofl_models.report import cli, recommend
 from bestofl_models.report.build import Options, ReportContext
 from bestofl_models.report.data import build_data, load_stores
-from bestofl_models.report.recommend import CANDIDATES_CSV, PLOT, recommend_pool, split_problems
+from bestofl_models.report.recommend import (
+    CANDIDATES_CSV,
+    PLOT,
+    recommend_pool,
+    split_problems,
+)
 from bestofl_models.report.synthetic import build_synthetic_store
 
 LANGUAGES = ("en", "de", "fr", "ru", "zh", "ja")
 #: de and fr are both the most accurate and the best verified: the best pool of two is fr:de (MGSM order).
-KNOWN_BEST = dict(languages=LANGUAGES, accuracies=(0.3, 0.6, 0.65, 0.25, 0.2, 0.15),
-                  separation=(0.5, 3.0, 3.0, 0.5, 0.5, 0.5))
+KNOWN_BEST = {"languages": LANGUAGES, "accuracies": (0.3, 0.6, 0.65, 0.25, 0.2, 0.15),
+              "separation": (0.5, 3.0, 3.0, 0.5, 0.5, 0.5)}
 
 
 @pytest.fixture(scope="module")

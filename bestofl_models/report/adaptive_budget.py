@@ -21,7 +21,7 @@ from ..adaptive import AdaptiveRule, samples_used
 from .build import ReportContext
 from .estimators import draw_steps
 from .paired import paired_bootstrap
-from .render import _csv_bytes, _figure_bytes, _MARKERS, _table
+from .render import _MARKERS, _csv_bytes, _figure_bytes, _table
 
 DEFAULT_SCORES = (0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
 DEFAULT_MARGINS = (1, 2, 3, 4, 5, 6, 8, 10)

@@ -20,7 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..pool import RECOMMENDED_POOL_FILE, RECOMMENDED_POOL_FORMAT, RECOMMENDED_POOL_VERSION
+from ..pool import (
+    RECOMMENDED_POOL_FILE,
+    RECOMMENDED_POOL_FORMAT,
+    RECOMMENDED_POOL_VERSION,
+)
 from .build import Options, ReportContext, default_targets
 from .data import ReportData
 from .paired import paired_bootstrap
@@ -220,8 +224,8 @@ def summary_markdown(result: Recommendation) -> str:
         f"held out ({result.heldout_candidates} candidates), split at random with seed {result.seed} "
         f"(dev fraction {result.dev_fraction})",
         f"- Search: {result.search} over pools of {len(result.pool)} of {', '.join(data.languages)}",
-        f"- Accuracy is exact (averaged over all stored subsets of the budget's shape); intervals are paired "
-        f"bootstrap 95% over held-out problems.",
+        "- Accuracy is exact (averaged over all stored subsets of the budget's shape); intervals are paired "
+        "bootstrap 95% over held-out problems.",
         "",
         f"**Recommended pool: `{':'.join(result.pool)}`**, held-out accuracy "
         f"{100 * result.pools[0]['heldout_accuracy']:.1f}%; vs the default pool "
