@@ -32,6 +32,8 @@ from typing import Any, Callable, Mapping
 
 from bestofl_tasks.languages import DEFAULT_POOL, LANGUAGES
 
+from . import embedded
+
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("hf", "vllm")
@@ -416,7 +418,9 @@ def looks_like_local_path(name: str) -> bool:
 
 def normalize_model_path(name: str) -> str:
     """Local paths become absolute (the store names generators/verifiers by them, an adapter_config its base
-    model); Hub ids stay."""
+    model); an embedded alias (``smollm2-135m``) becomes its converted folder; Hub ids stay."""
+    if not os.path.exists(os.path.expanduser(name)):
+        name = embedded.resolve_pretrained(name)
     path = Path(name).expanduser()
     return str(path.resolve()) if path.exists() else name
 

