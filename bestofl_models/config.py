@@ -15,6 +15,9 @@ Defaults chosen here (documented in the README):
 * ``batch_size``: lm-eval's ``--batch_size`` (``1`` unless given) unless ``batch_size=`` is in ``--model_args``,
   which wins; ``auto`` means the backend's default (:data:`AUTO_BATCH_SIZE`).
 * ``keep_generator=false``: the generator is freed before the verifier loads (they may share one GPU).
+* ``languages=auto:FILE``: the pool a ``bestofl-report recommend-pool`` file (or its folder) names, read here.
+* ``adaptive=RULE`` (``bestofl_models.adaptive``): sample in rounds and stop a problem once the rule holds; off
+  by default (every problem gets ``n``).
 * ``verifier``: a selection that needs one and no ``verifier=`` uses ``self`` (the generator as a yes/no judge,
   ``bestofl_models.judge``); ``verifier_format=auto`` decides a classifier's input format from the checkpoint
   (``bestofl_models.verifiers``).
@@ -33,6 +36,8 @@ from typing import Any, Callable, Mapping
 from bestofl_tasks.languages import DEFAULT_POOL, LANGUAGES
 
 from . import embedded
+from .adaptive import AdaptiveRule
+from .pool import RecommendedPool, load_recommended_pool
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +90,13 @@ class BestOfLConfig:
     #: True when no ``verifier=`` was given and a selection that needs one defaulted to ``self``.
     verifier_defaulted: bool = False
     languages: tuple[str, ...] = DEFAULT_POOL
+    #: The ``bestofl-report recommend-pool`` file ``languages=auto:FILE`` read (None: languages given directly).
+    pool_file: RecommendedPool | None = None
     pool: str = "languages"
     selection: str = "cross_orm"
     n: int = 8
+    #: ``adaptive=``: the early stopping rule (None: every problem gets ``n`` samples).
+    adaptive: AdaptiveRule | None = None
     temperature: float = 0.7
     top_p: float = 1.0
     max_gen_toks: int = 512
@@ -143,7 +152,9 @@ class BestOfLConfig:
             "verifier_format": self.verifier_format,
             "selection": self.selection,
             "pool": list(self.languages) if self.pool == "languages" else "target",
+            "languages_file": self.pool_file.file if self.pool_file else None,
             "n": self.n,
+            "adaptive": str(self.adaptive) if self.adaptive else None,
             **self.sampling_settings(),
             "store": self.store,
             "read_stores": list(self.read_stores),
@@ -245,6 +256,27 @@ def _as_languages(key: str, value: Any) -> tuple[str, ...]:
     return tuple(codes)
 
 
+def _as_adaptive(key: str, value: Any) -> AdaptiveRule | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "off")):
+        return None
+    try:
+        return AdaptiveRule.parse(str(value))
+    except ValueError as exc:
+        raise ModelArgsError(str(exc)) from None
+
+
+def _recommended_pool(value: str) -> RecommendedPool:
+    """``languages=auto:FILE``: the pool file (or its folder) read now, so a bad one fails before loading."""
+    path = value.strip()[len("auto:"):].strip()
+    if not path:
+        raise ModelArgsError("languages=auto: needs a file after the colon: languages=auto:FOLDER/recommended_pool.json "
+                             "(written by bestofl-report recommend-pool), or the folder holding it.")
+    try:
+        return load_recommended_pool(path)
+    except ValueError as exc:
+        raise ModelArgsError(str(exc)) from None
+
+
 def _as_batch_size(key: str, value: Any) -> int | None:
     """An integer >= 1, or None for ``auto``/``auto:N``."""
     if isinstance(value, str) and value.strip().lower().startswith("auto"):
@@ -283,6 +315,7 @@ CORE_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "languages": _as_languages,
     "selection": _as_selection,
     "n": _as_int,
+    "adaptive": _as_adaptive,
     "temperature": _as_float,
     "top_p": _as_float,
     "max_gen_toks": _as_int,
@@ -347,6 +380,10 @@ def parse_model_args(
             "e.g. --model_args pretrained=Qwen/Qwen2.5-7B-Instruct,verifier=<adapter>."
         )
 
+    pool_file = None
+    if isinstance(raw.get("languages"), str) and raw["languages"].strip().lower().startswith("auto:"):
+        pool_file = _recommended_pool(raw["languages"])
+        raw["languages"] = pool_file.pool  # checked against the known codes like any pool
     values = {key: CORE_KEYS[key](key, raw[key]) for key in CORE_KEYS if key in raw}
     backend = values.get("backend", "hf")
     options = {}
@@ -387,9 +424,11 @@ def parse_model_args(
         verifier_format=values.get("verifier_format", "auto"),
         verifier_defaulted=defaulted,
         languages=languages,
+        pool_file=pool_file,
         pool=preset.pool,
         selection=selection,
         n=values.get("n", 8),
+        adaptive=values.get("adaptive"),
         temperature=values.get("temperature", 0.7),
         top_p=values.get("top_p", 1.0),
         max_gen_toks=values.get("max_gen_toks", 512),
@@ -454,6 +493,11 @@ def _check(config: BestOfLConfig) -> None:
             f"n={config.n} over {pool_size} language(s) asks for would all be identical. "
             f"Set temperature>0 (e.g. 0.7) or n<={pool_size}."
         )
+    if config.adaptive is not None and config.adaptive.needs_verifier and not config.needs_verifier:
+        raise ModelArgsError(
+            f"adaptive={config.adaptive} stops on the verifier's top score, but selection={config.selection} uses no "
+            f"verifier: use adaptive=margin:M (vote margin), or a verifier-based selection (cross_orm, multi_orm, "
+            f"weighted_vote; e.g. --model bestofl).")
     if config.judge_model is not None and config.verifier_format != "auto":
         raise ModelArgsError(
             f"verifier_format={config.verifier_format} is for classifier verifiers; verifier={config.verifier} is "

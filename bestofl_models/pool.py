@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 def validate_pool(pool: Sequence[str]) -> tuple[str, ...]:
@@ -57,13 +58,29 @@ RECOMMENDED_POOL_FORMAT = "bestofl-recommended-pool"
 RECOMMENDED_POOL_VERSION = 1
 
 
+@dataclass(frozen=True)
+class RecommendedPool:
+    """A ``bestofl-report recommend-pool`` file as ``languages=auto:FILE`` uses it."""
+
+    file: str  # absolute path of the JSON file
+    pool: tuple[str, ...]
+    generator_id: str | None  # the store's generator and verifier the pool was chosen for
+    verifier_id: str | None
+
+
 def read_recommended_pool(path: str | os.PathLike) -> tuple[str, ...]:
     """The pool in a ``bestofl-report recommend-pool`` file (``path``: the file, or the folder holding
     ``recommended_pool.json``), validated; ValueError saying what to pass instead."""
+    return load_recommended_pool(path).pool
+
+
+def load_recommended_pool(path: str | os.PathLike) -> RecommendedPool:
+    """:func:`read_recommended_pool`, with the file's path and the generator and verifier ids it names."""
     where = f"languages=auto:{os.fspath(path)}"
     remedy = ("write one with `bestofl-report recommend-pool --store DIR --size K --out FOLDER` and pass "
               f"languages=auto:FOLDER/{RECOMMENDED_POOL_FILE}")
-    file = os.path.join(path, RECOMMENDED_POOL_FILE) if os.path.isdir(path) else os.fspath(path)
+    path = os.path.expanduser(os.fspath(path))
+    file = os.path.join(path, RECOMMENDED_POOL_FILE) if os.path.isdir(path) else path
     if not os.path.isfile(file):
         raise ValueError(f"{where}: no file {file}; {remedy}.")
     try:
@@ -82,6 +99,9 @@ def read_recommended_pool(path: str | os.PathLike) -> tuple[str, ...]:
     if not isinstance(pool, list) or not all(isinstance(code, str) and code.strip() for code in pool):
         raise ValueError(f"{where}: \"pool\" in {file} must be a list of language codes, got {pool!r}; {remedy}.")
     try:
-        return validate_pool([code.strip() for code in pool])
+        languages = validate_pool([code.strip() for code in pool])
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
+    ids = {name: content.get(name) if isinstance(content.get(name), str) else None
+           for name in ("generator_id", "verifier_id")}
+    return RecommendedPool(os.path.abspath(file), languages, **ids)

@@ -150,3 +150,46 @@ def test_local_paths_and_hub_ids_are_told_apart(tmp_path, monkeypatch):
     assert not looks_like_local_path("gpt2")  # no such folder here
     for local in ("/abs/model", "./model", "../model", "~/model", ".cache/model", "runs/v1/adapter", "my-verifier"):
         assert looks_like_local_path(local), local
+
+
+def test_adaptive_rules_are_read_canonically_and_recorded():
+    from bestofl_models.adaptive import AdaptiveRule
+
+    config = cli("pretrained=m,verifier=v,adaptive=margin:2+score:0.9")
+    assert config.adaptive == AdaptiveRule(score=0.9, margin=2)
+    assert config.summary()["adaptive"] == "score:0.9+margin:2"
+    assert cli("pretrained=m,verifier=v").adaptive is None and cli("pretrained=m,adaptive=none").adaptive is None
+    assert cli("pretrained=m,adaptive=margin:3", "self-consistency").adaptive == AdaptiveRule(margin=3)
+
+
+@pytest.mark.parametrize("text, preset, message", [
+    ("adaptive=votes:3", "bestofl", "cannot read 'votes:3'"),
+    ("adaptive=score:2", "bestofl", "not a probability threshold"),
+    ("adaptive=score:0.9", "self-consistency", "adaptive=margin:M"),
+    ("adaptive=score:0.9,selection=cross_self_consistency", "bestofl", "selection=cross_self_consistency uses no"),
+])
+def test_bad_adaptive_rules_fail_at_parse_time_saying_what_to_write(text, preset, message):
+    with pytest.raises(ValueError, match=message):
+        cli(f"pretrained=m,{text}", preset)
+
+
+def test_languages_auto_reads_a_recommend_pool_file_or_its_folder(tmp_path):
+    import json
+
+    from bestofl_models.pool import RECOMMENDED_POOL_FILE, RECOMMENDED_POOL_FORMAT
+
+    file = tmp_path / RECOMMENDED_POOL_FILE
+    file.write_text(json.dumps({"format": RECOMMENDED_POOL_FORMAT, "version": 1, "pool": ["fr", "de", "ja"],
+                                "generator_id": "g", "verifier_id": "v"}), encoding="utf-8")
+    for where in (tmp_path, file):
+        config = cli(f"pretrained=m,languages=auto:{where}")
+        assert config.languages == ("fr", "de", "ja")
+        assert config.summary()["languages_file"] == str(file) == config.pool_file.file
+        assert (config.pool_file.generator_id, config.pool_file.verifier_id) == ("g", "v")
+    with pytest.raises(ValueError, match="no file .*recommend-pool --store"):
+        cli(f"pretrained=m,languages=auto:{tmp_path / 'missing.json'}")
+    with pytest.raises(ValueError, match="needs a file after the colon"):
+        cli("pretrained=m,languages=auto:")
+    file.write_text(json.dumps({"format": RECOMMENDED_POOL_FORMAT, "version": 1, "pool": ["fr", "xx"]}))
+    with pytest.raises(ValueError, match="unknown language code"):
+        cli(f"pretrained=m,languages=auto:{file}")
