@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
 import hashlib
 import logging
 import math
@@ -33,13 +32,31 @@ from bestofl_tasks.answers import extract_answer
 from bestofl_tasks.languages import final_answer_line, get_language
 from bestofl_tasks.prompts import generator_prompt, has_chat_template
 
-from .config import BestOfLConfig, ModelArgsError, check_target, parse_model_args
+from .adaptive_run import draw_in_rounds, rounds_of
 from .backends import prompt_batches
+from .config import BestOfLConfig, ModelArgsError, check_target, parse_model_args
 from .distributed import ProcessGroup, balanced_split
 from .pool import plan_samples
 from .problems import Problem, has_fewshot_examples, problem_from_instance
+from .run_log import (
+    RunSummary,
+    show_logs_like_lm_eval,
+    warn_fewshot_ignored,
+    warn_no_pool,
+    warn_pool_file_mismatch,
+    warn_repeats,
+    warn_target_outside_pool,
+)
 from .selection import Scored, select
-from .store import MISSING, Candidate, CandidateStore, Use, candidate_key, prompt_hash, text_hash
+from .store import (
+    MISSING,
+    Candidate,
+    CandidateStore,
+    Use,
+    candidate_key,
+    prompt_hash,
+    text_hash,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +99,7 @@ class BestOfLLM(LM):
 
     def __init__(self, config: BestOfLConfig | None = None, **model_args: Any) -> None:
         super().__init__()
-        _show_logs_like_lm_eval()
+        show_logs_like_lm_eval()
         self.config = config if config is not None else parse_model_args(model_args, self.PRESET)
         self.group = ProcessGroup()
         self._rank, self._world_size = self.group.rank, self.group.world_size
@@ -112,12 +129,13 @@ class BestOfLLM(LM):
         self.store.register_model(self.generator_id, "generator", self.config.pretrained, self.generator_identity)
         if self.verifier_id is not None:
             self.store.register_model(self.verifier_id, "verifier", self.verifier_spec.name, self.verifier_identity)
+        warn_pool_file_mismatch(self.config, self.generator_id, self.verifier_id)
         self.store.register_run(self.generator_id, self.config.summary())  # reports read the pool order here
         self._backend = None
         self._verifier = None
         self._prompts: dict[tuple[str, str], str] = {}
         #: For the results JSON (``results_info``): counts, data sources, per-request records by (task, doc_id).
-        self.run_counts: collections.Counter = collections.Counter(largest_batch=0)
+        self.run_counts: collections.Counter = collections.Counter(largest_batch=0, requests=0, samples_used=0)
         self.data_sources: set[str] = set()
         self.sample_records: dict[tuple[str, int], dict] = {}
 
@@ -176,23 +194,41 @@ class BestOfLLM(LM):
         from .results_info import doc_source, sample_record, warn_task_decoding
 
         disable_tqdm = disable_tqdm or self.rank != 0
-        _warn_repeats(max((getattr(r, "repeats", 1) or 1 for r in requests), default=1))
+        warn_repeats(max((getattr(r, "repeats", 1) or 1 for r in requests), default=1))
         warn_task_decoding(requests)
         problems = [problem_from_instance(request) for request in requests]
         self.data_sources.update(doc_source(r.doc) for r, problem in zip(requests, problems) if not problem.is_fallback)
         for request, problem in zip(requests, problems):
             if has_fewshot_examples(request.args[0], problem):
-                _warn_fewshot_ignored(problem.task)
+                warn_fewshot_ignored(problem.task)
         slots = [self._plan(i, problem) for i, problem in enumerate(problems)]
-        candidates = self._generate_missing(problems, slots, disable_tqdm)
-        self._record_uses(problems, slots)
-        scores = self._score_missing(slots, candidates, disable_tqdm) if self.config.needs_verifier else {}
-        outputs, report = [], _Summary()
+        candidates: dict[str, Candidate] = {}
+        scores: dict[str, float | None] = {}
+
+        def draw(batch: list[list[Slot]], score: bool) -> None:
+            """Generate (and score) the slots the store lacks, and record who used them."""
+            candidates.update(self._generate_missing(problems, batch, disable_tqdm))
+            self._record_uses(problems, batch)
+            if score:
+                scores.update(self._score_missing(batch, candidates, disable_tqdm))
+
+        rule = self.config.adaptive
+        if rule is None:
+            draw(slots, self.config.needs_verifier)
+        else:  # rounds; the verifier scores each round only if the rule reads scores, else once at the end
+            slots = draw_in_rounds(rule, [rounds_of(request_slots) for request_slots in slots],
+                                   lambda batch: draw(batch, rule.needs_verifier),
+                                   lambda drawn: self._scored(drawn, candidates, scores), self.group)
+            if self.config.needs_verifier and not rule.needs_verifier:
+                scores.update(self._score_missing(slots, candidates, disable_tqdm))
+        for requests_done, samples in self.group.all_gather([(len(slots), sum(map(len, slots)))]):
+            self.run_counts.update(requests=requests_done, samples_used=samples)
+        outputs, report = [], RunSummary()
         records = {}
         for problem, request_slots in zip(problems, slots):
             chosen, first, scored = self._select(problem, request_slots, candidates, scores)
             outputs.append(self._answer_text(problem, chosen, candidates))
-            report.add(problem, chosen, first)
+            report.add(problem, chosen, first, len(request_slots))
             records[problem.task, problem.doc_id] = sample_record(chosen, scored)
         for rank_records in self.group.all_gather([records]):  # rank 0 writes every row of --log_samples
             self.sample_records.update(rank_records)
@@ -227,8 +263,10 @@ class BestOfLLM(LM):
         wanted = self.config.pool_for(problem.target_lang)
         pool = [lang for lang in wanted if lang in problem.parallel]
         if not pool:
-            _warn_no_pool(problem.task, tuple(wanted))
+            warn_no_pool(problem.task, tuple(wanted))
             pool = [problem.target_lang]
+        elif self.config.pool == "languages" and problem.target_lang not in wanted:
+            warn_target_outside_pool(problem.task, problem.target_lang, tuple(wanted))
         return pool
 
     def _prompt(self, question: str, lang: str) -> str:
@@ -433,16 +471,22 @@ class BestOfLLM(LM):
     def _select(self, problem: Problem, slots: list[Slot], candidates: dict[str, Candidate],
                 scores: dict[str, float | None]) -> tuple[Scored | None, Scored | None, list[Scored]]:
         """The selected candidate, the target language's first sample (for the summary) and every candidate."""
-        # NaN: the verifier gave no usable number (ranks last); a key without a score stays None
+        scored = self._scored(slots, candidates, scores)
+        pool = list(dict.fromkeys(slot.lang for slot in slots))
+        chosen = select(self.config.selection, scored, problem.target_lang, pool)
+        first = next((s for s in scored if s.lang == problem.target_lang and s.sample_idx == 0), None)
+        return chosen, first, scored
+
+    @staticmethod
+    def _scored(slots: list[Slot], candidates: dict[str, Candidate], scores: dict[str, float | None]) -> list[Scored]:
+        """The slots' candidates as selection sees them. NaN: the verifier gave no usable number (ranks last); a
+        key without a score stays None."""
         scored = []
         for slot in slots:
             score = scores.get(slot.key, MISSING)
             score = None if score is MISSING else (math.nan if score is None else score)
             scored.append(Scored(slot.key, slot.lang, slot.sample_idx, candidates[slot.key].answer, score))
-        pool = list(dict.fromkeys(slot.lang for slot in slots))
-        chosen = select(self.config.selection, scored, problem.target_lang, pool)
-        first = next((s for s in scored if s.lang == problem.target_lang and s.sample_idx == 0), None)
-        return chosen, first, scored
+        return scored
 
     def _answer_text(self, problem: Problem, chosen: Scored | None, candidates: dict[str, Candidate]) -> str:
         if chosen is None:
@@ -456,76 +500,6 @@ class BestOfLLM(LM):
         """Free the generator and the verifier (the stores stay readable)."""
         self._close_generator()
         self._close_verifier()
-
-
-class _Summary:
-    """Per task: which languages won and how often the answer differs from the target's first sample."""
-
-    def __init__(self) -> None:
-        self.tasks: dict[str, dict[str, Any]] = collections.defaultdict(
-            lambda: {"requests": 0, "winners": collections.Counter(), "compared": 0, "changed": 0, "none": 0}
-        )
-
-    def add(self, problem: Problem, chosen: Scored | None, first: Scored | None) -> None:
-        row = self.tasks[problem.task]
-        row["requests"] += 1
-        if chosen is None or chosen.answer is None:
-            row["none"] += 1
-        if chosen is not None:
-            row["winners"][chosen.lang or "task prompt"] += 1
-        if chosen is not None and first is not None:
-            row["compared"] += 1
-            row["changed"] += chosen.answer != first.answer
-
-    def log(self, config: BestOfLConfig) -> None:
-        for task, row in sorted(self.tasks.items()):
-            winners = ", ".join(f"{lang} {count}" for lang, count in row["winners"].most_common())
-            changed = (
-                f"{row['changed']}/{row['compared']} answers differ from the target language's first sample"
-                if row["compared"] else "no target-language first sample to compare with"
-            )
-            logger.info(
-                "bestofl %s [%s, selection=%s]: %d requests; selected language: %s; %s; %d without an answer",
-                task, config.preset, config.selection, row["requests"], winners or "-", changed, row["none"],
-            )
-
-
-def _show_logs_like_lm_eval() -> None:
-    """The lm-eval CLI prints INFO only for its own logger: print ours (the summary) through its handlers."""
-    source = logging.getLogger("lm_eval")
-    ours = logging.getLogger("bestofl_models")
-    if logging.getLogger().handlers or not source.handlers or ours.handlers:
-        return
-    for handler in source.handlers:
-        ours.addHandler(handler)
-    if ours.level == logging.NOTSET:
-        ours.setLevel(source.getEffectiveLevel())
-
-
-@functools.lru_cache(maxsize=None)
-def _warn_repeats(repeats: int) -> None:
-    if repeats > 1:
-        logger.warning(
-            "repeats=%d: bestofl samples n candidates inside the model, so every repeat of a request gets the "
-            "same selected answer; set n instead of repeats.", repeats,
-        )
-
-
-@functools.lru_cache(maxsize=None)
-def _warn_fewshot_ignored(task: str) -> None:
-    logger.warning(
-        "%s: the task's prompt holds few-shot examples (--num_fewshot), which bestofl does not use: it samples "
-        "its own zero-shot prompt in every pool language. Run the baselines zero-shot to compare like with like.",
-        task,
-    )
-
-
-@functools.lru_cache(maxsize=None)
-def _warn_no_pool(task: str, wanted: tuple[str, ...]) -> None:
-    logger.warning(
-        "%s: some problems have no version in any pool language (%s); those sample in the target language only.",
-        task, ":".join(wanted),
-    )
 
 
 class BestOfL(BestOfLLM):

@@ -2,7 +2,8 @@
 
 * :func:`model_info`: the ``bestofl`` block of ``results["config"]`` (lm-eval merges ``get_model_info()`` into it
   after the evaluation): generator and verifier with their fingerprints, verifier kind and format, dtype, batch
-  sizes, device, pool, n, selection, sampling settings, data source, candidates generated vs reused, version.
+  sizes, device, pool (and ``languages_file``), n, ``adaptive`` rule, selection, sampling settings, data source,
+  candidates generated vs reused, samples used per request, version.
 * :func:`sample_record`: per request, the selected candidate's language and score and every candidate
   (language, answer, score); the start-up hook (``bestofl_tasks._autoload``) adds it to the sample rows.
 * :func:`ignored_options`: lm-eval options that do not reach our sampling (``--gen_kwargs``, ``--seed``,
@@ -84,10 +85,20 @@ def model_info(lm) -> dict[str, Any]:
         "verifier_batch_size": config.verifier_batch_size if spec else None,
         "data_source": data_source(lm.data_sources),
         "candidates": {key: lm.run_counts[key] for key in ("planned", "generated", "reused")},
+        "samples_used": samples_used(lm),
         "scores": {key: lm.run_counts[key] for key in ("scored", "scores_reused")} if spec else None,
         "applied_settings": {**config.sampling_settings(), "prompt": "bestofl's own prompt per pool language"},
     }
     return {"bestofl": info}
+
+
+def samples_used(lm) -> dict[str, Any]:
+    """Candidates the requests' selections used (fewer than ``n`` where ``adaptive=`` stopped early), over every
+    rank, and how many of them were generated rather than reused."""
+    requests, total = lm.run_counts["requests"], lm.run_counts["samples_used"]
+    return {"adaptive": str(lm.config.adaptive) if lm.config.adaptive else None, "n": lm.config.n,
+            "requests": requests, "total": total, "mean_per_request": total / requests if requests else None,
+            "generated": lm.run_counts["generated"]}
 
 
 def sample_record(chosen, scored: list) -> dict[str, Any]:

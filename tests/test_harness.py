@@ -7,7 +7,7 @@ import logging
 import pytest
 from lm_eval.api.instance import Instance
 
-from bestofl_models import harness
+from bestofl_models import harness, run_log
 from bestofl_models.store import CandidateStore
 from bestofl_tasks.answers import extract_answer
 from bestofl_tasks.data import load_docs
@@ -125,7 +125,7 @@ def test_rerun_generates_nothing_and_repeats_get_the_same_answer(model_args, mon
     lm = harness.BestOfL(**model_args)
     monkeypatch.setattr(lm, "_generator", lambda: pytest.fail("nothing should be generated"))
     monkeypatch.setattr(lm, "_load_verifier", lambda: pytest.fail("nothing should be scored"))
-    harness._warn_repeats.cache_clear()
+    run_log.warn_repeats.cache_clear()
     repeated = request(doc, "mgsm_xling_de", 1, repeats=2)
     with caplog.at_level(logging.WARNING, logger="bestofl_models.harness"):
         again = lm.generate_until([repeated, repeated])
@@ -157,7 +157,7 @@ def test_few_shot_context_is_reported_as_unused(tiny_generator_dir, caplog):
     doc = load_docs("mgsm", "de")[0]
     lm = harness.SelfConsistency(pretrained=str(tiny_generator_dir), n=1, max_gen_toks=4, store=None)
     zero_shot = user_prompt(doc["question"], "de")
-    harness._warn_fewshot_ignored.cache_clear()
+    run_log.warn_fewshot_ignored.cache_clear()
     with caplog.at_level(logging.WARNING, logger="bestofl_models.harness"):
         lm.generate_until([request(doc, "mgsm_xling_de", 0, ctx=zero_shot)])
         assert "few-shot" not in caplog.text

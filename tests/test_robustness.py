@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from lm_eval.api.instance import Instance
 
-from bestofl_models import harness
+from bestofl_models import harness, run_log
 from bestofl_models import store as store_module
 from bestofl_models.store import STORE_FILE, CandidateStore, StoreNotWritableError
 from bestofl_models.testing import shared_data_dir
@@ -365,7 +365,7 @@ def test_docs_without_parallel_versions_sample_what_exists(args, caplog):
     assert sorted((c.lang, c.sample_idx) for c in lm.store.candidates()) == [("de", 0), ("de", 1), ("de", 2)]
 
     other = dict(doc, problem_id="mgsm-9999")
-    harness._warn_no_pool.cache_clear()
+    run_log.warn_no_pool.cache_clear()
     with caplog.at_level(logging.WARNING):  # the target is not in the pool and no pool language exists
         outputs, lm = run({**args, "languages": "en:fr", "n": 2, "store": None},
                           [request(other, "mgsm_xling_de", 0)])
