@@ -38,6 +38,8 @@ from bestofl_tasks.languages import DEFAULT_POOL, LANGUAGES
 from . import embedded
 from .adaptive import AdaptiveRule
 from .pool import RecommendedPool, load_recommended_pool
+from .presets import PRESETS, Preset
+from .selection import METHODS
 
 logger = logging.getLogger(__name__)
 
@@ -61,23 +63,6 @@ class ModelArgsError(ValueError):
 def default_store() -> str:
     """``$BESTOFL_STORE`` or ``~/.cache/bestofl/store``."""
     return os.environ.get(STORE_ENV) or str(Path.home() / ".cache" / "bestofl" / "store")
-
-
-@dataclass(frozen=True)
-class Preset:
-    """What a registered model name fixes: its default selection and where its samples come from."""
-
-    name: str
-    selection: str
-    #: ``languages``: the ``languages`` pool; ``target``: the request's target language alone.
-    pool: str
-
-
-PRESETS: dict[str, Preset] = {
-    "bestofl": Preset("bestofl", "cross_orm", "languages"),
-    "multi-orm": Preset("multi-orm", "multi_orm", "target"),
-    "self-consistency": Preset("self-consistency", "self_consistency", "target"),
-}
 
 
 @dataclass(frozen=True)
@@ -125,9 +110,7 @@ class BestOfLConfig:
 
     @property
     def needs_verifier(self) -> bool:
-        from .selection import NEEDS_VERIFIER
-
-        return self.selection in NEEDS_VERIFIER
+        return METHODS[self.selection].needs_verifier
 
     def pool_for(self, target_lang: str) -> tuple[str, ...]:
         """Languages to sample in for a request whose target language is ``target_lang``."""
@@ -298,8 +281,6 @@ def _choice(options: tuple[str, ...]) -> Callable[[str, Any], str]:
 
 
 def _as_selection(key: str, value: Any) -> str:
-    from .selection import METHODS
-
     text = _as_str(key, value).lower().replace("-", "_")
     if text not in METHODS:
         raise ModelArgsError(f"{key}={value!r} is not a selection method. Choose one of: {', '.join(METHODS)}.")
@@ -412,10 +393,8 @@ def parse_model_args(
     batch_size = values.get("batch_size") or _cap(auto, raw.get("max_batch_size"))
     verifier_batch_size = values.get("verifier_batch_size") or _cap(16, raw.get("max_batch_size"))
 
-    from .selection import NEEDS_VERIFIER
-
     verifier = _verifier_name(values.get("verifier"))
-    defaulted = verifier is None and selection in NEEDS_VERIFIER
+    defaulted = verifier is None and METHODS[selection].needs_verifier
     config = BestOfLConfig(
         pretrained=normalize_model_path(values["pretrained"]),
         preset=preset.name,
@@ -496,8 +475,8 @@ def _check(config: BestOfLConfig) -> None:
     if config.adaptive is not None and config.adaptive.needs_verifier and not config.needs_verifier:
         raise ModelArgsError(
             f"adaptive={config.adaptive} stops on the verifier's top score, but selection={config.selection} uses no "
-            f"verifier: use adaptive=margin:M (vote margin), or a verifier-based selection (cross_orm, multi_orm, "
-            f"weighted_vote; e.g. --model bestofl).")
+            f"verifier: use adaptive=margin:M (vote margin), or a verifier-based selection "
+            f"({', '.join(name for name, m in METHODS.items() if m.needs_verifier)}; e.g. --model bestofl).")
     if config.judge_model is not None and config.verifier_format != "auto":
         raise ModelArgsError(
             f"verifier_format={config.verifier_format} is for classifier verifiers; verifier={config.verifier} is "
@@ -514,13 +493,13 @@ def _check(config: BestOfLConfig) -> None:
 
 def check_target(config: BestOfLConfig, target_lang: str | None, task: str) -> None:
     """Selections restricted to the target language need it in the pool (known only per request)."""
-    from .selection import TARGET_ONLY
-
-    if target_lang is None or config.selection not in TARGET_ONLY:
+    if target_lang is None or not METHODS[config.selection].target_only:
         return
     if target_lang not in config.pool_for(target_lang):
+        preset = next((p.name for p in PRESETS.values() if p.pool == "target" and p.selection == config.selection),
+                      None)
         raise ModelArgsError(
             f"selection={config.selection} picks among the target language's samples, but task {task} "
             f"targets {target_lang!r}, which is not in languages={':'.join(config.languages)}. "
-            f"Add {target_lang} to languages or use --model {'multi-orm' if 'orm' in config.selection else 'self-consistency'}."
+            f"Add {target_lang} to languages" + (f" or use --model {preset}." if preset else ".")
         )

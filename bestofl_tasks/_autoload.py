@@ -27,11 +27,13 @@ import importlib.machinery
 import os
 import sys
 
-MODELS = {
-    "bestofl": "bestofl_models.harness:BestOfL",
-    "multi-orm": "bestofl_models.harness:MultiORM",
-    "self-consistency": "bestofl_models.harness:SelfConsistency",
-}
+
+def models() -> dict[str, str]:
+    """Our model names and their lazy ``module:Class`` targets, from ``bestofl_models.presets`` (read when lm-eval
+    imports its registry, not at interpreter start)."""
+    from bestofl_models.presets import PRESETS
+
+    return {name: preset.target for name, preset in PRESETS.items()}
 
 
 def task_yamls_dir() -> str:
@@ -44,7 +46,7 @@ def register_models(registry_module=None) -> None:
     if registry_module is None:
         import lm_eval.api.registry as registry_module
     registry = registry_module.model_registry
-    for name, target in MODELS.items():
+    for name, target in models().items():
         if name not in registry:
             registry.register(name, target=target)
 
@@ -82,7 +84,7 @@ def patch_task_manager(manager_module) -> None:
 
 def _is_ours(model) -> bool:
     if isinstance(model, str):
-        return model in MODELS
+        return model in models()
     return type(model).__module__.startswith("bestofl_models.")
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import pytest
 from lm_eval.api.instance import Instance
 
 from bestofl_models import harness, run_log
+from bestofl_models.selection import METHODS, Scored, select
 from bestofl_models.store import CandidateStore
 from bestofl_tasks.answers import extract_answer
 from bestofl_tasks.data import load_docs
@@ -171,6 +173,23 @@ def test_loglikelihood_is_refused_clearly(tiny_generator_dir):
         lm.loglikelihood([])
     with pytest.raises(NotImplementedError, match="only generates"):
         lm.loglikelihood_rolling([])
+
+
+def test_every_registered_selection_answers_with_its_pick_from_one_store(model_args):
+    """``selection=NAME`` works for every spec of the registry, each run reusing the same candidates and scores."""
+    doc = load_docs("mgsm", "de")[1]
+    for name, spec in METHODS.items():
+        lm = harness.BestOfL(**{**model_args, "n": 6, "selection": name})
+        [output] = lm.generate_until([request(doc, "mgsm_xling_de", 1)])
+        lm.close()
+        verifier = lm.verifier_id or next(iter(lm.store.verifiers()))
+        scores = lm.store.scores_for(verifier, [c.key for c in lm.store.candidates()])
+        candidates = [Scored(c.key, c.lang, c.sample_idx, c.answer,
+                             (math.nan if scores[c.key] is None else scores[c.key]) if spec.needs_verifier else None)
+                      for c in lm.store.candidates()]
+        assert len(candidates) == 6
+        chosen = select(name, candidates, "de", ["en", "de"])
+        assert output.startswith(lm.store.get(chosen.key).text.rstrip()), name
 
 
 def test_target_only_selection_with_the_target_outside_the_pool(model_args):

@@ -19,11 +19,11 @@ from bestofl_models.pool import plan_samples, samples_per_language
 from bestofl_models.report import cli
 from bestofl_models.report.build import AVERAGE, Options, ReportContext, build_report
 from bestofl_models.report.data import build_data, load_stores, settings_id
-from bestofl_models.report.estimators import draw_steps, monte_carlo_vote
+from bestofl_models.report.estimators import draw_steps
 from bestofl_models.report.export import EXPORT_FIELDS
 from bestofl_models.report.render import PLOTS, REPORT_MARKER, SUMMARY_MD
 from bestofl_models.report.synthetic import build_synthetic_store
-from bestofl_models.selection import NEEDS_VERIFIER, VOTES, Scored, select
+from bestofl_models.selection import METHODS, Scored, select
 from bestofl_models.testing import shared_data_dir
 from bestofl_models.store import Candidate, CandidateStore
 
@@ -139,21 +139,18 @@ def test_random_choice_is_the_fraction_correct(report, exported):
         assert curve(report, "de", "cross_random")[n - 1] == pytest.approx(expected, abs=1e-12)
 
 
-@pytest.mark.parametrize("method", ["cross_self_consistency", "weighted_vote", "self_consistency"])
+@pytest.mark.parametrize("method", [name for name, m in METHODS.items() if m.vote is not None])
 def test_vote_kernel_agrees_with_select_on_every_draw(small_store, method):
-    """The vectorized vote picks what ``select`` picks on the very same subsets, for every target."""
+    """The vectorized vote of every voting method picks what ``select`` picks on the very same subsets, for every
+    target."""
     data = build_data(load_stores([small_store]))
     ctx = ReportContext(data, Options(mc_samples=7, seed=1))
-    pool, targets = (("de",), ["de"]) if method == "self_consistency" else (POOL, list(POOL))
+    pool, targets = (("de",), ["de"]) if METHODS[method].target_only else (POOL, list(POOL))
     view = ctx.view(pool, None)
-    use_scores = method == "weighted_vote"
-    by_rank, group_of = ctx.tie_orders(view, targets, use_scores)
-    ranks = np.argsort(by_rank, axis=2).astype(np.int32)
+    use_scores = METHODS[method].needs_verifier
     language, depth = draw_steps(view.index, view.max_budget)
     sequence = ctx.orders[language, depth]  # (N, P, M) slot drawn at each step
-    weight = np.nan_to_num(data.score, nan=0.0) if use_scores else None
-    rate, _ = monte_carlo_vote(ctx.orders, view.index, view.max_budget, data.answer, data.answer_correct, ranks,
-                               np.full(len(by_rank), 1 / len(by_rank)), weight=weight)
+    rate, _, group_of = ctx.vote_rates(view, targets, METHODS[method])
     store = CandidateStore(small_store, read_only=True)
     stored = {(c.problem_id, c.lang, c.sample_idx): c for c in store.candidates()}
     scores = store.scores("synthetic-verifier")
@@ -179,9 +176,9 @@ def test_vote_curves_are_close_to_the_exact_expectation(report, exported):
     problems = by_problem(exported).values()
     rows = {(r["target"], r["method"], r["n"]): r for r in report.curves}
     for n in (2, 5, 9):
-        for method in ("cross_self_consistency", "weighted_vote"):
+        for method in ("cross_self_consistency", "weighted_vote", "top_k_weighted_vote"):
             exact = np.mean([
-                np.mean([select(method, [scored(r, method == "weighted_vote") for r in s], "fr", POOL).answer
+                np.mean([select(method, [scored(r, METHODS[method].needs_verifier) for r in s], "fr", POOL).answer
                          == records[0]["gold"]
                          for s in stratified_subsets(records, n, POOL)])
                 for records in problems
@@ -206,12 +203,15 @@ def test_monte_carlo_is_seeded(small_store):
 
 
 def test_estimators_and_methods_follow_selection(report, tmp_path):
-    """Votes (selection.VOTES) are the Monte Carlo rows; without scores NEEDS_VERIFIER methods are left out."""
-    assert {r["method"] for r in report.curves if r["estimator"] == "monte_carlo"} == set(VOTES)
+    """Every selection of the registry is reported; votes are the Monte Carlo rows; without scores the methods
+    that need a verifier are left out."""
+    assert set(METHODS) <= {r["method"] for r in report.curves}
+    votes = {name for name, m in METHODS.items() if m.vote is not None}
+    assert {r["method"] for r in report.curves if r["estimator"] == "monte_carlo"} == votes
     build_synthetic_store(str(tmp_path), problems=2, languages=POOL, samples_per_language=2, verifier=None, text=False)
     unscored = build_report(build_data(load_stores([str(tmp_path)])), Options(mc_samples=4), show_progress=False)
     methods = {r["method"] for r in unscored.curves}
-    assert methods and not methods & NEEDS_VERIFIER
+    assert methods and not methods & {name for name, m in METHODS.items() if m.needs_verifier}
 
 
 def test_budget_ranges_and_averages(report):
@@ -242,8 +242,7 @@ def test_cli_writes_tables_summary_and_plots(small_store, tmp_path):
     with open(out / "budget_curves.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert {"pool", "target", "method", "n", "accuracy", "se", "estimator", "problems"} == set(rows[0])
-    assert {r["method"] for r in rows} == {"cross_orm", "multi_orm", "self_consistency", "cross_self_consistency",
-                                          "weighted_vote", "random", "oracle", "cross_random", "cross_oracle"}
+    assert {r["method"] for r in rows} == {*METHODS, "random", "oracle", "cross_random", "cross_oracle"}
     assert {r["estimator"] for r in rows if r["method"] == "weighted_vote"} == {"monte_carlo"}
     assert {r["estimator"] for r in rows if r["method"] == "cross_orm"} == {"exact"}
     with open(out / "pool_ablation.csv", newline="", encoding="utf-8") as f:

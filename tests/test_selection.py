@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import math
 import random
 
 import pytest
 
 from bestofl_models.selection import (
     METHODS,
-    NEEDS_VERIFIER,
+    TOP_K,
+    Method,
     Scored,
     canonical_order,
     rank_order,
@@ -28,11 +28,6 @@ def cand(lang, idx, answer, score=None):
 
 def keys(items):
     return [c.key for c in items]
-
-
-def test_methods_and_verifier_set():
-    assert METHODS == ("cross_orm", "multi_orm", "self_consistency", "cross_self_consistency", "weighted_vote")
-    assert NEEDS_VERIFIER == {"cross_orm", "multi_orm", "weighted_vote"}
 
 
 def test_canonical_order_puts_target_first_then_pool_order_then_sample_idx():
@@ -160,7 +155,7 @@ def test_unknown_method_lists_the_valid_ones():
         select("best_of_n", [cand("en", 0, "1", 0.5)], "en", POOL)
 
 
-@pytest.mark.parametrize("method", sorted(NEEDS_VERIFIER))
+@pytest.mark.parametrize("method", [name for name, m in METHODS.items() if m.needs_verifier])
 def test_verifier_methods_need_scores(method):
     with pytest.raises(ValueError, match="needs verifier scores"):
         select(method, [cand("en", 0, "1"), cand("en", 1, "2")], "en", POOL)
@@ -194,8 +189,28 @@ def test_majority_vote_matches_brute_force_counting():
         assert chosen == first
 
 
-def test_scored_is_frozen():
-    c = cand("en", 0, "1", 0.5)
-    with pytest.raises(Exception):
-        c.score = 0.1  # type: ignore[misc]
-    assert math.isclose(c.score, 0.5)
+def test_top_k_weighted_vote_votes_among_the_best_scored_only():
+    # Six low-scored "1"s outweigh the top-scored "2"s over the whole pool, but not among the top TOP_K.
+    top = [cand("de", i, "2", 0.9 - 0.01 * i) for i in range(TOP_K - 1)] + [cand("fr", 0, "3", 0.8)]
+    low = [cand("en", i, "1", 0.5) for i in range(6)]
+    pool = top + low
+    assert select("weighted_vote", pool, "en", POOL).answer == "1"
+    assert select("top_k_weighted_vote", pool, "en", POOL).key == "de0"
+    # With at most TOP_K candidates it is the weighted vote.
+    few = [cand("en", 0, "1", 0.3), cand("de", 0, "1", 0.3), cand("fr", 0, "2", 0.55)]
+    assert select("top_k_weighted_vote", few, "en", POOL) == select("weighted_vote", few, "en", POOL)
+
+
+def test_top_k_ties_and_missing_answers_follow_the_tie_rule():
+    # Equal sums among the top k: the answer whose best candidate ranks first; answerless candidates rank last.
+    pool = [cand("en", 0, None, 0.99), cand("de", 0, "2", 0.4), cand("fr", 0, "3", 0.4), cand("en", 1, "3", 0.1),
+            cand("de", 1, "2", 0.1)]
+    assert select("top_k_weighted_vote", pool, "fr", POOL).key == "fr0"
+    assert select("top_k_weighted_vote", pool, "de", POOL).key == "de0"
+
+
+def test_a_spec_that_cannot_work_is_refused():
+    with pytest.raises(ValueError, match="top_k needs a vote"):
+        Method("top_orm", "x", needs_verifier=True, top_k=3)
+    with pytest.raises(ValueError, match="score vote needs the verifier"):
+        Method("free_weights", "x", needs_verifier=False, vote="score")

@@ -1,12 +1,12 @@
 """Compute every report table from :class:`ReportData`: budget curves, pool ablations, pass@k, picks.
 
-Methods (``METHOD_ORDER``): the five selections of ``bestofl_models.selection``, ``random`` and
-``oracle`` (one sample picked uniformly / pass@n, among target-language samples) and ``cross_random``
-and ``cross_oracle`` (the same over the pool). Target-only methods (``multi_orm``,
-``self_consistency``, ``random``, ``oracle``) spend the budget ``n`` in the target language; the
-cross-lingual ones spread it over the pool with ``plan_samples``. Both self-consistency methods are
-reported verifier-free (ties by canonical order), as the self-consistency preset runs without a
-verifier. ``average`` rows are macro means over the target languages that have the method, at the
+Methods (``METHOD_ORDER``): every selection of the registry ``bestofl_models.selection.METHODS``, then
+the baselines ``random`` and ``oracle`` (one sample picked uniformly / pass@n, among target-language
+samples) and ``cross_random`` and ``cross_oracle`` (the same over the pool). Target-only methods spend the
+budget ``n`` in the target language; the cross-lingual ones spread it over the pool with ``plan_samples``.
+Each selection's estimator follows from its spec (:func:`estimator`): the top-ranked pick is exact (order
+statistics), a vote is Monte Carlo. Methods without a verifier are reported verifier-free (ties by canonical
+order), as their presets run without one. ``average`` rows are macro means over the target languages that have the method, at the
 budgets all of them reach.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..pool import validate_pool
-from ..selection import METHODS, NEEDS_VERIFIER, VOTES
+from ..selection import METHODS, Method
 from .data import ReportData, language_order
 from .estimators import (
     draw_orders,
@@ -29,16 +29,30 @@ from .estimators import (
     exact_oracle,
     exact_random,
     feasible_budget,
+    monte_carlo_top_k_vote,
     monte_carlo_vote,
 )
 
-#: The selections, then the baselines: one target-language sample / pass@n, and the same over the pool.
-METHOD_ORDER = METHODS + ("random", "oracle", "cross_random", "cross_oracle")
-CROSS_METHODS = ("cross_orm", "cross_self_consistency", "weighted_vote", "cross_random", "cross_oracle")
-TARGET_METHODS = ("multi_orm", "self_consistency", "random", "oracle")
+#: Baselines (not selections): one sample picked uniformly / pass@n, in the target language and over the pool.
+TARGET_BASELINES = ("random", "oracle")
+CROSS_BASELINES = ("cross_random", "cross_oracle")
+#: The selections, then the baselines.
+METHOD_ORDER = (*METHODS, *TARGET_BASELINES, *CROSS_BASELINES)
+CROSS_METHODS = (*(name for name, m in METHODS.items() if not m.target_only), *CROSS_BASELINES)
+TARGET_METHODS = (*(name for name, m in METHODS.items() if m.target_only), *TARGET_BASELINES)
 EXACT = "exact"
 MONTE_CARLO = "monte_carlo"
 AVERAGE = "average"
+
+
+def estimator(name: str) -> str:
+    """``exact`` or ``monte_carlo``: how the report estimates method ``name`` (a selection or a baseline)."""
+    return MONTE_CARLO if name in METHODS and METHODS[name].vote is not None else EXACT
+
+
+def reported(names: Sequence[str], has_scores: bool) -> list[str]:
+    """The methods of ``names`` a store can report: without verifier scores, those that need none."""
+    return [name for name in names if has_scores or name not in METHODS or not METHODS[name].needs_verifier]
 
 
 @dataclass(frozen=True)
@@ -149,10 +163,11 @@ class ReportContext:
         curves: dict = {}
         shares: dict = {}
         for method in methods:
-            if method in ("cross_orm", "multi_orm"):
+            spec = METHODS.get(method)
+            if spec is not None and spec.vote is None:
                 curves[method], shares = self._best_of_n(view, targets)
-            elif method in VOTES:
-                curves[method] = self._vote(view, targets, use_scores=method == "weighted_vote")
+            elif spec is not None:
+                curves[method] = self._vote(view, targets, spec)
             else:
                 estimate = exact_random if method.endswith("random") else exact_oracle
                 accuracy = estimate(view.stored, view.right, view.max_budget).mean(axis=1)
@@ -201,23 +216,31 @@ class ReportContext:
             results.append((accuracy, share))
         return results, group_of
 
-    def _vote(self, view: PoolView, targets: Sequence[str], use_scores: bool) -> dict:
-        data, draws, problems = self.data, self.options.mc_samples, len(view.rows)
-        by_rank, group_of = self.tie_orders(view, targets, use_scores=use_scores)
+    def vote_rates(self, view: PoolView, targets: Sequence[str], spec: Method) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Monte Carlo of the vote ``spec``: ``(G, N, P')`` fraction of draws picking right per group of targets
+        that rank alike, ``(N, P')`` the variance of their weighted mix (:func:`monte_carlo_vote`), each target's
+        group. Ranked with scores only when the method needs a verifier."""
+        data, problems = self.data, len(view.rows)
+        by_rank, group_of = self.tie_orders(view, targets, use_scores=spec.needs_verifier)
         ranks = np.empty_like(by_rank, dtype=np.int32)
         np.put_along_axis(ranks, by_rank, np.arange(by_rank.shape[2], dtype=np.int32)[None, None], axis=2)
         group_weight = np.bincount(group_of, minlength=len(by_rank)) / len(targets)
-        rate, mix_variance = monte_carlo_vote(
-            self.orders if problems == len(data.problem_ids) else self.orders[:, :, view.rows],
-            view.index,
-            view.max_budget,
-            data.answer[view.rows],
-            data.answer_correct[view.rows],
-            ranks,
-            group_weight,
-            weight=np.nan_to_num(data.score[view.rows], nan=0.0) if use_scores else None,
-            progress=self.progress,
-        )
+        weight = np.nan_to_num(data.score[view.rows], nan=0.0) if spec.vote == "score" else None
+        inputs = (self.orders if problems == len(data.problem_ids) else self.orders[:, :, view.rows], view.index,
+                  view.max_budget, data.answer[view.rows], data.answer_correct[view.rows], ranks, group_weight)
+        if spec.top_k is None:
+            rate, mix_variance = monte_carlo_vote(*inputs, weight=weight, progress=self.progress)
+        else:
+            if weight is None:
+                weight = (data.answer[view.rows] >= 0).astype(np.float64)  # a count vote: one per answer
+            rate, mix_variance = monte_carlo_top_k_vote(*inputs, weight=weight, top_k=spec.top_k,
+                                                        progress=self.progress)
+        return rate, mix_variance, group_of
+
+    def _vote(self, view: PoolView, targets: Sequence[str], spec: Method) -> dict:
+        draws, problems = self.options.mc_samples, len(view.rows)
+        rate, mix_variance, group_of = self.vote_rates(view, targets, spec)
+        group_weight = np.bincount(group_of, minlength=rate.shape[0]) / len(targets)
         se = np.sqrt((rate * (1 - rate)).sum(axis=2) / max(draws - 1, 1)) / problems  # (G, N)
         curves = {t: (rate[g].mean(axis=1), se[g]) for t, g in zip(targets, group_of)}
         curves[AVERAGE] = (group_weight @ rate.mean(axis=2), np.sqrt(mix_variance.sum(axis=1) / draws) / problems)
@@ -237,7 +260,7 @@ def _rows(pool: str, curves: dict, problems: int, extra: dict | None = None) -> 
                     "n": n + 1,
                     "accuracy": float(accuracy[n]),
                     "se": float(se[n]),
-                    "estimator": MONTE_CARLO if method in VOTES else EXACT,
+                    "estimator": estimator(method),
                     "problems": problems,
                 })
     return rows
@@ -297,15 +320,17 @@ def build_report(data: ReportData, options: Options, show_progress: bool | None 
         raise ValueError(f"No problem has candidates in every language of the pool(s) {', '.join(empty)}.")
     ablation_budget = min(view.max_budget for _, view in pools)
     pools = [(kind, dataclasses.replace(view, max_budget=ablation_budget)) for kind, view in pools]
-    cross = [m for m in CROSS_METHODS if data.has_scores or m not in NEEDS_VERIFIER]
-    target_only = [m for m in TARGET_METHODS if data.has_scores or m not in NEEDS_VERIFIER]
+    cross = reported(CROSS_METHODS, data.has_scores)
+    target_only = reported(TARGET_METHODS, data.has_scores)
     budget = options.budget or min([main.max_budget, *(v.max_budget for v in target_views.values())])
     if not 1 <= budget <= main.max_budget:
         raise ValueError(f"--budget {budget} is outside 1..{main.max_budget}, the budgets the pool {main.label} reaches.")
     report = Report(data, options, pool, targets, budget, ablation_budget, notes=list(data.notes))
 
-    votes = sum(m in VOTES for m in cross)
-    steps = votes * (main.max_budget + ablation_budget * len(pools)) + sum(v.max_budget for v in target_views.values())
+    votes = sum(estimator(m) == MONTE_CARLO for m in cross)
+    target_votes = sum(estimator(m) == MONTE_CARLO for m in target_only)
+    steps = (votes * (main.max_budget + ablation_budget * len(pools))
+             + target_votes * sum(v.max_budget for v in target_views.values()))
     if show_progress is None:
         disable = None if data.lang.size >= 10_000 else True  # None: tqdm shows it on terminals only
     else:

@@ -255,3 +255,56 @@ def monte_carlo_vote(
         if progress is not None:
             progress(1)
     return rate, mix_variance
+
+
+def monte_carlo_top_k_vote(
+    orders: np.ndarray,
+    pool: Sequence[int],
+    max_budget: int,
+    answer: np.ndarray,
+    answer_correct: np.ndarray,
+    ranks: np.ndarray,
+    group_weight: np.ndarray,
+    weight: np.ndarray,
+    top_k: int,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted vote among the ``top_k`` best-ranked of the first ``n`` slots of each draw, n = 1..N.
+
+    Arguments and returns as :func:`monte_carlo_vote`. Each group keeps its own running top ``k`` (ranks differ
+    by group): a drawn slot is merged into it, then the ``k`` vote; as in ``selection.select``, the winner is the
+    answer with the largest summed weight, a tie going to the answer whose best-ranked candidate ranks first, and
+    with no answer among them the best-ranked candidate (no answer: wrong) is the pick.
+    """
+    problems, draws = orders.shape[2:]
+    step_language, step_depth = draw_steps(pool, max_budget)
+    groups, _, width = ranks.shape
+    answers = answer_correct.shape[1]
+    slot_base = (np.arange(problems) * width)[:, None]
+    flat_answer, flat_weight, flat_ranks = answer.ravel(), weight.ravel(), ranks.reshape(groups, -1)
+    correct_or_none = np.concatenate([answer_correct, np.zeros((problems, 1), dtype=bool)], axis=1)
+    best_rank = np.full((groups, problems, draws, top_k), UNRANKED, dtype=np.int64)
+    best_slot = np.zeros((groups, problems, draws, top_k), dtype=np.int64)
+    rate = np.zeros((groups, max_budget, problems))
+    mix_variance = np.zeros((max_budget, problems))
+    problem_row = np.arange(problems)[None, :, None]
+    for step in range(max_budget):
+        slot = slot_base + orders[step_language[step], step_depth[step]]  # (P, M)
+        merged_rank = np.concatenate([best_rank, flat_ranks[:, slot][..., None]], axis=3)
+        merged_slot = np.concatenate([best_slot, np.broadcast_to(slot[None, :, :, None], (groups, *slot.shape, 1))],
+                                     axis=3)
+        keep = np.argsort(merged_rank, axis=3, kind="stable")[..., :top_k]
+        best_rank = np.take_along_axis(merged_rank, keep, axis=3)
+        best_slot = np.take_along_axis(merged_slot, keep, axis=3)
+        voter = np.where(best_rank < UNRANKED, flat_answer[best_slot], -1)  # (G, P, M, k): answer id, -1 none
+        votes = np.where(voter >= 0, flat_weight[best_slot], 0.0)
+        same = (voter[..., :, None] == voter[..., None, :]) & (voter[..., None, :] >= 0)
+        total = np.where(voter >= 0, (same * votes[..., None, :]).sum(axis=4), -np.inf)
+        pick = np.take_along_axis(voter, total.argmax(axis=3)[..., None], axis=3)[..., 0]  # first max: best-ranked
+        right = correct_or_none[problem_row, np.where(pick >= 0, pick, answers)].astype(np.float64)  # (G, P, M)
+        rate[:, step] = right.mean(axis=2)
+        mixed = np.tensordot(group_weight, right, axes=1)
+        mix_variance[step] = mixed.var(axis=1, ddof=1) if draws > 1 else 0.0
+        if progress is not None:
+            progress(1)
+    return rate, mix_variance

@@ -15,8 +15,16 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ..selection import VOTES
-from .build import AVERAGE, METHOD_ORDER, MONTE_CARLO, Report
+from ..selection import METHODS
+from .build import (
+    AVERAGE,
+    CROSS_BASELINES,
+    METHOD_ORDER,
+    MONTE_CARLO,
+    TARGET_BASELINES,
+    Report,
+    estimator,
+)
 
 CURVES_CSV = "budget_curves.csv"
 ABLATION_CSV = "pool_ablation.csv"
@@ -80,6 +88,10 @@ def _methods(rows: Sequence[dict]) -> list[str]:
     return [m for m in METHOD_ORDER if m in present]
 
 
+def _names(names) -> str:
+    return ", ".join(f"`{name}`" for name in names)
+
+
 def _summary_budgets(top: int) -> list[int]:
     budgets = [n for n in (1, 2, 4, 8, 16, 32, 64, 128, 256) if n < top]
     return budgets + [top]
@@ -101,22 +113,28 @@ def summary_markdown(report: Report) -> str:
         f"- Stores: {', '.join(data.stores)}",
         f"- Generator: `{data.generator}`; sampling settings: `{data.settings}`",
         f"- Verifier: `{data.verifier}`" if data.verifier else
-        "- Verifier: none in the store, so `cross_orm`, `multi_orm` and `weighted_vote` are left out",
+        "- Verifier: none in the store, so "
+        f"{', '.join(f'`{name}`' for name, m in METHODS.items() if m.needs_verifier)} are left out",
         f"- Problems with a gold answer: {len(data.problem_ids)}; candidates per problem and language: {counts}",
         f"- Pool: `{':'.join(report.pool)}` (its order decides which languages get a budget's extra samples); "
         f"target languages: {', '.join(report.targets)}",
         "",
         "## How to read this",
         "",
-        "- Budget `n` is the number of samples per problem. Cross-lingual methods (`cross_*`, `weighted_vote`) "
-        "spread it over the pool as `plan_samples` does (language `i % L` gets sample `i`); target-language "
-        "methods (`multi_orm`, `self_consistency`, `random`, `oracle`) spend it in the target language.",
+        "- Budget `n` is the number of samples per problem. Cross-lingual methods "
+        f"({_names(name for name, m in METHODS.items() if not m.target_only)}, {_names(CROSS_BASELINES)}) spread "
+        "it over the pool as `plan_samples` does (language `i % L` gets sample `i`); target-language methods "
+        f"({_names(name for name, m in METHODS.items() if m.target_only)}, {_names(TARGET_BASELINES)}) spend it "
+        "in the target language.",
         "- Every number averages over *all* subsets of the stored candidates of that shape, not the first `n`: "
-        "`random`, `oracle` (pass@n, the unbiased estimator), `cross_orm` and `multi_orm` (best-of-n order "
-        "statistics, ties broken by `selection.py`'s rule) are **exact**; the votes "
-        f"({', '.join(sorted(VOTES))}) are **Monte Carlo** over {options.mc_samples} random draws "
-        f"per problem (seed {options.seed}), shown as accuracy ± 1.96 standard errors.",
-        "- Self-consistency is computed without the verifier (ties by canonical order), as the preset runs.",
+        "`random`, `oracle` (pass@n, the unbiased estimator) and the top-ranked picks "
+        f"({_names(name for name, m in METHODS.items() if m.vote is None)}: best-of-n order statistics, ties "
+        "broken by `selection.py`'s rule) are **exact**; the votes "
+        f"({_names(name for name in METHODS if estimator(name) == MONTE_CARLO)}) are **Monte Carlo** over "
+        f"{options.mc_samples} random draws per problem (seed {options.seed}), shown as accuracy ± 1.96 standard "
+        "errors.",
+        "- Methods that need no verifier are computed without it (ties by canonical order), as their presets run.",
+        "- Selections: " + "; ".join(f"`{name}`: {m.summary}" for name, m in METHODS.items()) + ".",
         "- `average` is the mean over target languages. Accuracies are in %.",
         "",
         "## Accuracy vs budget (average over target languages)",
@@ -207,7 +225,7 @@ def figures(report: Report) -> dict:
         x = _offset_x(n, index, len(methods), log_budget)
         (line,) = ax.plot(x, accuracy, style, label=method, marker=_MARKERS[index % len(_MARKERS)],
                           markersize=5 if len(n) <= 20 else 2, markerfacecolor="none", alpha=0.85)
-        if method in VOTES:
+        if estimator(method) == MONTE_CARLO:
             band = np.array([r["se"] for r in rows]) * 100 * _Z95
             ax.fill_between(x, accuracy - band, accuracy + band, color=line.get_color(), alpha=0.15)
     if log_budget:
