@@ -100,7 +100,7 @@ def bare_run(config, slots: list[dict], timings: dict) -> list[str]:
                                   [s["stop"] for s in batch], settings)
     timings.setdefault("generate", []).append(time.perf_counter() - start)
     backend.close()
-    verifier = load_verifier(config)
+    verifier = load_verifier(config.verifier_config())
     start = time.perf_counter()
     score_responses(verifier, [(s["question"], t, s["lang"]) for s, t in zip(slots, texts)], progress=False)
     timings.setdefault("score", []).append(time.perf_counter() - start)

@@ -41,7 +41,7 @@ def run(ctx: Context) -> Result:
         {"pretrained": str(testing.tiny_generator()), "verifier": verifier_path, "store": "none",
          "verifier_batch_size": BATCH},
     )
-    verifier = load_verifier(config)
+    verifier = load_verifier(config.verifier_config())
     candidates = mgsm_candidates(ctx.pick(32, harness.SCORE_CHUNK, harness.SCORE_CHUNK), verifier.tokenizer)
     results = {}
 

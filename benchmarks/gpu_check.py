@@ -157,7 +157,7 @@ def scoring(adapter: str, base: Path, device: str, dtype: str, count: int, repea
     config = parse_model_args({"pretrained": str(base), "verifier": adapter, "store": "none", "dtype": dtype,
                                "device": device, "verifier_batch_size": SCORE_BATCH})
     free_memory()
-    verifier = load_verifier(config)
+    verifier = load_verifier(config.verifier_config())
     items = mgsm_candidates(count, verifier.tokenizer)
     scores = {}
 

@@ -33,7 +33,7 @@ def run(ctx: Context) -> Result:
 
     config = parse_model_args({"pretrained": str(testing.tiny_generator()),
                                "verifier": str(testing.tiny_verifier_adapter()), "store": "none"})
-    verifier = load_verifier(config)
+    verifier = load_verifier(config.verifier_config())
     candidates = mgsm_candidates(harness.SCORE_CHUNK, verifier.tokenizer)
     batches: list[tuple[int, int]] = []
     hook = record_batches(verifier.model, verifier.tokenizer.pad_token_id, batches)

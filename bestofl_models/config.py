@@ -40,6 +40,7 @@ from .adaptive import AdaptiveRule
 from .pool import RecommendedPool, load_recommended_pool
 from .presets import PRESETS, Preset
 from .selection import METHODS
+from .verifier_config import JUDGE_PREFIX, SELF_JUDGE, VerifierConfig
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +48,6 @@ BACKENDS = ("hf", "vllm")
 VERIFIER_BACKENDS = ("auto", "hf", "vllm")
 #: ``verifier_format``: ``bestofl`` is our trained verifiers' text, ``chat`` a reward model's own chat template.
 VERIFIER_FORMATS = ("auto", "bestofl", "chat")
-#: ``verifier=self``: the generator judges; ``verifier=judge:ID``: model ID judges (``bestofl_models.judge``).
-SELF_JUDGE = "self"
-JUDGE_PREFIX = "judge:"
 #: Candidates per backend call when ``batch_size`` is ``auto``.
 AUTO_BATCH_SIZE = {"hf": 16, "vllm": 512}
 STORE_ENV = "BESTOFL_STORE"
@@ -102,11 +100,18 @@ class BestOfLConfig:
     @property
     def judge_model(self) -> str | None:
         """The judge's model for ``verifier=self`` / ``judge:ID``; None for a classifier verifier."""
-        if self.verifier == SELF_JUDGE:
-            return self.pretrained
-        if self.verifier and self.verifier.startswith(JUDGE_PREFIX):
-            return self.verifier[len(JUDGE_PREFIX):]
-        return None
+        return self.verifier_config().judge_model if self.verifier else None
+
+    def verifier_config(self) -> VerifierConfig:
+        """The verifier's own settings (``verifier``, ``verifier_format``, ``verifier_batch_size``,
+        ``verifier_backend``, and the run's dtype, device and engine options)."""
+        if not self.verifier:
+            raise ValueError(f"selection={self.selection} uses no verifier, and none was given.")
+        return VerifierConfig(
+            path=self.verifier, format=self.verifier_format, dtype=self.dtype, device=self.device,
+            batch_size=self.verifier_batch_size, backend=self.verifier_backend,
+            trust_remote_code=self.trust_remote_code, generator=self.pretrained, generator_backend=self.backend,
+            backend_options=self.backend_options, seed=self.seed)
 
     @property
     def needs_verifier(self) -> bool:

@@ -114,12 +114,13 @@ class BestOfLLM(LM):
         from .identity import generator_identity, identity_id, verifier_identity
 
         self.tokenizer = load_tokenizer(self.config)
-        self.verifier_id = self.verifier_spec = None
+        self.verifier_id = self.verifier_spec = self.verifier_config = None
         if self.config.needs_verifier:  # a missing or wrong-shaped verifier fails now, not after sampling
             from .verifier_spec import log_choice, resolve_verifier
 
-            self.verifier_spec = resolve_verifier(self.config, self.tokenizer)
-            self.verifier_identity = verifier_identity(self.config, self.verifier_spec)
+            self.verifier_config = self.config.verifier_config()
+            self.verifier_spec = resolve_verifier(self.verifier_config, self.tokenizer)
+            self.verifier_identity = verifier_identity(self.verifier_config, self.verifier_spec)
             self.verifier_id = identity_id(self.verifier_identity, "verifier")
             log_choice(self.config, self.verifier_spec)
         self.generator_identity = generator_identity(self.config)
@@ -458,7 +459,7 @@ class BestOfLLM(LM):
         if self._verifier is None:
             from .verifier_spec import load_scorer
 
-            self._verifier = load_scorer(self.config, self.verifier_spec)
+            self._verifier = load_scorer(self.verifier_config, self.verifier_spec)
         return self._verifier
 
     def _close_verifier(self) -> None:

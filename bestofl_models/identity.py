@@ -143,10 +143,10 @@ def verifier_identity(config, spec) -> dict[str, Any]:
     and the versioned text it is given (``spec.format_version``: our verifier text, a chat reward model's chat
     format, or the judge prompt; a judge's record also says ``kind: judge``)."""
     if spec.kind == "judge":
-        revision = config.backend_options.get("revision") if spec.model == config.pretrained else None
+        revision = config.generator_revision if spec.model == config.generator else None
         return {"kind": "judge", "fingerprint": fingerprint(spec.model, revision), "dtype": config.dtype,
                 "format": spec.format_version}
-    record = {"fingerprint": fingerprint(config.verifier), "dtype": config.dtype, "format": spec.format_version}
+    record = {"fingerprint": fingerprint(config.path), "dtype": config.dtype, "format": spec.format_version}
     if spec.base is not None:
         record["base"] = fingerprint(spec.base)
     return record

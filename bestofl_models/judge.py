@@ -82,14 +82,12 @@ def yes_probability(logprobs: dict[int, float], yes: Sequence[int], no: Sequence
 
 
 def judge_tokenizer(config, model: str):
-    """The judge's tokenizer: the generator's own (revision included) for ``verifier=self``."""
-    from .backends import load_tokenizer
+    """The judge's tokenizer (``config``: a ``VerifierConfig``): the generator's own, at its revision, for
+    ``verifier=self``."""
+    from .backends import tokenizer_for
 
-    if model == config.pretrained:
-        return load_tokenizer(config)
-    import transformers
-
-    return transformers.AutoTokenizer.from_pretrained(model, trust_remote_code=config.trust_remote_code)
+    revision = config.generator_revision if model == config.generator else None
+    return tokenizer_for(model, config.trust_remote_code, revision)
 
 
 class HFJudge:
@@ -103,7 +101,7 @@ class HFJudge:
         from .backends.hf import pick_device
 
         self.name = model
-        self.batch_size = config.verifier_batch_size
+        self.batch_size = config.batch_size
         self.device = pick_device(config.device)
         self.tokenizer = judge_tokenizer(config, model)
         if self.tokenizer.pad_token is None:
@@ -111,8 +109,8 @@ class HFJudge:
         self.tokenizer.padding_side = "right"
         self.yes, self.no = answer_token_ids(self.tokenizer, model)
         kwargs = {"dtype": get_dtype(config.dtype), "trust_remote_code": config.trust_remote_code}
-        if model == config.pretrained and "revision" in config.backend_options:
-            kwargs["revision"] = config.backend_options["revision"]
+        if model == config.generator and config.generator_revision:
+            kwargs["revision"] = config.generator_revision
         self.model = transformers.AutoModelForCausalLM.from_pretrained(model, **kwargs).to(self.device).eval()
         self._keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
         self._torch = torch
@@ -163,7 +161,7 @@ class VLLMJudge:
         self.name = model
         self.tokenizer = judge_tokenizer(config, model)
         self.yes, self.no = answer_token_ids(self.tokenizer, model)
-        self.llm = llm if llm is not None else build_llm(model, config, generator=model == config.pretrained)
+        self.llm = llm if llm is not None else build_llm(model, config, generator=model == config.generator)
 
     def score_items(self, items: Sequence[tuple[str, str, str]], progress: bool = True) -> list[float]:
         from vllm import SamplingParams
@@ -187,6 +185,5 @@ class VLLMJudge:
 
 
 def load_judge(config, model: str):
-    """The judge ``model`` on vLLM when ``backend=vllm`` (unless ``verifier_backend=hf``), else transformers."""
-    use_vllm = config.verifier_backend == "vllm" or (config.verifier_backend == "auto" and config.backend == "vllm")
-    return VLLMJudge(config, model) if use_vllm else HFJudge(config, model)
+    """The judge ``model`` on vLLM or transformers, as ``config.uses_vllm()`` says."""
+    return VLLMJudge(config, model) if config.uses_vllm() else HFJudge(config, model)

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from bestofl_tasks.prompts import chat_messages, verifier_text
 
 from .config import looks_like_local_path
+from .verifier_config import VerifierConfig
 
 logger = logging.getLogger(__name__)
 
@@ -151,14 +152,12 @@ def inspect_verifier(name: str, trust_remote_code: bool = False) -> str | None:
 
 
 def check_verifier(config) -> str | None:
-    """Fail before any sampling if ``config.verifier`` cannot be loaded or is not a one-logit verifier: a path
+    """Fail before any sampling if the classifier ``config.path`` (a :class:`VerifierConfig`) cannot be loaded or is not a one-logit verifier: a path
     that does not exist, a Hub id that cannot be resolved (e.g. offline and not cached), an adapter whose base
     cannot be resolved, a checkpoint that is not a one-output sequence classifier (see :func:`inspect_verifier`).
     Reads configuration files and tensor headers only, no weights. Returns the adapter's base (None: a full
     classifier)."""
-    name = config.verifier
-    if not name:
-        return None
+    name = config.path
     if looks_like_local_path(name) and not os.path.exists(name):
         raise FileNotFoundError(
             f"verifier={name}: no such file or directory (give a LoRA adapter directory with adapter_config.json, "
@@ -306,15 +305,15 @@ class _ScoresTexts:
 class HFVerifier(_ScoresTexts):
     """transformers (+ peft) verifier scoring length-sorted batches."""
 
-    def __init__(self, config, base=_UNKNOWN, text_format: str = "bestofl"):
-        """``base``: :func:`inspect_verifier`'s answer for ``config.verifier`` when the caller already has it;
+    def __init__(self, config: VerifierConfig, base=_UNKNOWN, text_format: str = "bestofl"):
+        """``base``: :func:`inspect_verifier`'s answer for ``config.path`` when the caller already has it;
         ``text_format``: a key of :data:`TEXTS`."""
         import torch
 
         from .backends.hf import pick_device
 
-        self.name = config.verifier
-        self.batch_size = config.verifier_batch_size
+        self.name = config.path
+        self.batch_size = config.batch_size
         self.device = pick_device(config.device)
         base = inspect_verifier(self.name, config.trust_remote_code) if base is _UNKNOWN else base
         self.text_format = text_format
@@ -365,10 +364,10 @@ class HFVerifier(_ScoresTexts):
 class VLLMVerifier(_ScoresTexts):
     """A full one-logit classifier on vLLM's pooling runner."""
 
-    def __init__(self, config, text_format: str = "bestofl", llm=None):
+    def __init__(self, config: VerifierConfig, text_format: str = "bestofl", llm=None):
         from .backends.vllm import build_llm
 
-        self.name = config.verifier
+        self.name = config.path
         self.text_format = text_format
         self.tokenizer = verifier_tokenizer(self.name, None, config.trust_remote_code)
         self.llm = llm if llm is not None else build_llm(self.name, config, generator=False, runner="pooling")
@@ -392,22 +391,18 @@ def score_responses(verifier, items: Sequence[tuple[str, str, str]], progress: b
     return verifier.score_items(items, progress=progress)
 
 
-def load_verifier(config, base=_UNKNOWN, text_format: str = "bestofl"):
-    """The verifier named by ``config.verifier`` on the backend ``config.verifier_backend`` picks.
+def load_verifier(config: VerifierConfig, base=_UNKNOWN, text_format: str = "bestofl"):
+    """The classifier ``config.path`` on the backend ``config.backend`` picks (:meth:`VerifierConfig.uses_vllm`).
 
-    ``auto``: vLLM when ``backend=vllm`` and the verifier is a full classifier, transformers otherwise.
     ``base``: :func:`inspect_verifier`'s answer when the caller already has it; ``text_format``: what it scores
     (a key of :data:`TEXTS`).
     """
-    choice = config.verifier_backend
-    base = inspect_verifier(config.verifier, config.trust_remote_code) if base is _UNKNOWN else base
+    base = inspect_verifier(config.path, config.trust_remote_code) if base is _UNKNOWN else base
     is_adapter = base is not None
-    if choice == "auto":
-        choice = "vllm" if config.backend == "vllm" and not is_adapter else "hf"
-    if choice == "vllm":
+    if config.uses_vllm(is_adapter):
         if is_adapter:
             raise ValueError(
-                f"verifier {config.verifier} is a LoRA adapter, which vLLM's pooling runner cannot load with its "
+                f"verifier {config.path} is a LoRA adapter, which vLLM's pooling runner cannot load with its "
                 "score head; use verifier_backend=hf, or merge it (PeftModel.merge_and_unload) and save a full "
                 "classifier."
             )

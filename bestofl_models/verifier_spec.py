@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from bestofl_tasks.prompts import has_chat_template
 
-from .config import SELF_JUDGE, looks_like_local_path
+from .config import looks_like_local_path
+from .verifier_config import SELF_JUDGE, VerifierConfig
 
 logger = logging.getLogger(__name__)
 
@@ -88,13 +89,13 @@ def auto_format(name: str, base: str | None, trust_remote_code: bool = False) ->
     return "bestofl", "a classifier without a chat template (bestofl's plain verifier text)"
 
 
-def _check_judge(config, model: str, generator_tokenizer) -> None:
+def _check_judge(config: VerifierConfig, model: str, generator_tokenizer) -> None:
     """The judge loads as a causal LM and its tokenizer spells yes and no as single tokens."""
     import transformers
 
     from .judge import answer_token_ids, judge_tokenizer
 
-    if model != config.pretrained:
+    if model != config.generator:
         if looks_like_local_path(model) and not os.path.exists(model):
             raise FileNotFoundError(f"verifier=judge:{model}: no such file or directory.")
         try:
@@ -105,13 +106,13 @@ def _check_judge(config, model: str, generator_tokenizer) -> None:
         if archs and all(arch.endswith(("ForSequenceClassification", "ForTokenClassification")) for arch in archs):
             raise ValueError(f"verifier=judge:{model} is a classifier ({', '.join(archs)}), not a generative judge: "
                              f"give it as verifier={model}.")
-    tokenizer = generator_tokenizer if model == config.pretrained and generator_tokenizer else judge_tokenizer(
+    tokenizer = generator_tokenizer if model == config.generator and generator_tokenizer else judge_tokenizer(
         config, model)
     answer_token_ids(tokenizer, model)
 
 
-def resolve_verifier(config, generator_tokenizer=None) -> VerifierSpec:
-    """Check ``config.verifier`` (config files, tokenizers and tensor headers only, no weights) and say what it is
+def resolve_verifier(config: VerifierConfig, generator_tokenizer=None) -> VerifierSpec:
+    """Check ``config.path`` (config files, tokenizers and tensor headers only, no weights) and say what it is
     and what it scores. Errors (a missing path, a wrong-shaped classifier, ``verifier_format=chat`` without a chat
     template, a judge without single yes/no tokens) come here, before any sampling."""
     from .judge import JUDGE_PROMPT_VERSION
@@ -120,17 +121,17 @@ def resolve_verifier(config, generator_tokenizer=None) -> VerifierSpec:
     judge = config.judge_model
     if judge is not None:
         _check_judge(config, judge, generator_tokenizer)
-        reason = "the generator as judge" if config.verifier == SELF_JUDGE else "a generative judge"
+        reason = "the generator as judge" if config.path == SELF_JUDGE else "a generative judge"
         return VerifierSpec("judge", judge, "judge", JUDGE_PROMPT_VERSION, reason=reason)
     base = check_verifier(config)
-    fmt, reason = config.verifier_format, "given"
+    fmt, reason = config.format, "given"
     if fmt == "auto":
-        fmt, reason = auto_format(config.verifier, base, config.trust_remote_code)
-    elif fmt == "chat" and not has_chat_template(verifier_tokenizer(config.verifier, base, config.trust_remote_code)):
-        raise ValueError(f"verifier_format=chat: the tokenizer of {config.verifier} has no chat template to put the "
+        fmt, reason = auto_format(config.path, base, config.trust_remote_code)
+    elif fmt == "chat" and not has_chat_template(verifier_tokenizer(config.path, base, config.trust_remote_code)):
+        raise ValueError(f"verifier_format=chat: the tokenizer of {config.path} has no chat template to put the "
                          "question and candidate through; use verifier_format=bestofl.")
     version = CHAT_FORMAT if fmt == "chat" else TEXT_FORMAT
-    return VerifierSpec("classifier", config.verifier, fmt, version, base=base, reason=reason)
+    return VerifierSpec("classifier", config.path, fmt, version, base=base, reason=reason)
 
 
 def log_choice(config, spec: VerifierSpec) -> None:
@@ -143,7 +144,7 @@ def log_choice(config, spec: VerifierSpec) -> None:
         logger.info("bestofl: verifier %s is scored as verifier_format=%s: %s.", spec.model, spec.format, spec.reason)
 
 
-def load_scorer(config, spec: VerifierSpec):
+def load_scorer(config: VerifierConfig, spec: VerifierSpec):
     """The loaded verifier: ``score_items([(question, response, lang)], progress) -> scores`` and ``close()``."""
     if spec.kind == "judge":
         from .judge import load_judge

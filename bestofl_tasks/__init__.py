@@ -4,4 +4,11 @@ Kept import-light on purpose: the start-up hook imports ``bestofl_tasks._autoloa
 interpreter start.
 """
 
+import os
+
 __version__ = "0.1.0"
+
+
+def task_yamls_dir() -> str:
+    """Directory of the task YAMLs (``task_yamls/`` beside the packages)."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "task_yamls")

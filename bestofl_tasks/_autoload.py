@@ -27,6 +27,8 @@ import importlib.machinery
 import os
 import sys
 
+from bestofl_tasks import task_yamls_dir
+
 
 def models() -> dict[str, str]:
     """Our model names and their lazy ``module:Class`` targets, from ``bestofl_models.presets`` (read when lm-eval
@@ -34,11 +36,6 @@ def models() -> dict[str, str]:
     from bestofl_models.presets import PRESETS
 
     return {name: preset.target for name, preset in PRESETS.items()}
-
-
-def task_yamls_dir() -> str:
-    """Directory of the task YAMLs (``task_yamls/`` beside the packages)."""
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "task_yamls")
 
 
 def register_models(registry_module=None) -> None:

@@ -67,7 +67,7 @@ def hf_vs_vllm_scores(model_args: dict, verifier: str, store, candidates) -> flo
     from bestofl_tasks.data import load_docs
 
     hf_args = {key: value for key, value in model_args.items() if key not in PASS_THROUGH_KEYS}
-    hf = HFVerifier(parse_model_args({**hf_args, "backend": "hf", "verifier_backend": "hf", "store": None}))
+    hf = HFVerifier(parse_model_args({**hf_args, "backend": "hf", "verifier_backend": "hf", "store": None}).verifier_config())
     docs = {(d["problem_id"], lang): d["question"] for lang in {c.lang for c in candidates}
             for d in load_docs("mgsm", lang)}
     items = [(docs[c.problem_id, c.lang], c.text, c.lang) for c in candidates]

@@ -25,6 +25,10 @@ def config(generator, verifier=None, **extra):
                              **extra})
 
 
+def verifier_config(generator, verifier, **extra):
+    return config(generator, verifier, **extra).verifier_config()
+
+
 @pytest.fixture(scope="module")
 def backend(tiny_generator_dir):
     loaded = HFBackend(config(tiny_generator_dir))
@@ -99,7 +103,7 @@ def test_adapter_and_full_classifier_give_probabilities(tiny_generator_dir, tiny
              ("2+3?", "5", "en")]
     by_name = {}
     for verifier in (tiny_verifier_dir, tiny_verifier_adapter_dir):
-        loaded = load_verifier(config(tiny_generator_dir, verifier, verifier_batch_size=1))
+        loaded = load_verifier(verifier_config(tiny_generator_dir, verifier, verifier_batch_size=1))
         assert isinstance(loaded, HFVerifier)
         one_by_one = score_responses(loaded, items, progress=False)
         loaded.batch_size = 3
@@ -118,7 +122,7 @@ def test_multi_logit_classifier_is_refused(tiny_generator_dir, tiny_verifier_dir
     LlamaForSequenceClassification(two).save_pretrained(tmp_path / "two")
     AutoTokenizer.from_pretrained(tiny_verifier_dir).save_pretrained(tmp_path / "two")
     with pytest.raises(ValueError, match="classifier with 2 outputs"):
-        load_verifier(config(tiny_generator_dir, tmp_path / "two"))
+        load_verifier(verifier_config(tiny_generator_dir, tmp_path / "two"))
 
 
 def test_missing_pad_token_is_set_from_eos(tiny_generator_dir, tiny_verifier_dir, tmp_path):
@@ -132,7 +136,7 @@ def test_missing_pad_token_is_set_from_eos(tiny_generator_dir, tiny_verifier_dir
     tok = AutoTokenizer.from_pretrained(copy)
     tok.pad_token = None
     tok.save_pretrained(copy)
-    loaded = load_verifier(config(tiny_generator_dir, copy))
+    loaded = load_verifier(verifier_config(tiny_generator_dir, copy))
     assert loaded.tokenizer.pad_token == loaded.tokenizer.eos_token
     assert loaded.model.config.pad_token_id == loaded.tokenizer.pad_token_id
     assert len(score_responses(loaded, [("q", "a", "en"), ("question two", "longer answer", "en")], False)) == 2
@@ -154,7 +158,7 @@ def test_shared_loading_helpers_for_training(tiny_generator_dir, tiny_verifier_a
     fresh = load_seqcls(str(tiny_generator_dir), dtype="float32", pad_token_id=tok.pad_token_id, new_head=True)
     assert fresh.config.num_labels == 1 and fresh.config.pad_token_id == tok.pad_token_id
     assert fresh.dtype == torch.float32
-    loaded = load_verifier(config(tiny_generator_dir, tiny_verifier_adapter_dir))
+    loaded = load_verifier(verifier_config(tiny_generator_dir, tiny_verifier_adapter_dir))
     pad = loaded.tokenizer.pad_token_id
     wrapped = load_seqcls(str(tiny_verifier_adapter_dir / "base"), adapter=str(tiny_verifier_adapter_dir),
                           pad_token_id=pad).eval()
@@ -195,7 +199,7 @@ def test_loading_our_verifiers_prints_no_false_missing_head_alarm(tiny_generator
         adapter = get_peft_model(base, LoraConfig(task_type="SEQ_CLS", r=2, target_modules=["q_proj"]))
         adapter.base_model.model.score.modules_to_save["default"].weight.data.fill_(0.01)
         adapter.save_pretrained(tmp_path / "adapter")
-        verifier = HFVerifier(config(tiny_generator_dir, tmp_path / "adapter"))
+        verifier = HFVerifier(verifier_config(tiny_generator_dir, tmp_path / "adapter"))
         head = verifier.model.base_model.model.score.modules_to_save["default"].weight
         assert bool((head == 0.01).all())  # the trained head, not a fresh one
         verifier.close()
@@ -232,13 +236,13 @@ def test_generator_revision_is_not_applied_to_the_verifier(tiny_generator_dir, t
                   transformers.AutoModelForSequenceClassification, peft.PeftConfig, peft.PeftModel):
         spy(owner, "from_pretrained")
     for verifier in (tiny_verifier_dir, tiny_verifier_adapter_dir):
-        settings = config(tiny_generator_dir, verifier, revision="generator-only-rev")
+        settings = verifier_config(tiny_generator_dir, verifier, revision="generator-only-rev")
         verifier_module.check_verifier(settings)
         load_verifier(settings).close()
     llm_kwargs = {}
     fake_vllm = types.SimpleNamespace(LLM=lambda **kwargs: llm_kwargs.update(kwargs))
     monkeypatch.setitem(sys.modules, "vllm", fake_vllm)
-    verifier_module.VLLMVerifier(config(tiny_generator_dir, tiny_verifier_dir, revision="generator-only-rev",
+    verifier_module.VLLMVerifier(verifier_config(tiny_generator_dir, tiny_verifier_dir, revision="generator-only-rev",
                                         quantization="awq", tensor_parallel_size=2, backend="vllm"))
     assert llm_kwargs["runner"] == "pooling" and "revision" not in llm_kwargs
     assert "quantization" not in llm_kwargs  # a quantized generator says nothing about the verifier checkpoint
@@ -253,7 +257,7 @@ def test_loading_an_adapter_reads_its_config_once_before_peft(tiny_generator_dir
     original = peft.PeftConfig.from_pretrained
     monkeypatch.setattr(peft.PeftConfig, "from_pretrained",
                         lambda *args, **kwargs: reads.append(args) or original(*args, **kwargs))
-    load_verifier(config(tiny_generator_dir, tiny_verifier_adapter_dir)).close()
+    load_verifier(verifier_config(tiny_generator_dir, tiny_verifier_adapter_dir)).close()
     assert len(reads) == 2  # ours (load_verifier, handed to HFVerifier) and PeftModel.from_pretrained's own
 
 

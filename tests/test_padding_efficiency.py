@@ -49,11 +49,10 @@ def test_batches_without_a_padding_mask_score_as_single_candidates(tiny_generato
     from transformers import BertConfig, BertForSequenceClassification
 
     from benchmarks.common import mgsm_candidates
-    from bestofl_models.config import parse_model_args
+    from bestofl_models.verifier_config import VerifierConfig
     from bestofl_tasks.prompts import verifier_text
 
-    loaded = verifier.load_verifier(parse_model_args(
-        {"pretrained": str(tiny_generator_dir), "verifier": str(tiny_verifier_adapter_dir), "store": "none"}))
+    loaded = verifier.load_verifier(VerifierConfig(str(tiny_verifier_adapter_dir)))
     assert verifier.is_causal_decoder(loaded.model) and loaded.tokenizer.padding_side == "right"
     items = mgsm_candidates(16, loaded.tokenizer)
     batched = verifier.score_responses(loaded, items, progress=False)

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from bestofl_models import testing
+from bestofl_models.selection import METHODS
+from bestofl_models.store import Candidate, CandidateStore
+from bestofl_tasks.answers import extract_answer
 from training import label, translate
 from training.cli import main, run_stages
 from training.common import read_jsonl
@@ -56,6 +59,11 @@ def write_candidates(out: Path, problems: int, languages=("en", "de", "fr"), see
                              "generator": "synthetic", "question": f"{a} + {b} = ?", "response": text,
                              "gold": str(a + b)})
     (out / "generate").mkdir(parents=True, exist_ok=True)
+    store = CandidateStore(out / "generate" / "store")
+    store.add_candidates(Candidate(r["key"], r["problem_id"], f"synthetic_{r['lang']}", r["problem_id"], r["lang"],
+                                   r["lang"], r["sample_idx"], "synthetic", "prompt", {}, r["response"],
+                                   extract_answer(r["response"], r["lang"]), r["gold"]) for r in rows)
+    store.close()
     with open(out / "generate" / "candidates.jsonl", "w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(r) + "\n" for r in rows)
     (out / "generate" / "manifest.json").write_text(json.dumps({"fingerprint": f"synthetic-{problems}-{seed}"}))
@@ -215,10 +223,10 @@ def test_balance_dedups_splits_by_problem_and_balances_per_language(tmp_path):
 
 
 def _harness_scores(adapter: Path, rows: list[dict]) -> list[float]:
-    from bestofl_models.config import parse_model_args
     from bestofl_models.verifier import load_verifier, score_responses
+    from bestofl_models.verifier_config import VerifierConfig
 
-    verifier = load_verifier(parse_model_args({"pretrained": str(adapter), "verifier": str(adapter), "store": None}))
+    verifier = load_verifier(VerifierConfig(str(adapter)))
     try:
         return score_responses(verifier, [(r["question"], r["response"], r["lang"]) for r in rows], progress=False)
     finally:
@@ -240,8 +248,9 @@ def _check_outputs(out: Path, base: Path) -> dict:
     assert "| lang | AUC |" in (out / "README.md").read_text()
     assert not (out / "adapter" / "training_args.bin").exists()
 
-    # The harness verifier (what lm_eval --model bestofl loads) scores exactly as evaluate did.
-    scored = {r["key"]: r["score"] for r in read_jsonl(out / "evaluate" / "scores.jsonl")}
+    # The harness verifier (what lm_eval --model bestofl loads) scores exactly as evaluate stored it.
+    store = CandidateStore(out / "generate" / "store", read_only=True)
+    scored = {key: score for (key, verifier), score in store.scores().items() if verifier == metrics["verifier_id"]}
     pool = [r for r in read_jsonl(out / "label" / "labeled.jsonl") if r["key"] in scored][:6]
     for row, score in zip(pool, _harness_scores(out / "adapter", pool)):
         assert score == pytest.approx(scored[row["key"]], abs=1e-4)
@@ -261,6 +270,10 @@ def test_fit_evaluate_export_learn_a_learnable_signal(tmp_path, tiny_generator_d
     assert all(m["auc"] > 0.8 for m in metrics["per_language"].values())
     bon = metrics["best_of_n"]
     assert bon["problems"] == 10 and bon["verifier"] > bon["random"] and bon["verifier"] >= bon["majority"]
+    # Every selection of the registry is evaluated: pool methods over the pool, target-only ones per language.
+    assert {name for name, m in METHODS.items() if not m.target_only} <= set(bon["methods"])
+    assert {name for name, m in METHODS.items() if m.target_only} <= set(bon["per_language"]["de"]["methods"])
+    assert bon["methods"]["cross_orm"] == bon["verifier"] and 0 <= bon["methods"]["top_k_weighted_vote"] <= 1
     shares = metrics["top_language_distribution"]
     assert sum(d["top_count"] for d in shares.values()) == 10
     fit = json.loads((tmp_path / "fit" / "manifest.json").read_text())["counts"]
@@ -326,7 +339,7 @@ def test_evaluate_leaves_non_finite_scores_out_and_counts_them(tmp_path, monkeyp
     (tmp_path / "fit").mkdir()
     (tmp_path / "fit" / "manifest.json").write_text(json.dumps({"fingerprint": "fake-fit"}))
 
-    def fake_scores(out_dir, config, current, rows):
+    def fake_scores(out_dir, config, store, rows):
         # A perfect verifier, except that every correct "en" candidate and one "de" candidate per problem
         # have no score (NaN, or inf as a broken head might give).
         scores = {}
@@ -336,7 +349,8 @@ def test_evaluate_leaves_non_finite_scores_out_and_counts_them(tmp_path, monkeyp
                 scores[r["key"]] = float("nan")
             elif r["lang"] == "de" and r["sample_idx"] == 1:
                 scores[r["key"]] = float("inf")
-        return scores
+        store.add_scores("verifier-fake", scores)
+        return "verifier-fake"
 
     monkeypatch.setattr(evaluate, "score_rows", fake_scores)
     evaluate.run(tmp_path, config)

@@ -43,8 +43,9 @@ def offline_data(monkeypatch):
 
 
 def config(generator, verifier=None, **extra):
+    """The verifier settings a harness run with these ``--model_args`` would use."""
     return parse_model_args({"pretrained": str(generator), "verifier": verifier and str(verifier), "store": None,
-                             **extra})
+                             **extra}).verifier_config()
 
 
 def request(doc, task, doc_id):

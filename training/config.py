@@ -335,6 +335,24 @@ def machine_translated_languages(config: TrainConfig) -> list[str]:
     return [lang for lang in config.languages if lang not in existing]
 
 
+def harness_model_args(config: TrainConfig, generator: str, store_dir: Path | None) -> dict:
+    """``model_args`` of the ``self-consistency`` harness model the generate stage runs: k samples in each task's
+    language."""
+    gen = config.generate
+    return {
+        "pretrained": generator,
+        "backend": gen.backend,
+        "n": gen.k,
+        "temperature": gen.temperature,
+        "top_p": gen.top_p,
+        "max_gen_toks": gen.max_gen_toks,
+        "seed": config.seed,
+        "store": str(store_dir) if store_dir else None,
+        "batch_size": gen.batch_size,
+        **gen.model_args,
+    }
+
+
 def _harness_errors(config: TrainConfig) -> list[str]:
     """What the harness model would reject in the generate stage's model_args (checked without loading).
 
@@ -343,12 +361,10 @@ def _harness_errors(config: TrainConfig) -> list[str]:
     """
     from bestofl_models.config import parse_model_args
 
-    from .generate import harness_args
-
     errors = []
     for name in config.generators or ["unset"]:
         try:
-            parse_model_args(harness_args(config, name, None), "self-consistency")
+            parse_model_args(harness_model_args(config, name, None), "self-consistency")
         except ValueError as exc:
             errors.append(f"generate (the harness's model_args: n is generate.k, any other key generate.KEY or "
                           f"generate.model_args.KEY): {exc}")

@@ -21,7 +21,7 @@ from bestofl_models.config import normalize_model_path
 
 from .common import Stage, logger, read_jsonl
 from .config import TrainConfig
-from .evaluate import harness_verifier
+from .evaluate import verifier_config
 
 SETTINGS = ("export",)
 CHECK_ROWS = 4
@@ -33,11 +33,12 @@ def stage(out_dir, config: TrainConfig) -> Stage:
 
 def harness_scores(config: TrainConfig, verifier_dir, rows: list[dict]) -> list[float]:
     """What the harness verifier (``verifier=verifier_dir``) scores for ``rows``."""
-    from bestofl_models.verifier import score_responses
+    from bestofl_models.verifier_spec import load_scorer, resolve_verifier
 
-    verifier = harness_verifier(config, verifier_dir)
+    settings = verifier_config(config, verifier_dir)
+    verifier = load_scorer(settings, resolve_verifier(settings))
     try:
-        return score_responses(verifier, [(r["question"], r["response"], r["lang"]) for r in rows], progress=False)
+        return verifier.score_items([(r["question"], r["response"], r["lang"]) for r in rows], progress=False)
     finally:
         verifier.close()
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from .common import Stage, StageError, logger, read_jsonl, write_jsonl
-from .config import TrainConfig
+from .config import TrainConfig, harness_model_args
 
 SETTINGS = ("generator", "languages", "source", "generate", "seed")
 TEMPLATE = Path("gsm8k_xling_train") / "_template_yaml"
@@ -69,7 +69,7 @@ def build_task(config: TrainConfig, lang: str, docs: list[dict]):
     import datasets
     from lm_eval.api.task import ConfigurableTask
 
-    from bestofl_tasks._autoload import task_yamls_dir
+    from bestofl_tasks import task_yamls_dir
 
     template = yaml.load((Path(task_yamls_dir()) / TEMPLATE).read_text(encoding="utf-8"), Loader=_TaskYamlLoader)
 
@@ -83,23 +83,6 @@ def build_task(config: TrainConfig, lang: str, docs: list[dict]):
                                     "dataset_kwargs": {}, "generation_kwargs": generation})
 
 
-def harness_args(config: TrainConfig, generator: str, store_dir: Path | None) -> dict:
-    """``model_args`` of the ``self-consistency`` harness model: k samples in each task's language."""
-    gen = config.generate
-    return {
-        "pretrained": generator,
-        "backend": gen.backend,
-        "n": gen.k,
-        "temperature": gen.temperature,
-        "top_p": gen.top_p,
-        "max_gen_toks": gen.max_gen_toks,
-        "seed": config.seed,
-        "store": str(store_dir) if store_dir else None,
-        "batch_size": gen.batch_size,
-        **gen.model_args,
-    }
-
-
 def sample(config: TrainConfig, generator: str, docs: dict[str, list[dict]],
            store_dir: Path) -> tuple[dict[str, float], list[dict]]:
     """Run the harness over every language's task; returns lm-eval's exact_match per language and the
@@ -109,7 +92,7 @@ def sample(config: TrainConfig, generator: str, docs: dict[str, list[dict]],
     from bestofl_models.harness import SelfConsistency
 
     tasks = [build_task(config, lang, lang_docs) for lang, lang_docs in docs.items() if lang_docs]
-    model = SelfConsistency.create_from_arg_obj(harness_args(config, generator, store_dir))
+    model = SelfConsistency.create_from_arg_obj(harness_model_args(config, generator, store_dir))
     try:
         results = lm_eval.simple_evaluate(model=model, tasks=tasks, bootstrap_iters=0, log_samples=False)
         rows = read_back(config, generator, docs, model)

@@ -88,12 +88,17 @@ def load_backend(config) -> Backend:
 
 def load_tokenizer(config):
     """The generator's tokenizer alone (cheap: for chat templates before the model is needed)."""
+    return tokenizer_for(config.pretrained, config.trust_remote_code, config.backend_options.get("revision"))
+
+
+def tokenizer_for(model: str, trust_remote_code: bool = False, revision: str | None = None):
+    """``model``'s tokenizer (at ``revision``), padding with the EOS token when it has no pad token."""
     from transformers import AutoTokenizer
 
-    kwargs = {"trust_remote_code": config.trust_remote_code}
-    if "revision" in config.backend_options:
-        kwargs["revision"] = config.backend_options["revision"]
-    tokenizer = AutoTokenizer.from_pretrained(config.pretrained, **kwargs)
+    kwargs = {"trust_remote_code": trust_remote_code}
+    if revision:
+        kwargs["revision"] = revision
+    tokenizer = AutoTokenizer.from_pretrained(model, **kwargs)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
