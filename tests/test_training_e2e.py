@@ -70,8 +70,12 @@ def test_tiny_cpu_config_end_to_end_and_lm_eval_uses_the_adapter(tmp_path, tiny_
     assert counts["per_language"] == {lang: 2 * questions[lang]["rows"] for lang in ("en", "de", "fr")}
 
     for name in ("translate/questions", "generate/candidates", "label/labeled", "balance/train", "balance/problems",
-                 "evaluate/scores", "fit/log_history"):
+                 "fit/log_history"):
         assert len(datasets.load_dataset("json", data_files=str(out / f"{name}.jsonl"), split="train")) > 0, name
+    # evaluate scored the validation pool into the generate stage's store, under the verifier's identity
+    generated = CandidateStore(out / "generate" / "store", read_only=True)
+    assert len(generated.scores(metrics["verifier_id"])) == metrics["pool_candidates"] > 0
+    assert generated.models()[metrics["verifier_id"]]["name"] == str((out / "fit" / "adapter").resolve())
 
     again = subprocess.run(_command("bestofl-train") + args, env=_env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and again.stderr.count("up to date") == 7
