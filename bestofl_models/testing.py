@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import embedded
+from .atomic import atomic_write
 
 __all__ = [
     "cache_dir",
@@ -159,9 +160,7 @@ def _build_once(path: Path, build: Callable[[Path], dict | None]) -> Path:
             "size_bytes": _dir_size(path),
             **extra,
         }
-        tmp = path / (MARKER + ".tmp")
-        tmp.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path / MARKER)
+        atomic_write(path / MARKER, json.dumps(info, indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from bestofl_models.atomic import atomic_open, atomic_write
+
 from .config import TrainConfig, fingerprint
 
 logger = logging.getLogger("bestofl.train")
@@ -60,14 +62,12 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def write_jsonl(path: Path, records: Iterable[dict]) -> int:
-    """Write ``records`` atomically (temp file + rename); returns the count."""
-    tmp = path.with_name(path.name + ".tmp")
+    """Write ``records`` atomically; returns the count."""
     count = 0
-    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+    with atomic_open(path, "w", encoding="utf-8", newline="\n") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
-    os.replace(tmp, path)
     return count
 
 
@@ -166,9 +166,7 @@ class Stage:
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **extra,
         }
-        tmp = self.path(MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path(MANIFEST))
+        atomic_write(self.path(MANIFEST), json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
         logger.info("%s: done in %.1fs: %s", self.name, manifest["wall_time_seconds"], json.dumps(counts))
         return manifest
 

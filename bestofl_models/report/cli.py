@@ -196,8 +196,8 @@ def export_parser() -> argparse.ArgumentParser:
 
 
 def _export(argv: Sequence[str]) -> int:
+    from ..atomic import atomic_write
     from .export import export_records
-    from .render import atomic_write
 
     parser = export_parser()
     args = parser.parse_args(argv)

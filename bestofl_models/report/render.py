@@ -6,7 +6,6 @@ leaves a half-written file behind.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import os
@@ -34,21 +33,6 @@ SUMMARY_MD = "summary.md"
 PLOTS = ("accuracy_vs_budget.png", "accuracy_heatmap.png", "selected_language.png", "pass_at_k.png",
          "pool_ablation.png")
 _Z95 = 1.96
-
-
-def atomic_write(path: str, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, and rename it over ``path``."""
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _csv_bytes(rows: Sequence[dict]) -> bytes:
