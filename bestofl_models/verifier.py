@@ -262,10 +262,12 @@ def _adapter_saves_head(model) -> bool:
 
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices into ``lengths`` in batches of ``batch_size``, longest first: similar lengths share a batch, so
-    little of each batch is padding (``benchmarks/padding_efficiency.py`` measures how little)."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    """Indices into ``lengths`` in batches of ``batch_size``, longest first (lm-eval's ``Collator``, as its ``hf``
+    model batches requests): similar lengths share a batch, so little of each batch is padding
+    (``benchmarks/padding_efficiency.py`` measures how little)."""
+    from lm_eval.models.utils import Collator
+
+    return list(Collator(range(len(lengths)), sort_fn=lambda i: -lengths[i]).get_batched(n=batch_size))
 
 
 def is_causal_decoder(model) -> bool:
