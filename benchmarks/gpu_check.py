@@ -133,15 +133,15 @@ def fit_step(work: Path, base: Path, rows: list[dict]) -> dict:
     seconds = time.perf_counter() - start
     history = [json.loads(line) for line in (work / "fit" / "log_history.jsonl").read_text().splitlines()]
     train_runtime = next(entry["train_runtime"] for entry in history if "train_runtime" in entry)
-    lora = config.fit.lora
+    fit_args = config.fit
     return {
         "seconds": round(seconds, 1), "train_runtime_s": round(train_runtime, 2), "peak_gib": peak_gib(),
         "rows": len(rows), "global_step": manifest["counts"]["global_step"],
         "train_loss": manifest["counts"]["train_loss"], "bf16": manifest["bf16"], "adapter": manifest["adapter"],
-        "settings": f"LoRA r={lora.r} alpha={lora.alpha} on {','.join(lora.target_modules)}, "
-                    f"{config.fit.per_device_train_batch_size} rows x {config.fit.gradient_accumulation_steps} "
-                    f"accumulation, gradient checkpointing {config.fit.gradient_checkpointing}, "
-                    f"weights {config.fit.model_dtype}",
+        "settings": f"LoRA r={fit_args.lora_r} alpha={fit_args.lora_alpha} on {','.join(fit_args.lora_target_modules)}, "
+                    f"{fit_args.per_device_train_batch_size} rows x {fit_args.gradient_accumulation_steps} "
+                    f"accumulation, gradient checkpointing {fit_args.gradient_checkpointing}, "
+                    f"weights {fit_args.model_dtype}",
     }
 
 

@@ -76,9 +76,30 @@ def write_candidates(out: Path, problems: int, languages=("en", "de", "fr"), see
 def test_paper_config_is_the_recipe():
     config = load_config(CONFIGS / "paper.yaml")
     assert config.verifier_base == "Qwen/Qwen2.5-3B-Instruct"
-    assert (config.fit.lora.r, config.fit.lora.alpha) == (16, 32)
+    assert (config.fit.lora_r, config.fit.lora_alpha) == (16, 32)
     assert config.languages == ["en", "de", "es", "fr", "ru", "zh", "ja", "th"]
     assert config.balance.enabled and config.generate.backend == "vllm" and len(config.generators) == 2
+
+
+def test_fit_section_errors_name_the_key_and_what_exists():
+    """The fit section is TrainingArguments plus LoRA/length fields: every problem is reported at once, an unknown
+    key with the closest known one and where the known ones are listed, transformers' own checks as fit errors."""
+    with pytest.raises(ConfigError) as err:
+        load_config(TINY, ["fit.learning_rat=1e-4", "fit.lora.rank=8", "fit.output_dir=/tmp/x",
+                           "fit.per_device_train_batch_size=four", "fit.bf16=maybe"])
+    message = str(err.value)
+    assert "fit.learning_rat: unknown setting (did you mean 'fit.learning_rate'?)" in message
+    assert "known: lora (r, alpha, dropout, target_modules), max_length, model_dtype and any field of " \
+           "transformers.TrainingArguments" in message
+    assert "fit.lora.rank: unknown setting; known: r, alpha, dropout, target_modules" in message
+    assert "fit.output_dir: set by the fit stage" in message
+    assert "fit.per_device_train_batch_size: expected int, got 'four'" in message
+    with pytest.raises(ConfigError, match="fit: bf16 must be auto, true or false"):
+        load_config(TINY, ["fit.bf16=maybe"])
+    with pytest.raises(ConfigError, match="fit: sometimes is not a valid SchedulerType, please select one of"):
+        load_config(TINY, ["fit.lr_scheduler_type=sometimes"])
+    config = load_config(TINY, ["fit.lora.r=4", "fit.weight_decay=0.1", "fit.optim=adamw_torch"])
+    assert (config.fit.lora_r, config.fit.weight_decay, config.fit.optim) == (4, 0.1, "adamw_torch")
 
 
 def test_config_errors_say_what_to_change(tmp_path):
@@ -369,27 +390,37 @@ def test_evaluate_leaves_non_finite_scores_out_and_counts_them(tmp_path, monkeyp
     assert bon["per_language"]["en"]["verifier"] == 0.0  # all en correct ones are unscored: they rank last
 
 
-def test_warmup_ratio_reaches_the_scheduler_on_transformers_4_and_5(tmp_path, monkeypatch):
-    """fit.warmup_ratio is warmup_ratio on transformers 4.x (whose warmup_steps is an int used as-is) and a
-    warmup_steps fraction on 5.x (no warmup_ratio field there); both give ceil(total * ratio) warmup steps."""
-    import dataclasses
-
-    import transformers
+def test_the_recipes_fit_keys_reach_the_trainer(tmp_path):
+    """The YAML's fit keys reach the Trainer's arguments under the installed transformers' names (5.x renamed
+    group_by_length, dropped warmup_ratio and deprecated gradient_checkpointing; only the installed version is
+    run here): a warmup_ratio of 0.03 is ceil(total * 0.03) warmup steps, and no FutureWarning is raised."""
+    import warnings
 
     from training import fit
 
-    config = tiny_config("fit.warmup_ratio=0.03")
-    args = fit.training_arguments(config, tmp_path, has_validation=False)  # the installed transformers
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        config = tiny_config("fit.warmup_ratio=0.03", "fit.group_by_length=false", "fit.gradient_checkpointing=true",
+                             "fit.eval_steps=5")
+        args = fit.training_arguments(config, tmp_path, has_validation=True)
     assert args.get_warmup_steps(1000) == 30 and args.get_warmup_steps(10) == 1
+    assert args.gradient_checkpointing and args.gradient_checkpointing_kwargs == {"use_reentrant": False}
+    assert getattr(args, "train_sampling_strategy", "random") == "random" and not getattr(args, "group_by_length", False)
+    assert (args.output_dir, args.seed, args.data_seed) == (str(tmp_path), config.seed, config.seed)
+    assert (args.eval_strategy, args.eval_steps) == ("steps", 5)
+    assert fit.training_arguments(config, tmp_path, has_validation=False).eval_strategy == "no"
 
-    names = {f.name for f in dataclasses.fields(transformers.TrainingArguments)}
-    names -= {"train_sampling_strategy", "activation_checkpointing", "activation_checkpointing_kwargs"}
-    names |= {"warmup_ratio", "group_by_length", "gradient_checkpointing", "gradient_checkpointing_kwargs"}
-    v4_arguments = dataclasses.make_dataclass("TrainingArguments", [(n, object, None) for n in sorted(names)])
-    monkeypatch.setattr("transformers.TrainingArguments", v4_arguments)  # by name: sys.modules' transformers
-    args = fit.training_arguments(config, tmp_path, has_validation=False)
-    assert isinstance(args, v4_arguments)
-    assert args.warmup_ratio == 0.03 and args.warmup_steps is None  # not passed: 4.x keeps its default 0
+
+def test_fit_settings_round_trip_through_the_written_config(tmp_path):
+    """config.yaml (what every run writes and later stage commands read) gives the same fit settings back."""
+    from training.config import dump_config
+
+    config = load_config(CONFIGS / "paper.yaml", ["fit.bf16=false"])
+    saved = tmp_path / "config.yaml"
+    saved.write_text(dump_config(config))
+    again = load_config(saved)
+    assert again.to_dict() == config.to_dict() and again.section_hash("fit") == config.section_hash("fit")
+    assert (again.fit.lora_r, again.fit.learning_rate, again.fit.num_train_epochs) == (16, 1e-4, 2.0)
 
 
 def test_fit_never_cuts_an_input_it_drops_over_long_rows(tiny_tokenizer_dir):

@@ -1,24 +1,32 @@
 """Training configuration: YAML file + ``--set KEY=VALUE`` overrides, checked before any expensive work.
 
-The schema is the dataclasses below (defaults = the paper's recipe where the paper gives one). Every
-problem found is reported at once, each with what to change.
+The schema is the dataclasses below (defaults = the paper's recipe where the paper gives one). The ``fit``
+section is :class:`FitArguments` (``transformers.TrainingArguments`` plus the LoRA and length fields, as TRL's
+``RewardConfig``), read through ``HfArgumentParser.parse_dict``. Every problem found is reported at once, each
+with what to change.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
+import enum
+import functools
 import hashlib
 import importlib.util
 import json
 import os
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+import torch
 import yaml
+from transformers import HfArgumentParser, TrainingArguments
 
 from bestofl_models.config import looks_like_local_path
 from bestofl_tasks.languages import LANGUAGES
@@ -84,45 +92,136 @@ class BalanceConfig:
     validation_fraction: float = 0.05
 
 
+#: ``fit.lora`` keys (the YAML's mapping) -> FitArguments fields (TRL's ``ModelConfig`` names).
+LORA_KEYS = {"r": "lora_r", "alpha": "lora_alpha", "dropout": "lora_dropout", "target_modules": "lora_target_modules"}
+#: TrainingArguments fields the fit stage sets itself (from the output directory, the top-level seed, the data).
+STAGE_SET = ("output_dir", "seed", "data_seed", "label_names", "remove_unused_columns")
+_TA_FIELDS = {f.name for f in dataclasses.fields(TrainingArguments)}
+
+
 @dataclass
-class LoraSection:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: list[str] = field(
+class FitArguments(TrainingArguments):
+    """The fit stage's settings: ``transformers.TrainingArguments`` (recipe defaults below) plus LoRA, the input
+    length and the base's dtype, as TRL's ``RewardConfig`` extends it."""
+
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     )
-
-
-@dataclass
-class FitConfig:
-    lora: LoraSection = field(default_factory=LoraSection)
-    learning_rate: float = 1e-4
-    num_train_epochs: float = 1.0
-    #: > 0 overrides num_train_epochs.
-    max_steps: int = -1
-    per_device_train_batch_size: int = 8
-    per_device_eval_batch_size: int = 16
-    gradient_accumulation_steps: int = 4
     #: Rows whose verifier input is longer (in tokens) are left out of training, never cut: the harness
     #: verifier scores whole texts, so training sees only inputs of the form it scores (fit.encode).
     max_length: int = 1024
-    warmup_ratio: float = 0.03
-    lr_scheduler_type: str = "cosine"
-    weight_decay: float = 0.0
-    #: "auto" (when the GPU supports it), true or false.
-    bf16: str = "auto"
     #: Weights of the frozen base: float32 or bfloat16.
     model_dtype: str = "float32"
-    gradient_checkpointing: bool = False
-    group_by_length: bool = True
-    save_steps: int = 200
-    save_total_limit: int = 2
-    logging_steps: int = 10
-    #: Validation loss every N steps (0: never during training).
-    eval_steps: int = 0
-    deepspeed: str | None = None
-    report_to: str = "none"
+    learning_rate: float = 1e-4
+    num_train_epochs: float = 1.0
+    per_device_eval_batch_size: int = 16
+    gradient_accumulation_steps: int = 4
+    lr_scheduler_type: str = "cosine"
+    #: "auto" (when the GPU supports it), true or false; resolved when the config is read.
+    bf16: bool | str = "auto"
+    save_steps: float = 200
+    save_total_limit: int | None = 2
+    logging_steps: float = 10
+    report_to: None | str | list[str] = "none"
+    # transformers 5 renamed group_by_length (train_sampling_strategy) and dropped warmup_ratio (a warmup_steps
+    # in [0, 1) is that fraction of the steps); the recipe's defaults under the installed version's names.
+    if "train_sampling_strategy" in _TA_FIELDS:
+        train_sampling_strategy: str = "group_by_length"
+    else:
+        group_by_length: bool = True
+    if "warmup_ratio" in _TA_FIELDS:
+        warmup_ratio: float = 0.03
+    else:
+        warmup_steps: float = 0.03
+
+    def __post_init__(self):
+        if isinstance(self.bf16, str):
+            if self.bf16 not in ("auto", "true", "false"):
+                raise ValueError(f"bf16 must be auto, true or false (got {self.bf16!r})")
+            self.bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported() if self.bf16 == "auto" \
+                else self.bf16 == "true"
+        if self.eval_steps == 0:  # the recipe's "never"
+            self.eval_steps = None
+        elif self.eval_steps and self.eval_strategy == "no":  # eval_steps alone turns evaluation on
+            self.eval_strategy = "steps"
+        super().__post_init__()
+
+
+def _renamed() -> dict[str, tuple[str, type, Callable[[Any], Any]]]:
+    """The recipe's keys that the installed transformers spells otherwise: old key -> (new key, old type, convert)."""
+    renames: dict[str, tuple[str, type, Callable[[Any], Any]]] = {}
+    if "train_sampling_strategy" in _TA_FIELDS:
+        renames["group_by_length"] = ("train_sampling_strategy", bool, lambda on: "group_by_length" if on else "random")
+    if "warmup_ratio" not in _TA_FIELDS:
+        renames["warmup_ratio"] = ("warmup_steps", float, float)
+    if "activation_checkpointing" in _TA_FIELDS:  # gradient_checkpointing is its deprecated alias there
+        renames["gradient_checkpointing"] = ("activation_checkpointing", bool, bool)
+    return renames
+
+
+def _fit_arguments(data: Any, errors: list[str]) -> FitArguments:
+    """The ``fit:`` section through ``HfArgumentParser.parse_dict`` (as TRL and search-and-learn read theirs), after
+    the ``lora:`` mapping and the transformers-4 names are mapped and every value is type-checked."""
+    if not isinstance(data, dict):
+        errors.append(f"fit: expected a mapping of settings, got {data!r}")
+        return FitArguments()
+    data = dict(data)
+    lora = data.pop("lora", None) or {}
+    if not isinstance(lora, dict):
+        errors.append(f"fit.lora: expected a mapping of settings, got {lora!r}")
+        lora = {}
+    for key, value in lora.items():
+        if key in LORA_KEYS:
+            data[LORA_KEYS[key]] = value
+        else:
+            errors.append(f"fit.lora.{key}: unknown setting; known: {', '.join(LORA_KEYS)}")
+    hints = typing.get_type_hints(FitArguments)
+    known = {f.name for f in dataclasses.fields(FitArguments) if f.init}
+    count = len(errors)
+    for key, (new, old_type, convert) in _renamed().items():
+        if key in data:
+            data[new] = convert(_check_type(data.pop(key), old_type, f"fit.{key}", errors))
+    for key, value in list(data.items()):
+        if key in STAGE_SET:
+            errors.append(f"fit.{key}: set by the fit stage (output directory, top-level seed); remove it")
+        elif key not in known:
+            close = difflib.get_close_matches(key, [*known, "lora", *_renamed()], n=1)
+            hint = f" (did you mean 'fit.{close[0]}'?)" if close else ""
+            errors.append(f"fit.{key}: unknown setting{hint}; known: lora ({', '.join(LORA_KEYS)}), max_length, "
+                          "model_dtype and any field of transformers.TrainingArguments "
+                          "(python -c 'from transformers import TrainingArguments; help(TrainingArguments)')")
+        else:
+            data[key] = _check_type(value, hints[key], f"fit.{key}", errors)
+    if data.get("deepspeed") and isinstance(data["deepspeed"], str) and not Path(data["deepspeed"]).is_file():
+        errors.append(f"fit.deepspeed: {data['deepspeed']} does not exist (a DeepSpeed JSON config)")
+    if len(errors) > count:
+        return FitArguments()
+    try:
+        (fit,) = HfArgumentParser(FitArguments).parse_dict(data)
+    except (ValueError, ImportError) as exc:
+        errors.append(f"fit: {exc}")
+        return FitArguments()
+    return fit
+
+
+def fit_settings(fit: FitArguments) -> dict:
+    """The fit section as the YAML writes it: the ``lora:`` mapping, every field FitArguments declares, and every
+    TrainingArguments field that differs from transformers' default."""
+    values, defaults = fit.to_dict(), _training_defaults()
+    declared = set(FitArguments.__annotations__)
+    settings = {"lora": {key: values[name] for key, name in LORA_KEYS.items()}}
+    settings.update((key, value) for key, value in values.items()
+                    if key not in LORA_KEYS.values() and key not in STAGE_SET and key not in _renamed()
+                    and (key in declared or value != defaults.get(key)))
+    return settings
+
+
+@functools.cache
+def _training_defaults() -> dict:
+    return TrainingArguments().to_dict()
 
 
 @dataclass
@@ -158,7 +257,7 @@ class TrainConfig:
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     label: LabelConfig = field(default_factory=LabelConfig)
     balance: BalanceConfig = field(default_factory=BalanceConfig)
-    fit: FitConfig = field(default_factory=FitConfig)
+    fit: FitArguments = field(default_factory=FitArguments)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
 
@@ -169,7 +268,10 @@ class TrainConfig:
         return [self.generator] if isinstance(self.generator, str) else list(self.generator)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every setting as the YAML writes it (``fit``: :func:`fit_settings`)."""
+        return {f.name: fit_settings(value) if isinstance(value, FitArguments)
+                else dataclasses.asdict(value) if dataclasses.is_dataclass(value) else copy.deepcopy(value)
+                for f in dataclasses.fields(self) for value in [getattr(self, f.name)]}
 
     def section_hash(self, *keys: str) -> str:
         """Stable hash of the named top-level settings (what a stage depends on)."""
@@ -205,6 +307,16 @@ def _check_type(value: Any, tp: Any, where: str, errors: list[str]) -> Any:
             errors.append(f"{where}: expected null, got {value!r}")
         return value
     if tp is Any:
+        return value
+    if tp is FitArguments:
+        return _fit_arguments(value, errors)
+    if origin is typing.Literal:
+        if value not in typing.get_args(tp):
+            errors.append(f"{where}: expected one of {', '.join(map(repr, typing.get_args(tp)))}, got {value!r}")
+        return value
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        if value not in {member.value for member in tp}:
+            errors.append(f"{where}: expected one of {', '.join(member.value for member in tp)}, got {value!r}")
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
@@ -422,7 +534,7 @@ def validate(config: TrainConfig, stages: tuple[str, ...] = STAGES) -> None:
     if "fit" in stages:
         fit = config.fit
         _check_model("verifier_base", config.verifier_base, errors, "the fit stage trains on it")
-        _positive(errors, **{"fit.lora.r": fit.lora.r, "fit.lora.alpha": fit.lora.alpha,
+        _positive(errors, **{"fit.lora.r": fit.lora_r, "fit.lora.alpha": fit.lora_alpha,
                              "fit.learning_rate": fit.learning_rate, "fit.max_length": fit.max_length,
                              "fit.per_device_train_batch_size": fit.per_device_train_batch_size,
                              "fit.per_device_eval_batch_size": fit.per_device_eval_batch_size,
@@ -430,14 +542,11 @@ def validate(config: TrainConfig, stages: tuple[str, ...] = STAGES) -> None:
                              "fit.save_steps": fit.save_steps, "fit.logging_steps": fit.logging_steps})
         if fit.max_steps <= 0 and fit.num_train_epochs <= 0:
             errors.append("set fit.num_train_epochs > 0 or fit.max_steps > 0")
-        if not 0 <= fit.lora.dropout < 1 or not 0 <= fit.warmup_ratio < 1:
-            errors.append("fit.lora.dropout and fit.warmup_ratio must be in [0, 1)")
-        if not fit.lora.target_modules:
+        if not 0 <= fit.lora_dropout < 1:
+            errors.append("fit.lora.dropout must be in [0, 1)")
+        if not fit.lora_target_modules:
             errors.append("fit.lora.target_modules is empty: e.g. [q_proj, v_proj] or [all-linear]")
-        _choice(errors, "fit.bf16", fit.bf16, ("auto", "true", "false"))
         _choice(errors, "fit.model_dtype", fit.model_dtype, ("float32", "bfloat16"))
-        if fit.deepspeed and not Path(fit.deepspeed).is_file():
-            errors.append(f"fit.deepspeed: {fit.deepspeed} does not exist (a DeepSpeed JSON config)")
     if "evaluate" in stages:
         _positive(errors, **{"evaluate.batch_size": config.evaluate.batch_size})
         if not 0 < config.evaluate.threshold < 1:

@@ -106,7 +106,7 @@ def model_card(config: TrainConfig, out_dir, metrics: dict) -> str:
 # Best-of-L cross-lingual verifier
 
 An outcome reward model: P(the response's final answer is correct | math question, response), for responses
-in {", ".join(config.languages)}. A LoRA adapter (r={config.fit.lora.r}, alpha={config.fit.lora.alpha}) over
+in {", ".join(config.languages)}. A LoRA adapter (r={config.fit.lora_r}, alpha={config.fit.lora_alpha}) over
 `{config.verifier_base}` as a one-logit sequence classifier trained with binary cross-entropy, built with
 `bestofl-train` (the bestofl package) following Best-of-L (Rajaee et al., arXiv 2509.15811).
 Generators: {", ".join(f"`{g}`" for g in config.generators) or "-"}; source problems: `{config.source}`

@@ -18,6 +18,7 @@ Output: ``adapter/`` (LoRA adapter + tokenizer), ``checkpoints/``, ``log_history
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -70,78 +71,34 @@ def build_model(config: TrainConfig, tokenizer):
     fit = config.fit
     model = load_seqcls(normalize_model_path(config.verifier_base), dtype=fit.model_dtype, pad_token_id=tokenizer.pad_token_id,
                         new_head=True, problem_type="multi_label_classification")
-    targets = fit.lora.target_modules
+    targets = fit.lora_target_modules
     lora = LoraConfig(
         task_type=TaskType.SEQ_CLS,
-        r=fit.lora.r,
-        lora_alpha=fit.lora.alpha,
-        lora_dropout=fit.lora.dropout,
+        r=fit.lora_r,
+        lora_alpha=fit.lora_alpha,
+        lora_dropout=fit.lora_dropout,
         target_modules=targets[0] if targets == ["all-linear"] else targets,
     )
     model = get_peft_model(model, lora)
     trainable, total = model.get_nb_trainable_parameters()
     logger.info("fit: %s + LoRA r=%d alpha=%d on %s: %.2fM of %.1fM parameters trainable",
-                config.verifier_base, fit.lora.r, fit.lora.alpha, ",".join(targets), trainable / 1e6, total / 1e6)
+                config.verifier_base, fit.lora_r, fit.lora_alpha, ",".join(targets), trainable / 1e6, total / 1e6)
     return model
 
 
-def use_bf16(setting: str) -> bool:
-    import torch
-
-    if setting == "auto":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return setting == "true"
-
-
 def training_arguments(config: TrainConfig, checkpoint_dir: Path, has_validation: bool):
-    import dataclasses
-
+    """``config.fit`` with what the stage sets: the checkpoint folder, the top-level seed, our labels column, no
+    evaluation without validation rows, non-reentrant checkpointing."""
     import torch
-    from transformers import TrainingArguments
 
     fit = config.fit
-    evaluate = has_validation and fit.eval_steps > 0
-    names = {f.name for f in dataclasses.fields(TrainingArguments)}
-    # transformers 5 renamed these (group_by_length -> train_sampling_strategy, gradient_ -> activation_checkpointing).
-    if "train_sampling_strategy" in names:
-        version_specific = {"train_sampling_strategy": "group_by_length" if fit.group_by_length else "random"}
-    else:
-        version_specific = {"group_by_length": fit.group_by_length}
-    checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
-    # Warmup as a fraction of the total steps: transformers 4.x has warmup_ratio (its warmup_steps is an int
-    # used as-is, so 0.03 would mean no warmup); 5.x dropped warmup_ratio and reads a warmup_steps float in
-    # [0, 1) as that ratio (TrainingArguments.get_warmup_steps: ceil(total * warmup_steps)), as 4.x does.
-    if "warmup_ratio" in names:
-        version_specific["warmup_ratio"] = fit.warmup_ratio
-    else:
-        version_specific["warmup_steps"] = float(fit.warmup_ratio)
-    version_specific[checkpointing] = fit.gradient_checkpointing
-    version_specific[f"{checkpointing}_kwargs"] = {"use_reentrant": False} if fit.gradient_checkpointing else None
-    return TrainingArguments(
-        output_dir=str(checkpoint_dir),
-        per_device_train_batch_size=fit.per_device_train_batch_size,
-        per_device_eval_batch_size=fit.per_device_eval_batch_size,
-        gradient_accumulation_steps=fit.gradient_accumulation_steps,
-        learning_rate=fit.learning_rate,
-        num_train_epochs=fit.num_train_epochs,
-        max_steps=fit.max_steps,
-        lr_scheduler_type=fit.lr_scheduler_type,
-        weight_decay=fit.weight_decay,
-        bf16=use_bf16(fit.bf16),
-        save_strategy="steps",
-        save_steps=fit.save_steps,
-        save_total_limit=fit.save_total_limit,
-        eval_strategy="steps" if evaluate else "no",
-        eval_steps=fit.eval_steps if evaluate else None,
-        logging_steps=fit.logging_steps,
-        report_to=[] if fit.report_to == "none" else [fit.report_to],
-        deepspeed=fit.deepspeed,
-        seed=config.seed,
-        data_seed=config.seed,
-        label_names=["labels"],
-        remove_unused_columns=False,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        **version_specific,
+    checkpointing = "activation_checkpointing" if hasattr(fit, "activation_checkpointing") else "gradient_checkpointing"
+    on = getattr(fit, checkpointing)
+    return dataclasses.replace(
+        fit, output_dir=str(checkpoint_dir), seed=config.seed, data_seed=config.seed, label_names=["labels"],
+        remove_unused_columns=False, dataloader_pin_memory=torch.cuda.is_available(),
+        **({} if has_validation else {"eval_strategy": "no", "eval_steps": None}),
+        **{f"{checkpointing}_kwargs": getattr(fit, f"{checkpointing}_kwargs") or ({"use_reentrant": False} if on else None)},
     )
 
 
@@ -177,7 +134,13 @@ def last_complete_checkpoint(checkpoint_dir: Path, delete_incomplete: bool = Tru
 
 
 def run(out_dir, config: TrainConfig) -> dict:
-    from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, TrainerCallback, set_seed
+    from transformers import (
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        set_seed,
+    )
 
     from bestofl_models.verifier import prepare_verifier_tokenizer
 
@@ -253,4 +216,4 @@ def run(out_dir, config: TrainConfig) -> dict:
         "train_loss": round(result.training_loss, 5),
     }
     return current.finish(counts, adapter=str(adapter_dir), world_size=int(os.environ.get("WORLD_SIZE", "1")),
-                          bf16=use_bf16(config.fit.bf16))
+                          bf16=config.fit.bf16)
