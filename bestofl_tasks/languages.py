@@ -749,6 +749,18 @@ MSVAMP_LANGUAGES: tuple[str, ...] = ("en", "bn", "de", "es", "fr", "ja", "ru", "
 AFRIMGSM_LANGUAGES: tuple[str, ...] = (
     "en", "am", "ee", "fr", "ha", "ig", "rw", "ln", "lg", "om", "sn", "st", "sw", "tw", "vai", "wo", "xh", "yo", "zu",
 )
+#: NLLB-200 codes of the table's languages (the machine-translation models of ``translator=``, M2M/NLLB style);
+#: Vai has none.
+NLLB_CODES: dict[str, str] = {
+    "en": "eng_Latn", "es": "spa_Latn", "fr": "fra_Latn", "de": "deu_Latn", "ru": "rus_Cyrl", "zh": "zho_Hans",
+    "ja": "jpn_Jpan", "th": "tha_Thai", "sw": "swh_Latn", "bn": "ben_Beng", "te": "tel_Telu", "it": "ita_Latn",
+    "bg": "bul_Cyrl", "da": "dan_Latn", "et": "est_Latn", "fi": "fin_Latn", "el": "ell_Grek", "lv": "lvs_Latn",
+    "lt": "lit_Latn", "nl": "nld_Latn", "pl": "pol_Latn", "pt": "por_Latn", "ro": "ron_Latn", "sv": "swe_Latn",
+    "sk": "slk_Latn", "sl": "slv_Latn", "cs": "ces_Latn", "hu": "hun_Latn", "am": "amh_Ethi", "ee": "ewe_Latn",
+    "ha": "hau_Latn", "ig": "ibo_Latn", "rw": "kin_Latn", "ln": "lin_Latn", "lg": "lug_Latn", "om": "gaz_Latn",
+    "sn": "sna_Latn", "st": "sot_Latn", "tw": "twi_Latn", "wo": "wol_Latn", "xh": "xho_Latn", "yo": "yor_Latn",
+    "zu": "zul_Latn",
+}
 #: The paper's default pool (the eight verifier-training languages).
 DEFAULT_POOL: tuple[str, ...] = ("en", "de", "es", "fr", "ru", "zh", "ja", "th")
 #: Languages of the generated arithmetic problems (``bestofl_tasks.arith``): the paper's pool.
