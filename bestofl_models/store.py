@@ -12,7 +12,10 @@ timeout for concurrent writers; the same role as lm-eval's own SQLite response c
   so a score can only ever be read back with the exact text it was computed on; NULL means the verifier gave
   no usable number (NaN or infinite);
 * ``models``: what each generator and verifier id stands for (name, fingerprints, settings);
-* ``runs``: the settings of each distinct harness configuration that wrote here (its pool order, n, selection).
+* ``runs``: the settings of each distinct harness configuration that wrote here (its pool order, n, selection);
+* ``translations``: machine translations of questions of tasks without parallel versions, keyed by
+  :func:`translation_key` (translator identity, source text hash, source and target language, settings), with
+  the numbers the translation lost (a non-empty list: refused by the number check, cached all the same).
 
 Uniqueness is the schema's job (primary keys, ``INSERT OR IGNORE``); a killed writer loses at most its open
 transaction. A directory that still holds the JSON Lines store of bestofl 0.1 (``candidates.jsonl``) is
@@ -68,6 +71,11 @@ CREATE TABLE IF NOT EXISTS models (id TEXT PRIMARY KEY, role TEXT NOT NULL, name
     identity TEXT NOT NULL, created TEXT NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS runs (generator_id TEXT NOT NULL, config TEXT NOT NULL, created TEXT NOT NULL,
     UNIQUE (generator_id, config)) STRICT;
+CREATE TABLE IF NOT EXISTS translations (
+    key TEXT PRIMARY KEY, translator TEXT NOT NULL, source_hash TEXT NOT NULL, source_lang TEXT NOT NULL,
+    target_lang TEXT NOT NULL, settings TEXT NOT NULL, source TEXT NOT NULL, text TEXT NOT NULL,
+    missing_numbers TEXT NOT NULL, created TEXT NOT NULL
+) STRICT;
 """
 
 
@@ -129,6 +137,34 @@ def candidate_key(generator: str, prompt: str, settings: Mapping[str, Any], samp
         "sample_idx": int(sample_idx),
     }
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def translation_key(translator: str, source: str, source_lang: str, target_lang: str,
+                    settings: Mapping[str, Any]) -> str:
+    """The store key of one translation: sha256 of the canonical JSON of translator identity, the source text's
+    sha256, both languages and the translation settings (prompt version, decoding)."""
+    payload = {"translator": translator, "source": text_hash(source), "source_lang": source_lang,
+               "target_lang": target_lang, "settings": dict(settings)}
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Translation:
+    """One cached translation; ``missing``: the source's numbers it lost (non-empty: refused for the pool)."""
+
+    key: str
+    translator: str
+    source_lang: str
+    target_lang: str
+    settings: dict[str, Any]
+    source: str
+    text: str
+    missing: tuple[str, ...] = ()
+    created: str = ""
+
+    @property
+    def numbers_ok(self) -> bool:
+        return not self.missing
 
 
 def _now() -> str:
@@ -482,6 +518,29 @@ class CandidateStore:
         with self._transaction():
             self._db.execute("INSERT OR IGNORE INTO runs VALUES (?,?,?)",
                              (generator_id, canonical_json(dict(config)), _now()))
+
+    def translations(self, keys: Iterable[str]) -> dict[str, Translation]:
+        """The stored translations among ``keys``, by key (none from a store written before translations)."""
+        found: dict[str, Translation] = {}
+        try:
+            for row in self._many("SELECT key, translator, source_lang, target_lang, settings, source, text, "
+                                  "missing_numbers, created FROM translations WHERE key IN", list(dict.fromkeys(keys))):
+                key, translator, source_lang, target_lang, settings, source, text, missing, created = row
+                found[key] = Translation(key, translator, source_lang, target_lang, json.loads(settings), source,
+                                         text, tuple(json.loads(missing)), created)
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise self._error(exc) from exc
+        return found
+
+    def add_translations(self, translations: Iterable[Translation]) -> int:
+        """Store translations whose key is new (one transaction); return how many were new."""
+        rows = [(t.key, t.translator, text_hash(t.source), t.source_lang, t.target_lang, canonical_json(t.settings),
+                 t.source, t.text, canonical_json(list(t.missing)), t.created or _now()) for t in translations]
+        with self._transaction():
+            before = self._db.total_changes
+            self._db.executemany("INSERT OR IGNORE INTO translations VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            return self._db.total_changes - before
 
     def copy_from(self, other: CandidateStore, keys: Iterable[str], verifier: str | None = None) -> int:
         """Copy the candidates among ``keys`` that ``other`` holds and this store lacks (and ``verifier``'s scores
