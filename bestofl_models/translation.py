@@ -1,0 +1,238 @@
+"""Questions of tasks without parallel versions, translated into the pool's languages once and cached.
+
+``translator=self`` (the default) is the generator with a short translation prompt (:data:`PROMPT_VERSION`),
+greedy; ``translator=ID`` is a seq2seq MT model in the NLLB/M2M style (``training.translate.Translator``, language
+codes from ``bestofl_tasks.languages.NLLB_CODES``); ``translator=none`` switches translation off.
+
+Every translation is stored (``translations`` table of the candidate store) under
+:func:`~bestofl_models.store.translation_key`: translator identity, source text, both languages, settings. So a
+question is translated once across runs, targets, tasks and presets. Missing ones are translated one language
+at a time, in length-sorted batches, each batch one store transaction. A translation that loses a number of the
+source (``training.translate.missing_numbers``: digit strings after normalising native digits and separators)
+is stored too, but left out of that problem's pool, and counted.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import math
+from typing import Any, Callable
+
+from bestofl_tasks.languages import LANGUAGES, NLLB_CODES, get_language
+from bestofl_tasks.prompts import has_chat_template
+
+from .identity import identity_id
+from .store import CandidateStore, Translation, translation_key
+
+logger = logging.getLogger(__name__)
+
+SELF = "self"
+#: The language questions of tasks without parallel versions are taken to be written in.
+SOURCE_LANG = "en"
+PROMPT_VERSION = "bestofl-translate-1"
+TRANSLATE_INSTRUCTION = ("Translate this math problem from {source} into {target}. Keep every number exactly as "
+                         "written. Write only the translation.")
+#: Most new tokens a generator translation may take.
+MAX_NEW_TOKENS = 512
+
+
+@dataclasses.dataclass
+class TranslationCounts:
+    """What a run's translation step did (results JSON ``bestofl.translation``, run summary)."""
+
+    planned: int = 0
+    translated: int = 0
+    reused: int = 0
+    refused: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    #: Answer lines appended, by form (``lm_eval_tasks.ANSWER_FORMS``; ``none``: no form parsed).
+    answer_lines: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"planned": self.planned, "translated": self.translated, "reused": self.reused,
+                "refused_number_check": sum(self.refused.values()), "refused_by_lang": dict(self.refused),
+                "answer_lines": dict(self.answer_lines)}
+
+
+class SelfTranslator:
+    """The generator itself, greedy, with :data:`TRANSLATE_INSTRUCTION` through its chat template (plain text
+    ending in ``{target}:`` and stopping at a newline without one). New tokens: 1.5 x the question's tokens x the
+    target's token cost relative to English (the tokenizer's lengths of the language table's ``instruction``,
+    the same sentence in every language) + 16, at most :data:`MAX_NEW_TOKENS`; a batch runs to its longest."""
+
+    name = SELF
+
+    def __init__(self, tokenizer, generator_identity: dict, backend: Callable[[], Any]):
+        self.tokenizer, self._backend = tokenizer, backend
+        self.identity = {"kind": "generator", "generator": generator_identity, "prompt": PROMPT_VERSION}
+        self.id = identity_id(self.identity, "translator")
+        self.settings = {"prompt": PROMPT_VERSION, "decoding": "greedy", "max_new_tokens": MAX_NEW_TOKENS}
+        self._cost: dict[str, float] = {}
+
+    def check(self, languages) -> None:
+        """Nothing to check: the generator writes every language of the table."""
+
+    def prompt(self, text: str, source: str, target: str) -> str:
+        names = get_language(source).name, get_language(target).name
+        instruction = TRANSLATE_INSTRUCTION.format(source=names[0], target=names[1])
+        if has_chat_template(self.tokenizer):
+            return self.tokenizer.apply_chat_template([{"role": "user", "content": f"{instruction}\n\n{text}"}],
+                                                      tokenize=False, add_generation_prompt=True)
+        return f"{instruction}\n\n{names[0]}: {text}\n{names[1]}:"
+
+    def budget(self, text: str, target: str) -> int:
+        if target not in self._cost:
+            self._cost[target] = len(self.tokenizer.encode(LANGUAGES[target].instruction)) / len(
+                self.tokenizer.encode(LANGUAGES[SOURCE_LANG].instruction))
+        return min(MAX_NEW_TOKENS, math.ceil(1.5 * self._cost[target] * len(self.tokenizer.encode(text))) + 16)
+
+    def translate(self, texts: list[str], source: str, target: str) -> list[str]:
+        from .backends import SamplingSettings
+
+        stop = () if has_chat_template(self.tokenizer) else ("\n",)
+        settings = SamplingSettings(0.0, 1.0, max(self.budget(text, target) for text in texts))
+        outputs = self._backend().generate([self.prompt(t, source, target) for t in texts], [0] * len(texts),
+                                           [stop] * len(texts), settings)
+        return [output.strip() for output in outputs]
+
+    def close(self) -> None:
+        """The generator stays: it samples next."""
+
+
+class MTTranslator:
+    """A seq2seq MT model through ``training.translate.Translator`` (loaded on first use, freed after)."""
+
+    def __init__(self, model: str, device: str | None):
+        from training.config import TranslateConfig
+
+        from .identity import fingerprint
+
+        self.name = model
+        self.config = TranslateConfig(model=model, lang_codes=dict(NLLB_CODES), device=device or "auto")
+        self.settings = {"num_beams": self.config.num_beams, "max_new_tokens": self.config.max_new_tokens}
+        self.identity = {"kind": "seq2seq", "fingerprint": fingerprint(model), **self.settings}
+        self.id = identity_id(self.identity, "translator")
+        self._model = None
+
+    def check(self, languages) -> None:
+        """The model is a seq2seq model with a language token for each of ``languages`` (ModelArgsError)."""
+        from transformers import AutoConfig, AutoTokenizer
+
+        from .config import ModelArgsError
+
+        try:
+            is_seq2seq = AutoConfig.from_pretrained(self.name).is_encoder_decoder
+            tokenizer = AutoTokenizer.from_pretrained(self.name)
+        except (OSError, ValueError) as exc:
+            raise ModelArgsError(f"translator={self.name} cannot be loaded ({exc}); give a local folder or a Hub id "
+                                 "of a seq2seq MT model, or translator=self.") from None
+        if not is_seq2seq:
+            raise ModelArgsError(f"translator={self.name} is not a seq2seq (encoder-decoder) model; use an MT model "
+                                 "such as facebook/nllb-200-distilled-600M, or translator=self.")
+        lacking = [lang for lang in languages
+                   if tokenizer.convert_tokens_to_ids(NLLB_CODES[lang]) in (None, tokenizer.unk_token_id)]
+        if lacking:
+            raise ModelArgsError(
+                f"translator={self.name} has no language token for {', '.join(lacking)} "
+                f"({', '.join(NLLB_CODES[lang] for lang in lacking)}); remove them from languages= or use "
+                "translator=self.")
+
+    def translate(self, texts: list[str], source: str, target: str) -> list[str]:
+        if self._model is None:
+            from training.config import TrainConfig
+            from training.translate import Translator
+
+            self._model = Translator(TrainConfig(translate=self.config))
+        return self._model.translate(texts, source, target)
+
+    def close(self) -> None:
+        self._model = None
+
+
+def load_translator(config, tokenizer, generator_identity: dict, backend: Callable[[], Any]):
+    """The run's translator, checked against the pool before anything is sampled; None with ``translator=none``
+    or a target-only preset (its pool is the question's own language)."""
+    if config.translator is None or config.pool != "languages":
+        return None
+    if config.translator == SELF:
+        translator = SelfTranslator(tokenizer, generator_identity, backend)
+    else:
+        from .backends.hf import pick_device
+
+        translator = MTTranslator(config.translator, str(pick_device(config.device)))
+    translator.check(sorted({SOURCE_LANG, *config.languages}))
+    return translator
+
+
+def translate_problems(problems: list, pool: tuple[str, ...], translator, store: CandidateStore,
+                       read_stores: list[CandidateStore], batch_size: int, counts: TranslationCounts) -> list:
+    """``problems`` with ``parallel`` filled for each ``pool`` language of those with a ``source_lang``:
+    translations from the store, or made now and stored; one that lost a number (or is empty) is left out and
+    listed in the problem's ``refused``."""
+    wanted: dict[str, tuple[str, str, str]] = {}  # key -> (source text, source lang, target lang)
+    for problem in problems:
+        if problem.source_lang is not None:
+            text = problem.parallel[problem.source_lang]
+            for lang in pool:
+                if lang != problem.source_lang:
+                    wanted[_key(translator, text, problem.source_lang, lang)] = (
+                        text, problem.source_lang, lang)
+    if not wanted:
+        return problems
+    for other in read_stores:
+        store.add_translations(other.translations(wanted).values())
+    done = store.translations(wanted)
+    missing = [(key, *item) for key, item in wanted.items() if key not in done]
+    counts.planned += len(wanted)
+    counts.reused += len(wanted) - len(missing)
+    counts.translated += len(missing)
+    logger.info("bestofl: %d translations planned, %d to make with translator=%s (the rest are in the store)",
+                len(wanted), len(missing), translator.name)
+    from training.translate import missing_numbers
+
+    for (source, target), items in sorted(_by_languages(missing).items()):
+        items.sort(key=lambda item: len(item[1]))
+        for start in range(0, len(items), batch_size):
+            batch = items[start:start + batch_size]
+            texts = translator.translate([text for _, text, _, _ in batch], source, target)
+            made = [Translation(key, translator.id, source, target, _settings(translator, source, target), text,
+                                out, tuple(missing_numbers(text, out))) for (key, text, _, _), out in zip(batch, texts)]
+            store.add_translations(made)
+            done.update((t.key, t) for t in made)
+    translator.close()
+    return [_with_translations(problem, pool, translator, done, counts) for problem in problems]
+
+
+def _by_languages(items: list[tuple[str, str, str, str]]) -> dict[tuple[str, str], list]:
+    groups: dict[tuple[str, str], list] = collections.defaultdict(list)
+    for item in items:
+        groups[item[2], item[3]].append(item)
+    return groups
+
+
+def _settings(translator, source: str, target: str) -> dict[str, Any]:
+    if isinstance(translator, MTTranslator):
+        return {**translator.settings, "source_code": NLLB_CODES[source], "target_code": NLLB_CODES[target]}
+    return dict(translator.settings)
+
+
+def _key(translator, text: str, source: str, target: str) -> str:
+    return translation_key(translator.id, text, source, target, _settings(translator, source, target))
+
+
+def _with_translations(problem, pool, translator, done: dict[str, Translation], counts: TranslationCounts):
+    if problem.source_lang is None:
+        return problem
+    text = problem.parallel[problem.source_lang]
+    parallel, refused = dict(problem.parallel), []
+    for lang in pool:
+        if lang == problem.source_lang:
+            continue
+        translation = done[_key(translator, text, problem.source_lang, lang)]
+        if translation.numbers_ok and translation.text.strip():
+            parallel[lang] = translation.text
+        else:
+            refused.append(lang)
+            counts.refused[lang] += 1
+    return dataclasses.replace(problem, parallel=parallel, refused=tuple(refused))
