@@ -18,6 +18,9 @@ Defaults chosen here (documented in the README):
 * ``languages=auto:FILE``: the pool a ``bestofl-report recommend-pool`` file (or its folder) names, read here.
 * ``adaptive=RULE`` (``bestofl_models.adaptive``): sample in rounds and stop a problem once the rule holds; off
   by default (every problem gets ``n``).
+* ``translator=self``: tasks without parallel versions (lm-eval's ``gsm8k``, ...) get their question translated
+  into the pool's languages by the generator (``bestofl_models.translation``); ``translator=ID`` uses a seq2seq
+  MT model, ``translator=none`` samples such tasks' own prompt only.
 * ``verifier``: a selection that needs one and no ``verifier=`` uses ``self`` (the generator as a yes/no judge,
   ``bestofl_models.judge``); ``verifier_format=auto`` decides a classifier's input format from the checkpoint
   (``bestofl_models.verifiers``).
@@ -33,7 +36,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from bestofl_tasks.languages import DEFAULT_POOL, LANGUAGES
+from bestofl_tasks.languages import DEFAULT_POOL, LANGUAGES, NLLB_CODES
 
 from . import embedded
 from .adaptive import AdaptiveRule
@@ -94,6 +97,8 @@ class BestOfLConfig:
     trust_remote_code: bool = False
     keep_generator: bool = False
     verifier_backend: str = "auto"
+    #: ``self`` (the generator), an MT model's id or path, or None (``translator=none``: no translation).
+    translator: str | None = "self"
     #: Options handed to the backend as they are (``tensor_parallel_size``, ``max_model_len``, ...).
     backend_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -143,6 +148,7 @@ class BestOfLConfig:
             "languages_file": self.pool_file.file if self.pool_file else None,
             "n": self.n,
             "adaptive": str(self.adaptive) if self.adaptive else None,
+            "translator": self.translator,
             **self.sampling_settings(),
             "store": self.store,
             "read_stores": list(self.read_stores),
@@ -265,6 +271,14 @@ def _recommended_pool(value: str) -> RecommendedPool:
         raise ModelArgsError(str(exc)) from None
 
 
+def _as_translator(key: str, value: Any) -> str | None:
+    """``self``, None for ``none``/``off``, or an MT model (a local path made absolute)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "off")):
+        return None
+    text = _as_str(key, value)
+    return text.lower() if text.lower() == "self" else normalize_model_path(text)
+
+
 def _as_batch_size(key: str, value: Any) -> int | None:
     """An integer >= 1, or None for ``auto``/``auto:N``."""
     if isinstance(value, str) and value.strip().lower().startswith("auto"):
@@ -315,6 +329,7 @@ CORE_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "trust_remote_code": _as_bool,
     "keep_generator": _as_bool,
     "verifier_backend": _choice(VERIFIER_BACKENDS),
+    "translator": _as_translator,
 }
 #: Options passed through to one backend only (``vllm.LLM`` or transformers' ``from_pretrained``).
 PASS_THROUGH_KEYS: dict[str, tuple[tuple[str, ...], Callable[[str, Any], Any]]] = {
@@ -426,6 +441,7 @@ def parse_model_args(
         trust_remote_code=values.get("trust_remote_code", False),
         keep_generator=values.get("keep_generator", False),
         verifier_backend=values.get("verifier_backend", "auto"),
+        translator=values.get("translator", "self"),
         backend_options=MappingProxyType(options),
     )
     _check(config)
@@ -486,6 +502,13 @@ def _check(config: BestOfLConfig) -> None:
         raise ModelArgsError(
             f"verifier_format={config.verifier_format} is for classifier verifiers; verifier={config.verifier} is "
             "a yes/no judge with its own fixed prompt: remove verifier_format.")
+    if config.translator not in (None, "self") and config.pool == "languages":
+        lacking = [lang for lang in config.languages if lang not in NLLB_CODES]
+        if lacking:
+            raise ModelArgsError(
+                f"translator={config.translator} is an MT model, and the language table has no NLLB code for "
+                f"{', '.join(lacking)} (bestofl_tasks.languages.NLLB_CODES); remove it from languages= or use "
+                "translator=self.")
     if config.verifier_backend == "vllm" and config.backend != "vllm":
         raise ModelArgsError("verifier_backend=vllm needs backend=vllm (the vLLM venv); use verifier_backend=hf.")
     for key in ("tensor_parallel_size", "data_parallel_size", "max_model_len", "max_num_seqs"):

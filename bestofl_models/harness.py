@@ -131,6 +131,13 @@ class BestOfLLM(LM):
         if self.verifier_id is not None:
             self.store.register_model(self.verifier_id, "verifier", self.verifier_spec.name, self.verifier_identity)
         warn_pool_file_mismatch(self.config, self.generator_id, self.verifier_id)
+        from .translation import TranslationCounts, load_translator
+
+        self.translator = load_translator(self.config, self.tokenizer, self.generator_identity, self._generator)
+        if self.translator is not None:
+            self.store.register_model(self.translator.id, "translator", self.translator.name, self.translator.identity)
+        self.translation_counts = TranslationCounts()
+        self.tasks: dict[str, Any] = {}  # lm-eval task objects by name (bind_tasks)
         self.store.register_run(self.generator_id, self.config.summary())  # reports read the pool order here
         self._backend = None
         self._verifier = None
@@ -184,6 +191,13 @@ class BestOfLLM(LM):
             chat_history, tokenize=False, add_generation_prompt=add_generation_prompt
         )
 
+    def bind_tasks(self, task_dict) -> None:
+        """The tasks being evaluated (the start-up hook passes ``evaluate``'s task dict): their ``doc_to_text``
+        isolates questions to translate, their filters check the answer line."""
+        from .lm_eval_tasks import tasks_by_name
+
+        self.tasks = tasks_by_name(task_dict)
+
     def get_model_info(self) -> dict:
         from .results_info import model_info
 
@@ -197,10 +211,17 @@ class BestOfLLM(LM):
         disable_tqdm = disable_tqdm or self.rank != 0
         warn_repeats(max((getattr(r, "repeats", 1) or 1 for r in requests), default=1))
         warn_task_decoding(requests)
-        problems = [problem_from_instance(request) for request in requests]
-        self.data_sources.update(doc_source(r.doc) for r, problem in zip(requests, problems) if not problem.is_fallback)
+        translate = self.config.translator is not None
+        problems = [problem_from_instance(r, self.tasks.get(r.task_name), translate) for r in requests]
+        self.data_sources.update(doc_source(r.doc) for r, problem in zip(requests, problems)
+                                 if not problem.is_fallback and problem.source_lang is None)
+        if self.translator is not None:
+            from .translation import translate_problems
+
+            problems = translate_problems(problems, self.config.languages, self.translator, self.store,
+                                          self.read_stores, self.config.batch_size, self.translation_counts)
         for request, problem in zip(requests, problems):
-            if has_fewshot_examples(request.args[0], problem):
+            if has_fewshot_examples(request.args[0], problem, self.tasks.get(problem.task)):
                 warn_fewshot_ignored(problem.task)
         slots = [self._plan(i, problem) for i, problem in enumerate(problems)]
         candidates: dict[str, Candidate] = {}
@@ -226,9 +247,9 @@ class BestOfLLM(LM):
             self.run_counts.update(requests=requests_done, samples_used=samples)
         outputs, report = [], RunSummary()
         records = {}
-        for problem, request_slots in zip(problems, slots):
+        for request, problem, request_slots in zip(requests, problems, slots):
             chosen, first, scored = self._select(problem, request_slots, candidates, scores)
-            outputs.append(self._answer_text(problem, chosen, candidates))
+            outputs.append(self._answer_text(problem, chosen, candidates, request.doc))
             report.add(problem, chosen, first, len(request_slots))
             records[problem.task, problem.doc_id] = sample_record(chosen, scored)
         for rank_records in self.group.all_gather([records]):  # rank 0 writes every row of --log_samples
@@ -489,11 +510,20 @@ class BestOfLLM(LM):
             scored.append(Scored(slot.key, slot.lang, slot.sample_idx, candidates[slot.key].answer, score))
         return scored
 
-    def _answer_text(self, problem: Problem, chosen: Scored | None, candidates: dict[str, Candidate]) -> str:
+    def _answer_text(self, problem: Problem, chosen: Scored | None, candidates: dict[str, Candidate], doc) -> str:
+        """The selected text plus a final answer line: for a translated problem of a known task, the first form
+        its own filters parse (``lm_eval_tasks.with_answer_line``)."""
         if chosen is None:
             return ""
         text = candidates[chosen.key].text
         if chosen.answer is None or problem.final_line_lang is None:
+            return text
+        task = self.tasks.get(problem.task)
+        if problem.source_lang is not None and task is not None:
+            from .lm_eval_tasks import with_answer_line
+
+            text, form = with_answer_line(task, doc, text, chosen.answer, problem.final_line_lang)
+            self.translation_counts.answer_lines[form or "none"] += 1
             return text
         return text.rstrip() + "\n" + final_answer_line(chosen.answer, problem.final_line_lang)
 

@@ -9,8 +9,10 @@ Three kinds of task are understood:
   expects), the parallel versions from ``load_docs("mgsm", l)``, joined by
   ``doc_id`` (by question text when ``--samples`` re-enumerated the docs; an unknown question raises) and
   checked by gold answer;
-* anything else: no parallel versions; the task's own prompt (``ctx``) is the only prompt, with one warning
-  per task.
+* anything else (lm-eval's ``gsm8k``, ``gsm8k_cot``, a user's YAML): with a translator (``translator=``, the
+  default ``self``), the question is isolated from the doc (``lm_eval_tasks.isolate_question``), taken to be
+  English, and ``bestofl_models.translation`` adds the other pool languages; without one, or when no question
+  can be isolated, the task's own prompt (``ctx``) is the only prompt, with one warning per task.
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ class Problem:
     #: Language of the appended final answer line when the task parses another one than ``target_lang``
     #: (lm-eval's ``mgsm_en_cot_{l}``: native question, English ``The answer is``); None: ``target_lang``.
     answer_line_lang: str | None = None
+    #: Translated problems: the language of the isolated question (the other versions are its translations).
+    source_lang: str | None = None
+    #: Translated problems: pool languages whose translation lost a number of the question (left out).
+    refused: tuple[str, ...] = ()
 
     @property
     def is_fallback(self) -> bool:
@@ -68,8 +74,9 @@ def is_parallel_doc(doc: Any) -> bool:
     return isinstance(doc, Mapping) and all(key in doc for key in ("problem_id", "lang", "parallel", "question"))
 
 
-def problem_from_instance(instance) -> Problem:
-    """The :class:`Problem` behind one ``generate_until`` request."""
+def problem_from_instance(instance, task_obj=None, translate: bool = False) -> Problem:
+    """The :class:`Problem` behind one ``generate_until`` request (``task_obj``: its lm-eval task object, if known;
+    ``translate``: isolate the question of a task without parallel versions, for translation)."""
     doc, task, doc_id = instance.doc, instance.task_name, instance.doc_id
     if is_parallel_doc(doc):
         return _from_parallel_doc(doc, task, doc_id)
@@ -79,12 +86,26 @@ def problem_from_instance(instance) -> Problem:
         if match.group("kind") in ENGLISH_ANSWER_KINDS:
             problem = dataclasses.replace(problem, answer_line_lang="en")
         return problem
+    if translate:
+        from .lm_eval_tasks import isolate_question
+        from .translation import SOURCE_LANG
+
+        question, how = isolate_question(doc, instance.args[0], task_obj)
+        if question is not None:
+            return Problem(problem_id=f"{task}-{doc_id:04d}", task=task, doc_id=doc_id, target_lang=SOURCE_LANG,
+                           parallel={SOURCE_LANG: question}, gold=_gold(doc), source_lang=SOURCE_LANG)
+        _warn_fallback(task, f"its question could not be isolated: {how}")
+    else:
+        _warn_fallback(task, "translator=none")
     return _fallback(instance)
 
 
-def has_fewshot_examples(ctx: Any, problem: Problem) -> bool:
-    """Whether the task's rendered prompt holds worked examples (``--num_fewshot``): a step-by-step cue
-    (the target language's or, for ``mgsm_en_cot_*``, the English one) appears more than once."""
+def has_fewshot_examples(ctx: Any, problem: Problem, task_obj: Any = None) -> bool:
+    """Whether the task's rendered prompt holds worked examples (``--num_fewshot``): for a translated problem,
+    the task's ``num_fewshot`` (when its task object is known); else a step-by-step cue (the target language's
+    or, for ``mgsm_en_cot_*``, the English one) appears more than once."""
+    if problem.source_lang is not None:
+        return task_obj is not None and (task_obj.get_config("num_fewshot") or 0) > 0
     if problem.is_fallback or problem.target_lang is None or not isinstance(ctx, str):
         return False
     cues = {get_language(problem.target_lang).cot_cue, get_language("en").cot_cue}
@@ -140,31 +161,33 @@ def _from_lm_eval_mgsm(doc: Mapping, task: str, doc_id: int, lang: str) -> Probl
 
 
 @functools.lru_cache(maxsize=None)
-def _warn_fallback(task: str) -> None:
+def _warn_fallback(task: str, why: str) -> None:
     logger.warning(
-        "Task %s has no parallel versions of its problems (not a bestofl or lm-eval MGSM task): "
-        "sampling only from the task's own prompt, so the language pool is that one prompt.",
-        task,
+        "Task %s has no parallel versions of its problems (not a bestofl or lm-eval MGSM task) and is not "
+        "translated (%s): sampling only from the task's own prompt, so the language pool is that one prompt.",
+        task, why,
     )
+
+
+def _gold(doc: Any) -> str | None:
+    """A gold number from ``answer_number`` or ``answer`` (after a ``####``), else None."""
+    doc = doc if isinstance(doc, Mapping) else {}
+    for key in ("answer_number", "answer"):
+        if key in doc and doc[key] is not None:
+            return canonical_number(str(doc[key]).rsplit("####", 1)[-1])
+    return None
 
 
 def _fallback(instance) -> Problem:
     ctx, gen_kwargs = instance.args
-    _warn_fallback(instance.task_name)
     until = (gen_kwargs or {}).get("until") or []
     until = [until] if isinstance(until, str) else list(until)
-    doc = instance.doc if isinstance(instance.doc, Mapping) else {}
-    gold = None
-    for key in ("answer_number", "answer"):
-        if key in doc and doc[key] is not None:
-            gold = canonical_number(str(doc[key]).rsplit("####", 1)[-1])
-            break
     return Problem(
         problem_id=f"{instance.task_name}-{instance.doc_id:04d}",
         task=instance.task_name,
         doc_id=instance.doc_id,
         target_lang=None,
-        gold=gold,
+        gold=_gold(instance.doc),
         own_prompt=ctx,
         until=tuple(until),
     )

@@ -3,7 +3,8 @@
 * :func:`model_info`: the ``bestofl`` block of ``results["config"]`` (lm-eval merges ``get_model_info()`` into it
   after the evaluation): generator and verifier with their fingerprints, verifier kind and format, dtype, batch
   sizes, device, pool (and ``languages_file``), n, ``adaptive`` rule, selection, sampling settings, data source,
-  candidates generated vs reused, samples used per request, version.
+  candidates generated vs reused, samples used per request, translations (made, reused, refused by the number
+  check, answer-line forms), version.
 * :func:`sample_record`: per request, the selected candidate's language and score and every candidate
   (language, answer, score); the start-up hook (``bestofl_tasks._autoload``) adds it to the sample rows.
 * :func:`ignored_options`: lm-eval options that do not reach our sampling (``--gen_kwargs``, ``--seed``,
@@ -86,6 +87,8 @@ def model_info(lm) -> dict[str, Any]:
         "data_source": data_source(lm.data_sources),
         "candidates": {key: lm.run_counts[key] for key in ("planned", "generated", "reused")},
         "samples_used": samples_used(lm),
+        "translation": ({"translator": config.translator, "translator_id": lm.translator.id,
+                         **lm.translation_counts.as_dict()} if lm.translator is not None else None),
         "scores": {key: lm.run_counts[key] for key in ("scored", "scores_reused")} if spec else None,
         "applied_settings": {**config.sampling_settings(), "prompt": "bestofl's own prompt per pool language"},
     }

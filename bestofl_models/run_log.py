@@ -21,13 +21,16 @@ class RunSummary:
     def __init__(self) -> None:
         self.tasks: dict[str, dict[str, Any]] = collections.defaultdict(
             lambda: {"requests": 0, "winners": collections.Counter(), "compared": 0, "changed": 0, "none": 0,
-                     "samples": 0}
+                     "samples": 0, "translated": 0, "refused": collections.Counter()}
         )
 
     def add(self, problem: Problem, chosen: Scored | None, first: Scored | None, samples: int) -> None:
         row = self.tasks[problem.task]
         row["requests"] += 1
         row["samples"] += samples
+        if problem.source_lang is not None:
+            row["translated"] += 1
+            row["refused"].update(problem.refused)
         if chosen is None or chosen.answer is None:
             row["none"] += 1
         if chosen is not None:
@@ -45,10 +48,15 @@ class RunSummary:
             )
             adaptive = (f"; adaptive={config.adaptive}: {row['samples'] / row['requests']:.2f} of n={config.n} "
                         "samples per request" if config.adaptive else "")
+            translated = ""
+            if row["translated"]:
+                refused = ", ".join(f"{lang} {count}" for lang, count in sorted(row["refused"].items())) or "none"
+                translated = (f"; {row['translated']} questions translated by translator={config.translator}, "
+                              f"translations refused by the number check (left out of the pool): {refused}")
             logger.info(
-                "bestofl %s [%s, selection=%s]: %d requests; selected language: %s; %s; %d without an answer%s",
+                "bestofl %s [%s, selection=%s]: %d requests; selected language: %s; %s; %d without an answer%s%s",
                 task, config.preset, config.selection, row["requests"], winners or "-", changed, row["none"],
-                adaptive,
+                adaptive, translated,
             )
 
 

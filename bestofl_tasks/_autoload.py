@@ -12,7 +12,8 @@ packages) calls :func:`arm` at interpreter start. ``arm`` only appends a finder 
   or chat variant but chat template is not applied" warning (our models apply the generator's chat template
   themselves, whatever ``--apply_chat_template`` says), warns once about each lm-eval option that does not
   reach our sampling and lists them in the results' ``bestofl`` block, and keeps the results folder visible
-  (lm-eval names it after ``pretrained``: ``.cache/x`` would make a hidden ``.cache__x``); ``evaluate`` adds
+  (lm-eval names it after ``pretrained``: ``.cache/x`` would make a hidden ``.cache__x``); ``evaluate`` hands
+  the evaluated tasks to our model (``bind_tasks``: questions to translate, answer lines to check) and adds
   our per-request records (selected language and score, ``candidates``) to the ``--log_samples`` rows;
 * ``lm_eval.__main__``: a bad ``--model_args`` value of our models (``ModelArgsError``) ends the CLI with its
   one-line message and exit code 2 instead of a traceback.
@@ -128,6 +129,8 @@ def patch_evaluator(module) -> None:
 
     @functools.wraps(original_evaluate)
     def evaluate(lm, *args, **kwargs):
+        if _is_ours(lm) and hasattr(lm, "bind_tasks"):  # translation reads the tasks' doc_to_text and filters
+            lm.bind_tasks(args[0] if args else kwargs.get("task_dict"))
         results = original_evaluate(lm, *args, **kwargs)
         if _is_ours(lm):
             from bestofl_models.results_info import add_sample_records
