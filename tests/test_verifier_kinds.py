@@ -9,6 +9,7 @@ import math
 import shutil
 from types import SimpleNamespace
 
+import fixtures  # tests/ is on sys.path (rootdir conftest)
 import pytest
 import torch
 from lm_eval.api.instance import Instance
@@ -29,12 +30,12 @@ ITEMS = [("Wie viel ist 2+3?", "2+3=5. Die Antwort lautet 5.", "de"),
 
 @pytest.fixture(scope="module")
 def chat_rm_dir():
-    return testing.tiny_chat_reward_model()
+    return fixtures.tiny_chat_reward_model()
 
 
 @pytest.fixture(scope="module")
 def judge_dir():
-    return testing.tiny_judge()
+    return fixtures.tiny_judge()
 
 
 @pytest.fixture(autouse=True)
