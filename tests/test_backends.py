@@ -250,15 +250,27 @@ def test_generator_revision_is_not_applied_to_the_verifier(tiny_generator_dir, t
     assert calls and [c for c in calls if c[1] is not None] == []
 
 
-def test_loading_an_adapter_reads_its_config_once_before_peft(tiny_generator_dir, tiny_verifier_adapter_dir, monkeypatch):
-    import peft
+def test_an_adapter_scores_as_peft_loads_it(tiny_generator_dir, tiny_verifier_adapter_dir):
+    """load_verifier on a LoRA adapter gives the scores of PeftModel.from_pretrained over the base it names."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification
 
-    reads = []
-    original = peft.PeftConfig.from_pretrained
-    monkeypatch.setattr(peft.PeftConfig, "from_pretrained",
-                        lambda *args, **kwargs: reads.append(args) or original(*args, **kwargs))
-    load_verifier(verifier_config(tiny_generator_dir, tiny_verifier_adapter_dir)).close()
-    assert len(reads) == 2  # ours (load_verifier, handed to HFVerifier) and PeftModel.from_pretrained's own
+    from bestofl_tasks.prompts import verifier_text
+
+    items = [("Tom has 3 apples and buys 4 more. How many?", "3 + 4 = 7. The answer is 7.", "en"),
+             ("Anna hat 5 Bälle und verliert 2.", "5 - 2 = 3. Die Antwort lautet 3.", "de")]
+    loaded = load_verifier(verifier_config(tiny_generator_dir, tiny_verifier_adapter_dir))
+    scores = score_responses(loaded, items, progress=False)
+    tokenizer = loaded.tokenizer
+    loaded.close()
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_verifier_adapter_dir / "base", num_labels=1)
+    reference = PeftModel.from_pretrained(base, tiny_verifier_adapter_dir).eval()
+    with torch.inference_mode():
+        expected = [torch.sigmoid(reference(**tokenizer(verifier_text(tokenizer, q, r, lang), return_tensors="pt",
+                                                       add_special_tokens=False)).logits[0, 0]).item()
+                    for q, r, lang in items]
+    assert scores == pytest.approx(expected, abs=1e-6)
 
 
 VLLM_VENV = Path(os.environ.get("BESTOFL_VLLM_VENV", REPO / ".venv-vllm"))

@@ -100,25 +100,25 @@ def test_lm_eval_en_cot_gets_an_english_final_line_from_the_same_samples(tiny_ge
     lm.close()
 
 
-def test_each_distinct_prompt_is_tokenized_once_for_length_sorting(tiny_generator_dir, monkeypatch):
-    class CountingBackend:
+def test_generation_batches_go_longest_prompt_first_and_keep_a_prompts_candidates_together(tiny_generator_dir,
+                                                                                            monkeypatch):
+    class RecordingBackend:
         def __init__(self, tokenizer):
-            self.tokenizer, self.encoded = self, []
-            self._tokenizer = tokenizer
-
-        def encode(self, text, **kwargs):
-            self.encoded.append(text)
-            return self._tokenizer.encode(text, **kwargs)
+            self.tokenizer, self.batches = tokenizer, []
 
         def generate(self, prompts, seeds, stops, settings):
+            self.batches.append(list(prompts))
             return [f"The answer is {len(p)}." for p in prompts]
 
-    lm = harness.SelfConsistency(pretrained=str(tiny_generator_dir), n=5, max_gen_toks=8, store=None)
-    backend = CountingBackend(lm.tokenizer)
+    lm = harness.SelfConsistency(pretrained=str(tiny_generator_dir), n=3, max_gen_toks=8, store=None, batch_size=4)
+    backend = RecordingBackend(lm.tokenizer)
     monkeypatch.setattr(lm, "_generator", lambda: backend)
-    docs = load_docs("mgsm", "de")[:2]
+    docs = load_docs("mgsm", "de")[:4]
     lm.generate_until([request(doc, "mgsm_xling_de", i) for i, doc in enumerate(docs)])
-    assert len(backend.encoded) == len(set(backend.encoded)) == 2  # 10 candidates, 2 prompts
+    rows = [prompt for batch in backend.batches for prompt in batch]
+    lengths = [len(lm.tokenizer.encode(prompt)) for prompt in rows]
+    assert len(rows) == 12 and len(set(lengths)) == 4 and lengths == sorted(lengths, reverse=True)
+    assert all(sum(prompt in batch for batch in backend.batches) == 1 for prompt in set(rows))  # never split
 
 
 def test_rerun_generates_nothing_and_repeats_get_the_same_answer(model_args, monkeypatch, caplog):
