@@ -15,6 +15,7 @@ def run_python(code: str, env_extra: dict | None = None, **kwargs) -> subprocess
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, **kwargs)
 
 
+@pytest.mark.slow  # a fresh interpreter importing lm-eval: > 2 s
 def test_models_register_after_builtins():
     result = run_python(
         textwrap.dedent(
@@ -32,6 +33,7 @@ def test_models_register_after_builtins():
     assert result.stdout.strip() == "ok"
 
 
+@pytest.mark.slow  # a fresh interpreter importing lm-eval: > 2 s
 def test_task_manager_indexes_task_yamls():
     result = run_python(
         textwrap.dedent(
@@ -67,6 +69,7 @@ metadata:
 """
 
 
+@pytest.mark.slow  # a fresh interpreter importing lm-eval: > 2 s
 def test_include_defaults_false_indexes_only_the_include_path(tmp_path):
     """lm-eval's own test_include_defaults_false_with_custom_path, with bestofl installed: our tasks are
     default tasks too, so ``include_defaults=False`` must not add them (passed by keyword or by position)."""
@@ -85,6 +88,7 @@ def test_include_defaults_false_indexes_only_the_include_path(tmp_path):
     assert result.stdout.strip().endswith("ok")
 
 
+@pytest.mark.slow  # a fresh interpreter importing lm-eval: > 2 s
 def test_switch_off_with_environment_variable():
     result = run_python(
         "from lm_eval.api.registry import get_model, model_registry\n"

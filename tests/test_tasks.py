@@ -206,6 +206,7 @@ def test_stock_cli_hf_model_on_our_tasks(smollm2_dir, tmp_path):
     assert "প্রশ্ন:" in json.dumps(first["arguments"], ensure_ascii=False)
 
 
+@pytest.mark.slow  # the lm_eval CLI in a subprocess: ~11 s
 def test_stock_cli_group_mean_over_languages(tiny_generator_dir, tmp_path):
     results = run_lm_eval(
         [
