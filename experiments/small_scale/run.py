@@ -164,9 +164,9 @@ class Experiment:
         if not self._skip("report", (self.out / "report" / "summary.md").is_file()):
             self._run("report", [*report, "--store", str(self.store), "--out", str(self.out / "report"),
                                  "--languages", ":".join(self.size.languages), "--max-budget", str(self.size.n),
-                                 "--no-progress"])
+                                 "--verifier", str(self.adapter), "--no-progress"])
         if not self._skip("export", (self.out / "report" / "candidates.jsonl").is_file()):
-            self._run("export", [*report, "export", "--store", str(self.store),
+            self._run("export", [*report, "export", "--store", str(self.store), "--verifier", str(self.adapter),
                                  "--out", str(self.out / "report" / "candidates.jsonl")])
 
     def run(self) -> dict:
