@@ -13,7 +13,6 @@ both outside: no usable score).
 
 from __future__ import annotations
 
-import gc
 import inspect
 import math
 from typing import Sequence
@@ -146,10 +145,10 @@ class HFJudge:
         return scores
 
     def close(self) -> None:
+        from .backends.hf import free_memory
+
         del self.model
-        gc.collect()
-        if self._torch.cuda.is_available():
-            self._torch.cuda.empty_cache()
+        free_memory()
 
 
 class VLLMJudge:

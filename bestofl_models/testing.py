@@ -287,19 +287,26 @@ def perturb_(tensors, seed: int, std: float) -> None:
             t.copy_(torch.randn(t.shape, generator=gen, dtype=t.dtype) * std)
 
 
-def _build_generator(path: Path) -> dict:
+def causal_lm(tok, seed: int):
+    """A seeded tiny LlamaForCausalLM for ``tok`` with a GenerationConfig naming its special ids."""
     from transformers import GenerationConfig, LlamaForCausalLM
 
-    tok = load_tiny_tokenizer()
-    model = seeded_model(LlamaForCausalLM, tiny_config(tok), SEED)
-    model.generation_config = GenerationConfig(
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
+    model = seeded_model(LlamaForCausalLM, tiny_config(tok), seed)
+    model.generation_config = GenerationConfig(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                                               pad_token_id=tok.pad_token_id)
+    return model
+
+
+def save_model(path: Path, model, tok) -> dict:
+    """Save ``model`` and ``tok`` into ``path``; the build info: the parameter count."""
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return {"parameters": sum(p.numel() for p in model.parameters())}
+
+
+def _build_generator(path: Path) -> dict:
+    tok = load_tiny_tokenizer()
+    return save_model(path, causal_lm(tok, SEED), tok)
 
 
 def tiny_generator(dir: str | os.PathLike | None = None) -> Path:
@@ -320,10 +327,7 @@ def _seqcls_model(tok, seed: int):
 
 def _build_verifier(path: Path) -> dict:
     tok = load_tiny_tokenizer()
-    model = _seqcls_model(tok, SEED + 10)
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return {"parameters": sum(p.numel() for p in model.parameters())}
+    return save_model(path, _seqcls_model(tok, SEED + 10), tok)
 
 
 def tiny_verifier(dir: str | os.PathLike | None = None) -> Path:

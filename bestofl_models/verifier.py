@@ -19,7 +19,6 @@ with a trained score head, so adapters always use transformers (merge the adapte
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import os
@@ -357,10 +356,10 @@ class HFVerifier(_ScoresTexts):
         return scores
 
     def close(self) -> None:
+        from .backends.hf import free_memory
+
         del self.model
-        gc.collect()
-        if self._torch.cuda.is_available():
-            self._torch.cuda.empty_cache()
+        free_memory()
 
 
 class VLLMVerifier(_ScoresTexts):

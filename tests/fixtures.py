@@ -18,9 +18,11 @@ from bestofl_models import testing
 from bestofl_models.testing import (
     SEED,
     build_once,
+    causal_lm,
     fixture_dir,
     load_tiny_tokenizer,
     perturb_,
+    save_model,
     seeded_model,
     tiny_config,
 )
@@ -32,9 +34,7 @@ def _build_chat_rm(path: Path) -> dict:
     tok = load_tiny_tokenizer()
     model = seeded_model(LlamaForSequenceClassification, tiny_config(tok, num_labels=1), SEED + 30)
     perturb_([model.score.weight], SEED + 31, std=0.5)  # spread the rewards (default init gives logits ~0)
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return {"parameters": sum(p.numel() for p in model.parameters())}
+    return save_model(path, model, tok)
 
 
 def tiny_chat_reward_model(dir: str | os.PathLike | None = None) -> Path:
@@ -45,16 +45,20 @@ def tiny_chat_reward_model(dir: str | os.PathLike | None = None) -> Path:
 
 
 def _build_judge(path: Path) -> dict:
-    from transformers import GenerationConfig, LlamaForCausalLM
-
     tok = load_tiny_tokenizer()
     tok.add_tokens(["yes", "no"])
-    model = seeded_model(LlamaForCausalLM, tiny_config(tok), SEED + 40)
-    model.generation_config = GenerationConfig(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                                               pad_token_id=tok.pad_token_id)
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return {"parameters": sum(p.numel() for p in model.parameters())}
+    return save_model(path, causal_lm(tok, SEED + 40), tok)
+
+
+def two_logit_classifier(source: Path, out: Path) -> Path:
+    """``source``'s classifier config with two outputs (random weights) and its tokenizer, saved in ``out``."""
+    from transformers import AutoConfig, AutoTokenizer, LlamaForSequenceClassification
+
+    config = AutoConfig.from_pretrained(source)
+    config.num_labels = 2
+    LlamaForSequenceClassification(config).save_pretrained(out)
+    AutoTokenizer.from_pretrained(source).save_pretrained(out)
+    return out
 
 
 def tiny_judge(dir: str | os.PathLike | None = None) -> Path:

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fixtures import two_logit_classifier  # tests/ is on sys.path (rootdir conftest)
 
 from bestofl_models.backends import SamplingSettings, combined_seed
 from bestofl_models.backends.hf import HFBackend, StopStringsPerRow
@@ -115,14 +116,9 @@ def test_adapter_and_full_classifier_give_probabilities(tiny_generator_dir, tiny
 
 
 def test_multi_logit_classifier_is_refused(tiny_generator_dir, tiny_verifier_dir, tmp_path):
-    from transformers import AutoConfig, AutoTokenizer, LlamaForSequenceClassification
-
-    two = AutoConfig.from_pretrained(tiny_verifier_dir)
-    two.num_labels = 2
-    LlamaForSequenceClassification(two).save_pretrained(tmp_path / "two")
-    AutoTokenizer.from_pretrained(tiny_verifier_dir).save_pretrained(tmp_path / "two")
+    two = two_logit_classifier(tiny_verifier_dir, tmp_path / "two")
     with pytest.raises(ValueError, match="classifier with 2 outputs"):
-        load_verifier(verifier_config(tiny_generator_dir, tmp_path / "two"))
+        load_verifier(verifier_config(tiny_generator_dir, two))
 
 
 def test_missing_pad_token_is_set_from_eos(tiny_generator_dir, tiny_verifier_dir, tmp_path):

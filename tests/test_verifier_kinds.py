@@ -103,14 +103,11 @@ def test_auto_format_follows_the_checkpoint_and_the_identity_records_it(tiny_gen
 
 
 def test_chat_reward_model_errors_come_before_any_sampling(tiny_generator_dir, chat_rm_dir, tmp_path):
-    from transformers import AutoConfig, AutoTokenizer, LlamaForSequenceClassification
+    from transformers import AutoTokenizer
 
-    two = AutoConfig.from_pretrained(chat_rm_dir)
-    two.num_labels = 2
-    LlamaForSequenceClassification(two).save_pretrained(tmp_path / "two")
-    AutoTokenizer.from_pretrained(chat_rm_dir).save_pretrained(tmp_path / "two")
+    two = fixtures.two_logit_classifier(chat_rm_dir, tmp_path / "two")
     with pytest.raises(ValueError, match="classifier with 2 outputs"):
-        harness.BestOfL(pretrained=str(tiny_generator_dir), verifier=str(tmp_path / "two"), store=None)
+        harness.BestOfL(pretrained=str(tiny_generator_dir), verifier=str(two), store=None)
     plain = tmp_path / "plain"
     shutil.copytree(chat_rm_dir, plain)
     tokenizer = AutoTokenizer.from_pretrained(plain)
