@@ -48,6 +48,7 @@ BENCHMARKS = (
     "extraction_cost",
     "selection_cost",
     "startup_hook",
+    "translation_cost",
 )
 
 

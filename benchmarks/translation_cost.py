@@ -1,0 +1,93 @@
+"""translation_cost: translating a question into the pool (``translator=self``) against sampling its candidates.
+
+Numerator: ``translation.translate_problems`` with the generator as translator (greedy, one batch per language,
+the number check, the store's writes into a fresh in-memory store) for P GSM8K test questions into de, fr, zh.
+The translator sorts a run's questions by length before batching, so on a whole task (1319 questions) a batch
+holds questions of about one length and runs to its longest one's budget: the numerator translates P questions at
+each of four quantiles of the length-sorted test set (one batch per language each, as in a full run), the
+denominator samples for P questions of median length; the ratio is per question. Measured here: 0.067 with P=16
+(full), 0.083 with P=8 (``--quick``: half-full translation batches). (P questions of mixed lengths in one batch run
+to the longest one's budget: the first 16 as they come measured 0.20.)
+Denominator: the same backend sampling the harness's n=8 candidates per question over the pool en, de, fr, zh
+(prompts, batches of 16 whole prompts, ``max_gen_toks=512`` as the harness's defaults). Both on one loaded
+tiny generator (loading is outside the timing), interleaved, median of per-round ratios.
+
+The tiny random generator never emits its end-of-sequence token, so both sides run to their token budgets: a
+candidate to ``max_gen_toks``, a translation to its own budget (1.5 x the question's tokens x the language's token
+cost + 16). A real generator stops earlier on both sides; this is the worst case of the budgets.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .common import Context, Result, interleaved, paired_ratio, spread
+
+NAME = "translation_cost"
+TARGET = 0.15
+OP = "<="
+POOL = ("en", "de", "fr", "zh")
+#: Where the translated stretches of length-sorted questions sit (one translation batch per language each).
+QUANTILES = (0.125, 0.375, 0.625, 0.875)
+N = 8
+MAX_GEN_TOKS = 512
+
+
+def run(ctx: Context) -> Result:
+    from bestofl_models import testing
+    from bestofl_models.backends import load_backend, prompt_batches
+    from bestofl_models.config import parse_model_args
+    from bestofl_models.identity import generator_identity
+    from bestofl_models.pool import plan_samples
+    from bestofl_models.problems import Problem
+    from bestofl_models.store import CandidateStore
+    from bestofl_models.translation import (
+        SelfTranslator,
+        TranslationCounts,
+        translate_problems,
+    )
+    from bestofl_tasks.prompts import generator_prompt
+
+    problems_count = ctx.pick(2, 8, 16)  # per stretch; 16 fills a translation batch (the harness's batch_size)
+    config = parse_model_args({"pretrained": str(testing.tiny_generator()), "languages": ":".join(POOL), "n": N,
+                               "max_gen_toks": MAX_GEN_TOKS, "store": "none"})
+    backend = load_backend(config)
+    translator = SelfTranslator(backend.tokenizer, generator_identity(config), lambda: backend)
+    with open(testing.shared_data_dir() / "gsm8k" / "test.jsonl", encoding="utf-8") as f:
+        every = sorted((json.loads(line)["question"] for line in f), key=lambda q: len(backend.tokenizer.encode(q)))
+    stretches = [every[start:start + problems_count] for start in
+                 (round(len(every) * q - problems_count / 2) for q in QUANTILES)]
+    questions = stretches[len(QUANTILES) // 2]  # generation: median length (its cost hardly depends on it)
+    problems = [Problem(f"gsm8k-{i:04d}", "gsm8k", i, "en", {"en": q}, source_lang="en")
+                for i, q in enumerate(q for stretch in stretches for q in stretch)]
+    counts = TranslationCounts()
+
+    def translate() -> None:
+        nonlocal counts
+        counts = TranslationCounts()
+        translate_problems(problems, POOL, translator, CandidateStore(None), [], config.batch_size, counts)
+
+    slots = [(generator_prompt(backend.tokenizer, q, lang), i) for q in questions for lang, i in plan_samples(N, POOL)]
+    batches = prompt_batches(slots, config.batch_size, key=lambda slot: slot[0])
+
+    def generate() -> None:
+        from bestofl_models.backends import SamplingSettings
+
+        for batch in batches:
+            backend.generate([prompt for prompt, _ in batch], [i for _, i in batch], [()] * len(batch),
+                             SamplingSettings(0.7, 1.0, MAX_GEN_TOKS))
+
+    times = interleaved({"translate": translate, "generate": generate}, repeats=ctx.pick(1, 2, 3))
+    per_problem = {side: [t / count for t in times[side]]
+                   for side, count in (("translate", len(problems)), ("generate", len(questions)))}
+    ratio = paired_ratio(per_problem["translate"], per_problem["generate"])
+    refused = sum(counts.refused.values())
+    return Result(
+        NAME, ratio, TARGET, OP,
+        f"tiny random generator, per question: translating {len(problems)} GSM8K questions into de, fr, zh "
+        f"(greedy; {len(QUANTILES)} length-sorted stretches of {problems_count}, one batch per language each) "
+        f"{spread(times['translate'])} vs sampling n={N} over {':'.join(POOL)} for {len(questions)} of median "
+        f"length (max_gen_toks={MAX_GEN_TOKS}, {len(batches)} batches) {spread(times['generate'])}; "
+        f"{refused} of {counts.translated} translations refused by the number check (random weights)",
+        {"translate_s": times["translate"], "generate_s": times["generate"], "problems": problems_count},
+    )
