@@ -22,7 +22,8 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from bestofl_tasks.answers import canonical_number
 from bestofl_tasks.languages import final_answer_line
@@ -32,10 +33,11 @@ logger = logging.getLogger(__name__)
 #: Doc fields read as the question when the task object is not known.
 QUESTION_FIELDS = ("question", "problem", "Question", "Problem")
 _MARK = "\ue000{}\ue001"
-_MARKS = re.compile("\ue000(.*?)\ue001", re.S)
+_MARKS = re.compile("\ue000(.*?)\ue001", re.DOTALL)
 #: Final answer lines, most common first: the target language's own line (``The answer is N.``: gsm8k_cot,
 #: mgsm_native_cot), ``#### N`` (gsm8k), ``The final answer is N`` (asdiv_cot_llama, gsm8k_cot_llama), boxed.
-ANSWER_FORMS = ("{final_line}", "#### {answer}", "The final answer is {answer}", "The final answer is $\\boxed{{{answer}}}$.")
+ANSWER_FORMS = ("{final_line}", "#### {answer}", "The final answer is {answer}",
+                "The final answer is $\\boxed{{{answer}}}$.")
 
 
 def tasks_by_name(task_dict: Any) -> dict[str, Any]:
@@ -125,7 +127,7 @@ def with_answer_line(task: Any, doc: Any, text: str, answer: str, lang: str) -> 
     return text, None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _warn_unparsed(task: str) -> None:
     logger.warning(
         "%s: the task's first filter parses none of bestofl's answer lines (%s); its answers are returned as "

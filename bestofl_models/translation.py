@@ -8,8 +8,8 @@ Every translation is stored (``translations`` table of the candidate store) unde
 :func:`~bestofl_models.store.translation_key`: translator identity, source text, both languages, settings. So a
 question is translated once across runs, targets, tasks and presets. Missing ones are translated one language
 at a time, in length-sorted batches, each batch one store transaction. A translation that loses a number of the
-source (``training.translate.missing_numbers``: digit strings after normalising native digits and separators)
-is stored too, but left out of that problem's pool, and counted.
+source (``training.translate.missing_numbers``: digit strings after normalising native digits and separators),
+or is empty, is stored too, but left out of that problem's pool, and counted.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import collections
 import dataclasses
 import logging
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from bestofl_tasks.languages import LANGUAGES, NLLB_CODES, get_language
 from bestofl_tasks.prompts import has_chat_template
