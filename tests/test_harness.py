@@ -143,7 +143,7 @@ def test_self_consistency_needs_no_verifier_and_samples_the_target_only(tiny_gen
 
 
 def test_unknown_tasks_sample_their_own_prompt(tiny_generator_dir, caplog):
-    lm = harness.SelfConsistency(pretrained=str(tiny_generator_dir), n=2, max_gen_toks=8, store=None)
+    lm = harness.SelfConsistency(pretrained=str(tiny_generator_dir), n=2, max_gen_toks=8, store=None, translator="none")
     doc = {"question": "2+2?", "answer": "#### 4"}
     with caplog.at_level(logging.WARNING):
         out = lm.generate_until([request(doc, "some_task", 0, ctx="Q: 2+2?\nA:", until=("\n\n",))])

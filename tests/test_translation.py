@@ -5,6 +5,7 @@ translation cache and the errors that say what to change."""
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import logging
 import sqlite3
@@ -263,3 +264,30 @@ def test_translator_values_and_errors_that_say_what_to_change(copy_mt, tmp_path)
         MTTranslator(str(tmp_path / "missing"), "cpu").check(["en", "de"])
     target_only = parse_model_args({"pretrained": generator, "translator": str(copy_mt)}, "self-consistency")
     assert load_translator(target_only, None, {}, None) is None  # its pool is the question's own language
+
+
+# ------------------------------------------------------------------------------------------------ the harness
+
+
+def test_the_harness_translates_a_task_without_parallel_versions_and_samples_the_pool(copy_mt, caplog):
+    from lm_eval.api.instance import Instance
+
+    from bestofl_models import harness
+    from bestofl_tasks.prompts import generator_prompt
+
+    question = gsm8k_questions(1)[0]
+    lm = harness.BestOfL(pretrained=str(testing.tiny_generator()), languages="en:de:fr", n=3, max_gen_toks=8,
+                         store=None, translator=str(copy_mt), selection="cross_self_consistency", device="cpu")
+    ctx = f"Q: An example with 3 apples?\nA: 3.\n\nQ: {question}\nA:"
+    request = Instance("generate_until", {"question": question, "answer": "... #### 18"}, (ctx, {"until": ["Q:"]}), 0,
+                       ("some_task", 0, 1))
+    with caplog.at_level(logging.INFO, logger="bestofl_models"):
+        [out] = lm.generate_until([request])
+    by_lang = {c.lang: c for c in lm.store.candidates()}
+    assert set(by_lang) == {"en", "de", "fr"}  # the copying MT model keeps every number: nothing refused
+    prompts = {lang: generator_prompt(lm.tokenizer, question, lang) for lang in by_lang}
+    assert all(by_lang[lang].prompt_hash == hashlib.sha256(prompts[lang].encode()).hexdigest() for lang in by_lang)
+    # no task object: the selected candidate plus the English final line
+    assert any(out == c.text.rstrip() + f"\nThe answer is {c.answer}." for c in by_lang.values() if c.answer)
+    assert lm.get_model_info()["bestofl"]["translation"]["planned"] == 2
+    assert "1 questions translated by translator=" in caplog.text
