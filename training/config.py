@@ -29,17 +29,10 @@ import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
 from bestofl_models.config import looks_like_local_path
-from bestofl_tasks.languages import LANGUAGES
+from bestofl_tasks.languages import LANGUAGES, NLLB_CODES
 
 #: Stages in pipeline order.
 STAGES = ("translate", "generate", "label", "balance", "fit", "evaluate", "export")
-
-#: NLLB-200 / M2M-style language codes for the machine-translation model.
-NLLB_CODES = {
-    "en": "eng_Latn", "de": "deu_Latn", "es": "spa_Latn", "fr": "fra_Latn", "it": "ita_Latn",
-    "ru": "rus_Cyrl", "zh": "zho_Hans", "ja": "jpn_Jpan", "th": "tha_Thai", "sw": "swh_Latn",
-    "bn": "ben_Beng", "te": "tel_Telu",
-}
 
 
 class ConfigError(ValueError):
