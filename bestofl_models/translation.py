@@ -1,14 +1,15 @@
 """Questions of tasks without parallel versions, translated into the pool's languages once and cached.
 
 ``translator=self`` (the default) is the generator with a short translation prompt (:data:`PROMPT_VERSION`),
-greedy; ``translator=ID`` is a seq2seq MT model in the NLLB/M2M style (``training.translate.Translator``, language
-codes from ``bestofl_tasks.languages.NLLB_CODES``); ``translator=none`` switches translation off.
+greedy; ``translator=ID`` is a seq2seq MT model in the NLLB/M2M style (:class:`Seq2SeqTranslator`, language
+codes from ``bestofl_tasks.languages.NLLB_CODES``); ``translator=none`` switches translation off. The number check
+and the seq2seq model are also ``bestofl-train translate``'s.
 
 Every translation is stored (``translations`` table of the candidate store) under
 :func:`~bestofl_models.store.translation_key`: translator identity, source text, both languages, settings. So a
 question is translated once across runs, targets, tasks and presets. Missing ones are translated one language
 at a time, in length-sorted batches, each batch one store transaction. A translation that loses a number of the
-source (``training.translate.missing_numbers``: digit strings after normalising native digits and separators),
+source (:func:`missing_numbers`: digit strings after normalising native digits and separators),
 or is empty, is stored too, but left out of that problem's pool, and counted.
 """
 
@@ -18,6 +19,8 @@ import collections
 import dataclasses
 import logging
 import math
+import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +40,51 @@ TRANSLATE_INSTRUCTION = ("Translate this math problem from {source} into {target
                          "written. Write only the translation.")
 #: Most new tokens a generator translation may take.
 MAX_NEW_TOKENS = 512
+_NUMBER = re.compile(r"\d+(?:[.,'\u00a0\u202f ]\d+)*")
+
+
+def digit_numbers(text: str) -> collections.Counter:
+    """Multiset of the numbers written with digits, as digit strings without separators or leading zeros (native
+    digits count: ``١٢`` is ``12``)."""
+    ascii_text = "".join(str(unicodedata.decimal(c)) if unicodedata.category(c) == "Nd" else c for c in text)
+    return collections.Counter(re.sub(r"\D", "", match).lstrip("0") or "0" for match in _NUMBER.findall(ascii_text))
+
+
+def missing_numbers(source: str, translation: str) -> list[str]:
+    """Numbers of ``source`` that ``translation`` lost (empty: the check passes; extra numbers are fine)."""
+    return sorted((digit_numbers(source) - digit_numbers(translation)).elements())
+
+
+class Seq2SeqTranslator:
+    """A seq2seq MT model in the NLLB/M2M style: ``tokenizer.src_lang`` set to the source's code, the target's
+    code forced as the first generated token; ``codes`` maps our language codes to the model's."""
+
+    def __init__(self, model: str, codes: dict[str, str], device: str, num_beams: int, max_new_tokens: int):
+        import torch
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        self.name, self.codes, self.device = model, codes, device
+        self.num_beams, self.max_new_tokens = num_beams, max_new_tokens
+        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.model = AutoModelForSeq2SeqLM.from_pretrained(model).to(device).eval()
+        self._torch = torch
+
+    def target_token(self, lang: str) -> int:
+        """The model's token for ``lang``; a ValueError naming the code when it has none."""
+        code = self.codes[lang]
+        token_id = self.tokenizer.convert_tokens_to_ids(code)
+        if token_id is None or token_id == self.tokenizer.unk_token_id:
+            raise ValueError(f"MT model {self.name} has no language token {code!r} for {lang}; "
+                             f"set translate.lang_codes.{lang} to the model's code")
+        return token_id
+
+    def translate(self, texts: list[str], source: str, target: str) -> list[str]:
+        self.tokenizer.src_lang = self.codes[source]
+        batch = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True).to(self.device)
+        with self._torch.inference_mode():
+            output = self.model.generate(**batch, forced_bos_token_id=self.target_token(target),
+                                         num_beams=self.num_beams, max_new_tokens=self.max_new_tokens)
+        return [text.strip() for text in self.tokenizer.batch_decode(output, skip_special_tokens=True)]
 
 
 @dataclasses.dataclass
@@ -102,16 +150,15 @@ class SelfTranslator:
 
 
 class MTTranslator:
-    """A seq2seq MT model through ``training.translate.Translator`` (loaded on first use, freed after)."""
+    """``translator=ID``: a :class:`Seq2SeqTranslator` (loaded on first use, freed after) with beam search."""
+
+    NUM_BEAMS, MAX_NEW_TOKENS = 4, 512
 
     def __init__(self, model: str, device: str | None):
-        from training.config import TranslateConfig
-
         from .identity import fingerprint
 
-        self.name = model
-        self.config = TranslateConfig(model=model, lang_codes=dict(NLLB_CODES), device=device or "auto")
-        self.settings = {"num_beams": self.config.num_beams, "max_new_tokens": self.config.max_new_tokens}
+        self.name, self.device = model, device
+        self.settings = {"num_beams": self.NUM_BEAMS, "max_new_tokens": self.MAX_NEW_TOKENS}
         self.identity = {"kind": "seq2seq", "fingerprint": fingerprint(model), **self.settings}
         self.id = identity_id(self.identity, "translator")
         self._model = None
@@ -141,10 +188,10 @@ class MTTranslator:
 
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
         if self._model is None:
-            from training.config import TrainConfig
-            from training.translate import Translator
+            from .backends.hf import pick_device
 
-            self._model = Translator(TrainConfig(translate=self.config))
+            self._model = Seq2SeqTranslator(self.name, dict(NLLB_CODES), str(pick_device(self.device)),
+                                            self.NUM_BEAMS, self.MAX_NEW_TOKENS)
         return self._model.translate(texts, source, target)
 
     def close(self) -> None:
@@ -190,8 +237,6 @@ def translate_problems(problems: list, pool: tuple[str, ...], translator, store:
     counts.translated += len(missing)
     logger.info("bestofl: %d translations planned, %d to make with translator=%s (the rest are in the store)",
                 len(wanted), len(missing), translator.name)
-    from training.translate import missing_numbers
-
     for (source, target), items in sorted(_by_languages(missing).items()):
         items.sort(key=lambda item: len(item[1]))
         for start in range(0, len(items), batch_size):

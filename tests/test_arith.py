@@ -9,13 +9,13 @@ from collections import Counter
 
 import pytest
 
+from bestofl_models.translation import digit_numbers
 from bestofl_tasks import arith, data
 from bestofl_tasks.answers import extract_answer
 from bestofl_tasks.languages import ARITH_LANGUAGES, final_answer_line
 from training.cli import run_stages
 from training.common import read_jsonl
 from training.config import load_config, validate
-from training.translate import digit_numbers
 
 from test_training import TINY
 

@@ -85,3 +85,17 @@ def test_the_product_has_no_import_loop():
 def test_a_loop_is_found():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_harness_and_tasks_never_import_the_training_package():
+    """``training`` builds on the product, never the other way round (imports inside functions included)."""
+    offenders = []
+    for name, path in product_modules().items():
+        if name.startswith("training"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "training":
+                offenders.append(f"{name}: from {node.module}")
+            elif isinstance(node, ast.Import):
+                offenders += [f"{name}: import {a.name}" for a in node.names if a.name.split(".")[0] == "training"]
+    assert not offenders, offenders

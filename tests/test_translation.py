@@ -200,7 +200,7 @@ def gsm8k_questions(count: int) -> list[str]:
 def test_the_generator_translates_greedily_one_batch_per_language_and_only_once():
     from bestofl_models.backends import load_backend, load_tokenizer
     from bestofl_models.identity import generator_identity
-    from training.translate import missing_numbers
+    from bestofl_models.translation import missing_numbers
 
     config = parse_model_args({"pretrained": str(testing.tiny_generator()), "languages": "en:de:fr"})
     backend = load_backend(config)

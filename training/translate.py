@@ -17,32 +17,20 @@ Output: ``questions.jsonl``: one row per (problem, language): ``problem_id``, ``
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from collections import Counter
 
 from tqdm.auto import tqdm
+
+from bestofl_models.translation import Seq2SeqTranslator, missing_numbers
 
 from .common import AppendLog, Stage, StageError, batched, logger, resolve_device, write_jsonl
 from .config import NLLB_CODES, TrainConfig
 
 SETTINGS = ("source", "limit", "languages", "translate")
-_NUMBER = re.compile(r"\d+(?:[.,'\u00a0\u202f ]\d+)*")
 
 
 def stage(out_dir, config: TrainConfig) -> Stage:
     return Stage("translate", out_dir, config, settings=SETTINGS)
-
-
-def digit_numbers(text: str) -> Counter:
-    """Multiset of the numbers written with digits, as digit strings without separators or leading zeros."""
-    ascii_text = "".join(str(unicodedata.decimal(c)) if unicodedata.category(c) == "Nd" else c for c in text)
-    return Counter(re.sub(r"\D", "", match).lstrip("0") or "0" for match in _NUMBER.findall(ascii_text))
-
-
-def missing_numbers(source: str, translation: str) -> list[str]:
-    """Numbers of ``source`` that ``translation`` lost (empty: the check passes)."""
-    return sorted((digit_numbers(source) - digit_numbers(translation)).elements())
 
 
 def source_problems(config: TrainConfig) -> list[dict]:
@@ -56,43 +44,13 @@ def source_problems(config: TrainConfig) -> list[dict]:
     return docs[: config.limit] if config.limit else docs
 
 
-class Translator:
-    """A seq2seq MT model in the NLLB/M2M style: ``tokenizer.src_lang`` + target code forced as first token."""
-
-    def __init__(self, config: TrainConfig):
-        import torch
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-        settings = config.translate
-        self.codes = {**NLLB_CODES, **settings.lang_codes}
-        self.settings = settings
-        self.device = resolve_device(settings.device)
-        logger.info("translate: loading MT model %s on %s", settings.model, self.device)
-        self.tokenizer = AutoTokenizer.from_pretrained(settings.model)
-        self.model = AutoModelForSeq2SeqLM.from_pretrained(settings.model).to(self.device).eval()
-        self._torch = torch
-
-    def target_token(self, lang: str) -> int:
-        code = self.codes[lang]
-        token_id = self.tokenizer.convert_tokens_to_ids(code)
-        if token_id is None or token_id == self.tokenizer.unk_token_id:
-            raise StageError(
-                f"MT model {self.settings.model} has no language token {code!r} for {lang}; "
-                f"set translate.lang_codes.{lang} to the model's code"
-            )
-        return token_id
-
-    def translate(self, texts: list[str], source_lang: str, target_lang: str) -> list[str]:
-        self.tokenizer.src_lang = self.codes[source_lang]
-        batch = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True).to(self.device)
-        with self._torch.inference_mode():
-            output = self.model.generate(
-                **batch,
-                forced_bos_token_id=self.target_token(target_lang),
-                num_beams=self.settings.num_beams,
-                max_new_tokens=self.settings.max_new_tokens,
-            )
-        return [text.strip() for text in self.tokenizer.batch_decode(output, skip_special_tokens=True)]
+def load_translator(config: TrainConfig) -> Seq2SeqTranslator:
+    """The configured MT model, checked to have a language token for every configured language."""
+    settings = config.translate
+    logger.info("translate: loading MT model %s", settings.model)
+    translator = Seq2SeqTranslator(settings.model, {**NLLB_CODES, **settings.lang_codes},
+                                   resolve_device(settings.device), settings.num_beams, settings.max_new_tokens)
+    return translator
 
 
 def existing_question(doc: dict, lang: str, config: TrainConfig) -> tuple[str, str] | None:
@@ -129,9 +87,12 @@ def run(out_dir, config: TrainConfig) -> dict:
     todo = [(key, text, lang) for key, (text, lang) in wanted.items() if key not in translated]
     reused = len(wanted) - len(todo)
     if todo:
-        translator = Translator(config)
+        translator = load_translator(config)
         for lang in {item[2] for item in todo}:
-            translator.target_token(lang)  # fail now on a missing language code, not mid-run
+            try:
+                translator.target_token(lang)  # fail now on a missing language code, not mid-run
+            except ValueError as exc:
+                raise StageError(str(exc)) from None
         todo.sort(key=lambda item: (item[2], len(item[1])))  # one target language per batch, similar lengths
         with tqdm(total=len(todo), desc="translate", unit="question") as bar:
             for lang in sorted({item[2] for item in todo}):
