@@ -154,7 +154,7 @@ class MTTranslator:
 
     NUM_BEAMS, MAX_NEW_TOKENS = 4, 512
 
-    def __init__(self, model: str, device: str | None):
+    def __init__(self, model: str, device: str):
         from .identity import fingerprint
 
         self.name, self.device = model, device
@@ -188,10 +188,8 @@ class MTTranslator:
 
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
         if self._model is None:
-            from .backends.hf import pick_device
-
-            self._model = Seq2SeqTranslator(self.name, dict(NLLB_CODES), str(pick_device(self.device)),
-                                            self.NUM_BEAMS, self.MAX_NEW_TOKENS)
+            self._model = Seq2SeqTranslator(self.name, dict(NLLB_CODES), self.device, self.NUM_BEAMS,
+                                            self.MAX_NEW_TOKENS)
         return self._model.translate(texts, source, target)
 
     def close(self) -> None:
@@ -219,18 +217,20 @@ def translate_problems(problems: list, pool: tuple[str, ...], translator, store:
     translations from the store, or made now and stored; one that lost a number (or is empty) is left out and
     listed in the problem's ``refused``."""
     wanted: dict[str, tuple[str, str, str]] = {}  # key -> (source text, source lang, target lang)
-    for problem in problems:
+    keys: dict[int, dict[str, str]] = {}  # problem index -> {target lang: key}
+    for index, problem in enumerate(problems):
         if problem.source_lang is not None:
             text = problem.parallel[problem.source_lang]
-            for lang in pool:
-                if lang != problem.source_lang:
-                    wanted[_key(translator, text, problem.source_lang, lang)] = (
-                        text, problem.source_lang, lang)
+            keys[index] = {lang: _key(translator, text, problem.source_lang, lang)
+                           for lang in pool if lang != problem.source_lang}
+            wanted.update((key, (text, problem.source_lang, lang)) for lang, key in keys[index].items())
     if not wanted:
         return problems
-    for other in read_stores:
-        store.add_translations(other.translations(wanted).values())
     done = store.translations(wanted)
+    for other in read_stores:  # what this store lacks, copied from the stores read
+        found = other.translations(key for key in wanted if key not in done)
+        store.add_translations(found.values())
+        done.update(found)
     missing = [(key, *item) for key, item in wanted.items() if key not in done]
     counts.planned += len(wanted)
     counts.reused += len(wanted) - len(missing)
@@ -247,7 +247,8 @@ def translate_problems(problems: list, pool: tuple[str, ...], translator, store:
             store.add_translations(made)
             done.update((t.key, t) for t in made)
     translator.close()
-    return [_with_translations(problem, pool, translator, done, counts) for problem in problems]
+    return [_with_translations(problem, keys[index], done, counts) if index in keys else problem
+            for index, problem in enumerate(problems)]
 
 
 def _by_languages(items: list[tuple[str, str, str, str]]) -> dict[tuple[str, str], list]:
@@ -267,15 +268,11 @@ def _key(translator, text: str, source: str, target: str) -> str:
     return translation_key(translator.id, text, source, target, _settings(translator, source, target))
 
 
-def _with_translations(problem, pool, translator, done: dict[str, Translation], counts: TranslationCounts):
-    if problem.source_lang is None:
-        return problem
-    text = problem.parallel[problem.source_lang]
+def _with_translations(problem, keys: dict[str, str], done: dict[str, Translation], counts: TranslationCounts):
+    """``problem`` with the translations of ``keys`` ({target lang: key}) that passed the number check."""
     parallel, refused = dict(problem.parallel), []
-    for lang in pool:
-        if lang == problem.source_lang:
-            continue
-        translation = done[_key(translator, text, problem.source_lang, lang)]
+    for lang, key in keys.items():
+        translation = done[key]
         if translation.numbers_ok and translation.text.strip():
             parallel[lang] = translation.text
         else:
