@@ -23,7 +23,7 @@ Defaults chosen here (documented in the README):
   MT model, ``translator=none`` samples such tasks' own prompt only.
 * ``verifier``: a selection that needs one and no ``verifier=`` uses ``self`` (the generator as a yes/no judge,
   ``bestofl_models.judge``); ``verifier_format=auto`` decides a classifier's input format from the checkpoint
-  (``bestofl_models.verifiers``).
+  (``bestofl_models.verifier_spec``).
 """
 
 from __future__ import annotations
