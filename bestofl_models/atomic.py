@@ -1,24 +1,41 @@
 """Atomic file writes: a reader sees the old file or the whole new one, never a part (a kill mid-write leaves
-the old file and at most a ``.NAME.PID.tmp`` beside it)."""
+the old file and at most a ``.NAME.PID.XXXXXXXX.tmp`` beside it).
+
+The temporary file is created with :func:`tempfile.mkstemp` in the target's folder (``O_CREAT | O_EXCL``, an
+unpredictable name, mode 0600 until written): a file or symbolic link planted under any name there is never
+opened, followed or truncated. The finished file gets the permissions a plain ``open`` would give it
+(0666 minus the umask) before it is renamed over ``path``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
 from typing import IO
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
-    """Open a temporary file beside ``path`` for writing (``mode`` ``"w"`` or ``"wb"``; ``kwargs`` as for
+    """Open a fresh temporary file beside ``path`` for writing (``mode`` ``"w"`` or ``"wb"``; ``kwargs`` as for
     ``open``); on a clean exit it is fsynced and renamed over ``path``, on an error deleted."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', not {mode!r}")
     path = os.fspath(path)
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    folder, name = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.{os.getpid()}.", suffix=".tmp", dir=folder)
     try:
-        with open(tmp, mode, **kwargs) as handle:
+        with open(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
