@@ -316,7 +316,12 @@ class CandidateStore:
 
     def _check_schema(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
-        if row is None or int(row[0]) > SCHEMA_VERSION:
+        try:
+            version = None if row is None else int(row[0])
+        except (TypeError, ValueError):
+            raise StoreError(f"{self.path}: its schema version {row[0]!r} is not a number; the file is damaged or not "
+                             "a bestofl store (restore it from a copy, or point store= elsewhere).") from None
+        if version is None or version > SCHEMA_VERSION:
             raise StoreError(f"{self.path} was written by a newer bestofl (schema {row and row[0]}); upgrade bestofl.")
 
     def _open_read_only(self) -> None:
@@ -326,11 +331,14 @@ class CandidateStore:
         if os.path.exists(self.path):
             self._db_read_only = True
             try:
-                self._db = self._connect(f"file:{_uri_path(self.path)}?mode=ro", uri=True)
-                self._check_schema()
-            except sqlite3.OperationalError:  # a WAL database in a read-only directory: read it as immutable
-                self._db = self._connect(f"file:{_uri_path(self.path)}?immutable=1", uri=True)
-                self._check_schema()
+                try:
+                    self._db = self._connect(f"file:{_uri_path(self.path)}?mode=ro", uri=True)
+                    self._check_schema()
+                except sqlite3.OperationalError:  # a WAL database in a read-only directory: read it as immutable
+                    self._db = self._connect(f"file:{_uri_path(self.path)}?immutable=1", uri=True)
+                    self._check_schema()
+            except sqlite3.DatabaseError as exc:
+                raise damaged_store_error(self.path, exc) from None
             return
         if not os.path.exists(os.path.join(self.directory, LEGACY_CANDIDATES)):
             raise FileNotFoundError(f"No candidate store in {self.directory} (neither {STORE_FILE} nor "
@@ -671,6 +679,12 @@ def _uri_path(path: str) -> str:
     from urllib.parse import quote
 
     return quote(os.path.abspath(path))
+
+
+def damaged_store_error(path: str, exc: sqlite3.DatabaseError) -> StoreError:
+    """The one-line error for a store file SQLite cannot read (random bytes, truncated, zeroed pages)."""
+    return StoreError(f"candidate store {path} is damaged or not a bestofl store ({exc}); restore it from a copy, "
+                      f"or salvage what is readable with `sqlite3 {path} .recover`.")
 
 
 def _refuse_symlinks(path: str) -> None:

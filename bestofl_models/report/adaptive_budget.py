@@ -135,6 +135,8 @@ def _ordering_se(values: np.ndarray) -> float:
 def simulate(ctx: ReportContext, codes: Sequence[str], targets: Sequence[str], budget: int | None,
              rules: Sequence[AdaptiveRule] | None, tolerance: float = 0.5) -> AdaptiveReport:
     """Accuracy and mean samples used of each rule, and the cheapest rule within ``tolerance`` points."""
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise ValueError(f"tolerance must be a finite number of accuracy points >= 0, got {tolerance!r}")
     data = ctx.data
     if not data.has_scores:
         raise ValueError("The adaptive simulation replays cross_orm (the bestofl preset), which needs verifier "

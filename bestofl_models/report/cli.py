@@ -87,6 +87,16 @@ def _fraction(value: str) -> float:
     return number
 
 
+def _points(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number >= 0):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a finite number of accuracy points >= 0 (e.g. 0.5)")
+    return number
+
+
 def _store_arguments(parser: argparse.ArgumentParser) -> None:
     """--store, --out and the choice of generator, settings and verifier (shared by the store subcommands)."""
     parser.add_argument("--store", action="append", required=True, metavar="DIR", help="candidate store (repeatable)")
@@ -111,7 +121,7 @@ def adaptive_parser() -> argparse.ArgumentParser:
                         help="a rule to replay, e.g. score:0.9, margin:3, score:0.9+margin:3 (repeatable; "
                         "default: a grid of each)")
     parser.add_argument("--budget", type=_positive, help="the budget n (default: all every problem has stored)")
-    parser.add_argument("--tolerance", type=float, default=0.5, metavar="POINTS",
+    parser.add_argument("--tolerance", type=_points, default=0.5, metavar="POINTS",
                         help="accuracy points below the full budget a rule may lose (default 0.5)")
     parser.add_argument("--orderings", type=_positive, default=200,
                         help="random orderings of the stored candidates (default 200)")
@@ -197,12 +207,14 @@ def export_parser() -> argparse.ArgumentParser:
 
 def _export(argv: Sequence[str]) -> int:
     from ..atomic import atomic_write
-    from .export import export_records
+    from .export import check_export_target, export_records
 
     parser = export_parser()
     args = parser.parse_args(argv)
     records = export_records(args.store, args.verifier)
     try:
+        if args.out:
+            check_export_target(args.out, args.store)
         first = next(records, None)  # loads the stores and picks the verifier: errors surface here
     except (ValueError, FileNotFoundError) as exc:
         parser.error(str(exc))

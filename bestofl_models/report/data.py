@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import numpy as np
 
 from bestofl_tasks.languages import LANGUAGES, MGSM_LANGUAGES
 
-from ..store import Candidate, CandidateStore, canonical_json, normalize_settings
+from ..store import Candidate, CandidateStore, canonical_json, damaged_store_error, normalize_settings
 
 logger = logging.getLogger(__name__)
 
@@ -104,19 +105,26 @@ def load_stores(directories: Sequence[str]) -> Loaded:
     for directory in directories:
         store = CandidateStore(directory, read_only=True)
         try:
-            for row in store.rows():
-                candidates.setdefault((row.key, row.problem_id), row)
-            for pair, score in store.scores().items():
-                scores.setdefault(pair, score)
-            for model_id, model in store.models().items():
-                names.setdefault(model_id, model["name"])
-            for run in store.runs():
-                pool = run["config"].get("pool")
-                if isinstance(pool, list):  # "target" for the target-only presets
-                    pools.setdefault(run["generator_id"], []).append(tuple(pool))
+            _read_store(store, candidates, scores, names, pools)
+        except sqlite3.DatabaseError as exc:
+            raise damaged_store_error(getattr(store, "path", directory), exc) from None
         finally:
             store.close()
     return Loaded(list(candidates.values()), scores, tuple(directories), names, pools)
+
+
+def _read_store(store: CandidateStore, candidates: dict, scores: dict, names: dict, pools: dict) -> None:
+    """Add one store's rows, scores, model names and run pools to the merged views (first store wins)."""
+    for row in store.rows():
+        candidates.setdefault((row.key, row.problem_id), row)
+    for pair, score in store.scores().items():
+        scores.setdefault(pair, score)
+    for model_id, model in store.models().items():
+        names.setdefault(model_id, model["name"])
+    for run in store.runs():
+        pool = run["config"].get("pool")
+        if isinstance(pool, list):  # "target" for the target-only presets
+            pools.setdefault(run["generator_id"], []).append(tuple(pool))
 
 
 def choose(kind: str, flag: str, wanted: str | None, counts: Counter, names: dict[str, str] | None = None) -> str | None:

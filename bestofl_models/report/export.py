@@ -10,16 +10,42 @@ when it scored but produced no number (NaN).
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
+from ..store import LEGACY_CANDIDATES, STORE_FILE
 from .data import choose, is_correct, load_stores
+
+#: The files of a store directory an export must never replace (SQLite's own side files included).
+STORE_FILES = (STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm", f"{STORE_FILE}-journal", LEGACY_CANDIDATES)
 
 EXPORT_FIELDS = (
     "problem_id", "task", "doc_id", "target_lang", "lang", "sample_idx", "generator", "text", "answer",
     "score", "verifier", "gold", "correct", "key", "prompt_hash", "settings", "created", "generator_id",
     "verifier_id",
 )
+
+
+def check_export_target(out: str, stores: Sequence[str]) -> None:
+    """ValueError naming what to change when ``out`` cannot take the export: a folder, a missing parent folder,
+    or one of the stores' own files (by name in a store directory, or the same file under another name)."""
+    if os.path.isdir(out):
+        raise ValueError(f"--out {out} is a folder; give a file name (e.g. --out {os.path.join(out, 'export.jsonl')})")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise ValueError(f"--out {out}: the folder {parent} does not exist; create it or give another path")
+    target = os.path.realpath(out)
+    for store in stores:
+        if not os.path.isdir(store):
+            continue
+        for name in STORE_FILES:
+            path = os.path.join(store, name)
+            same = (os.path.dirname(target) == os.path.realpath(store) and os.path.basename(target) == name) or (
+                os.path.lexists(out) and os.path.exists(path) and os.path.samefile(out, path))
+            if same:
+                raise ValueError(f"--out {out} is the store's own file {path}; the export would replace the store. "
+                                 "Write the export outside the store (e.g. --out export.jsonl)")
 
 
 def export_records(stores: Sequence[str], verifier: str | None = None) -> Iterator[dict]:
