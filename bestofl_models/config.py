@@ -61,6 +61,12 @@ class ModelArgsError(ValueError):
     prints it as one line (the start-up hook), without a traceback."""
 
 
+class LmEvalOptionError(ValueError):
+    """An lm-eval option (``--use_cache``, a ``--system_instruction`` map missing a pool language, ...) that our
+    models cannot honour truthfully; the message says why and what to use instead. The ``lm_eval`` CLI prints it
+    as one line (the start-up hook), without a traceback."""
+
+
 def default_store() -> str:
     """``$BESTOFL_STORE`` or ``~/.cache/bestofl/store``."""
     return os.environ.get(STORE_ENV) or str(Path.home() / ".cache" / "bestofl" / "store")

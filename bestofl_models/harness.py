@@ -34,8 +34,9 @@ from bestofl_tasks.prompts import generator_prompt, has_chat_template
 
 from .adaptive_run import draw_in_rounds, rounds_of
 from .backends import prompt_batches
-from .config import BestOfLConfig, ModelArgsError, check_target, parse_model_args
+from .config import BestOfLConfig, LmEvalOptionError, ModelArgsError, check_target, parse_model_args
 from .distributed import ProcessGroup, balanced_split
+from .lm_eval_options import SystemInstruction, honoured_gen_kwargs, prompt_with_system
 from .pool import plan_samples
 from .problems import Problem, has_fewshot_examples, problem_from_instance
 from .run_log import (
@@ -131,21 +132,36 @@ class BestOfLLM(LM):
         if self.verifier_id is not None:
             self.store.register_model(self.verifier_id, "verifier", self.verifier_spec.name, self.verifier_identity)
         warn_pool_file_mismatch(self.config, self.generator_id, self.verifier_id)
-        from .translation import TranslationCounts, load_translator
+        from .translation import load_translator
 
         self.translator = load_translator(self.config, self.tokenizer, self.generator_identity, self._generator)
         if self.translator is not None:
             self.store.register_model(self.translator.id, "translator", self.translator.name, self.translator.identity)
-        self.translation_counts = TranslationCounts()
         self.tasks: dict[str, Any] = {}  # lm-eval task objects by name (bind_tasks)
         self.store.register_run(self.generator_id, self.config.summary())  # reports read the pool order here
         self._backend = None
         self._verifier = None
-        self._prompts: dict[tuple[str, str], str] = {}
-        #: For the results JSON (``results_info``): counts, data sources, per-request records by (task, doc_id).
+        self._prompts: dict[tuple[str, str, str | None], str] = {}
+        #: The model's own settings; ``self.config`` is this call's (``--gen_kwargs max_gen_toks`` may lower the cap).
+        self.base_config = self.config
+        #: This call's lm-eval options as applied (``begin_call``): doc ids under ``--samples``, the system
+        #: instruction per language, stop strings and the token cap from ``--gen_kwargs``.
+        self.doc_ids: dict[str, list[int]] = {}
+        self.system_instruction: SystemInstruction | None = None
+        self.extra_stop: tuple[str, ...] = ()
+        self.gen_kwargs_applied: dict[str, Any] = {}
+        self._reset_counts()
+
+    def _reset_counts(self) -> None:
+        """For the results JSON (``results_info``), per ``simple_evaluate`` call: counts, data sources, per-request
+        records by (task, doc_id), and per task whether any request sampled the task's own prompt."""
+        from .translation import TranslationCounts
+
         self.run_counts: collections.Counter = collections.Counter(largest_batch=0, requests=0, samples_used=0)
         self.data_sources: set[str] = set()
         self.sample_records: dict[tuple[str, int], dict] = {}
+        self.translation_counts = TranslationCounts()
+        self.prompts_by_task: dict[str, set[str]] = collections.defaultdict(set)
 
     @classmethod
     def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None) -> "BestOfLLM":
@@ -179,6 +195,15 @@ class BestOfLLM(LM):
         )
 
     @property
+    def batch_sizes(self) -> dict[str, int]:
+        """What lm-eval lists as ``config.batch_sizes``: the generator's batch size, then the verifier's when one
+        scores (``largest_generation_batch`` in the ``bestofl`` block is the largest batch this call ran)."""
+        sizes = {"generator": self.config.batch_size}
+        if self.verifier_id is not None:
+            sizes["verifier"] = self.config.verifier_batch_size
+        return sizes
+
+    @property
     def tokenizer_name(self) -> str:
         return self.config.pretrained.replace("/", "__")
 
@@ -198,6 +223,26 @@ class BestOfLLM(LM):
 
         self.tasks = tasks_by_name(task_dict)
 
+    def begin_call(self, task_dict=None, *, samples: dict[str, list[int]] | None = None,
+                   system_instruction: str | None = None, gen_kwargs: Any = None) -> None:
+        """Start one ``evaluate`` call (the start-up hook calls it with that call's options): every count in the
+        results describes this call only, and lm-eval's options apply as docs/MODELS.md says:
+
+        * ``samples``: per task, the doc indices ``--samples`` chose (lm-eval numbers them 0..k-1 in the requests);
+          problems, the store and the sample records carry the doc's own index;
+        * ``system_instruction``: the system turn of every pool language's prompt (or the text before a plain
+          prompt); a JSON object ``{"en": ..., "de": ...}`` gives each language its own (translated) text;
+        * ``gen_kwargs``: ``max_gen_toks`` (the smaller of it and ``max_gen_toks=`` wins) and ``until`` (added
+          stop strings) are honoured; the rest is warned about by ``results_info.ignored_options``."""
+        if task_dict is not None:
+            self.bind_tasks(task_dict)
+        self.doc_ids = {task: sorted(set(indices)) for task, indices in (samples or {}).items() if indices}
+        self.system_instruction = SystemInstruction.parse(system_instruction, self.base_config)
+        self._prompts = {}
+        cap, self.extra_stop, self.gen_kwargs_applied = honoured_gen_kwargs(gen_kwargs, self.base_config)
+        self.config = dataclasses.replace(self.base_config, max_gen_toks=cap)
+        self._reset_counts()
+
     def get_model_info(self) -> dict:
         from .results_info import model_info
 
@@ -210,9 +255,12 @@ class BestOfLLM(LM):
 
         disable_tqdm = disable_tqdm or self.rank != 0
         warn_repeats(max((getattr(r, "repeats", 1) or 1 for r in requests), default=1))
-        warn_task_decoding(requests)
+        warn_task_decoding(requests, honoured=self.gen_kwargs_applied)
         translate = self.config.translator is not None
-        problems = [problem_from_instance(r, self.tasks.get(r.task_name), translate) for r in requests]
+        problems = [problem_from_instance(r, self.tasks.get(r.task_name), translate, self._doc_id(r))
+                    for r in requests]
+        for problem in problems:
+            self.prompts_by_task[problem.task].add("task" if problem.is_fallback else "bestofl")
         self.data_sources.update(doc_source(r.doc) for r, problem in zip(requests, problems)
                                  if not problem.is_fallback and problem.source_lang is None)
         if self.translator is not None:
@@ -257,6 +305,17 @@ class BestOfLLM(LM):
         report.log(self.config)
         return outputs
 
+    def _doc_id(self, request) -> int | None:
+        """lm-eval's own index of the request's doc: under ``--samples`` the requests number the chosen docs
+        0..k-1 (in the order of the task's docs), so their index is looked up; else ``None`` (the request's own)."""
+        chosen = self.doc_ids.get(request.task_name)
+        if not chosen:
+            return None
+        if not 0 <= request.doc_id < len(chosen):
+            raise LmEvalOptionError(f"{request.task_name}: request doc_id {request.doc_id} is outside the "
+                                    f"{len(chosen)} docs --samples chose ({chosen}).")
+        return chosen[request.doc_id]
+
     # ------------------------------------------------------------------------------------------ planning
 
     def _plan(self, index: int, problem: Problem) -> list[Slot]:
@@ -292,15 +351,21 @@ class BestOfLLM(LM):
         return pool
 
     def _prompt(self, question: str, lang: str) -> str:
-        if (question, lang) not in self._prompts:
-            self._prompts[question, lang] = generator_prompt(self.tokenizer, question, lang)
-        return self._prompts[question, lang]
+        system = self.system_instruction.text_for(lang) if self.system_instruction else None
+        if (question, lang, system) not in self._prompts:
+            if system is None:
+                prompt = generator_prompt(self.tokenizer, question, lang)
+            else:
+                prompt, how = prompt_with_system(self.tokenizer, question, lang, system)
+                self.system_instruction.applied_as.add(how)
+            self._prompts[question, lang, system] = prompt
+        return self._prompts[question, lang, system]
 
     def _stop(self, lang: str) -> tuple[str, ...]:
-        """A chat model ends its turn with EOS; a plain prompt would run on into the next question."""
-        if has_chat_template(self.tokenizer):
-            return ()
-        return (get_language(lang).question_prefix,)
+        """A chat model ends its turn with EOS; a plain prompt would run on into the next question. ``until``
+        from ``--gen_kwargs`` adds its strings."""
+        own = () if has_chat_template(self.tokenizer) else (get_language(lang).question_prefix,)
+        return tuple(dict.fromkeys((*own, *self.extra_stop)))
 
     # ------------------------------------------------------------------------------------------ sampling
 

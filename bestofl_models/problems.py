@@ -7,7 +7,8 @@ Three kinds of task are understood:
 * lm-eval's own MGSM tasks (``mgsm_native_cot_{l}``, ``mgsm_direct_{l}``, ``mgsm_en_cot_{l}``): the target
   language comes from the task name (``mgsm_en_cot_*`` gets an English final answer line, as its regex
   expects), the parallel versions from ``load_docs("mgsm", l)``, joined by
-  ``doc_id`` (by question text when ``--samples`` re-enumerated the docs; an unknown question raises) and
+  ``doc_id`` (lm-eval's own index of the doc, also under ``--samples``; by question text when a Hub copy's row
+  differs in spacing or order; an unknown question raises) and
   checked by gold answer;
 * anything else (lm-eval's ``gsm8k``, ``gsm8k_cot``, a user's YAML): with a translator (``translator=``, the
   default ``self``), the question is isolated from the doc (``lm_eval_tasks.isolate_question``), taken to be
@@ -74,10 +75,12 @@ def is_parallel_doc(doc: Any) -> bool:
     return isinstance(doc, Mapping) and all(key in doc for key in ("problem_id", "lang", "parallel", "question"))
 
 
-def problem_from_instance(instance, task_obj=None, translate: bool = False) -> Problem:
+def problem_from_instance(instance, task_obj=None, translate: bool = False, doc_id: int | None = None) -> Problem:
     """The :class:`Problem` behind one ``generate_until`` request (``task_obj``: its lm-eval task object, if known;
-    ``translate``: isolate the question of a task without parallel versions, for translation)."""
-    doc, task, doc_id = instance.doc, instance.task_name, instance.doc_id
+    ``translate``: isolate the question of a task without parallel versions, for translation; ``doc_id``: the doc's
+    index in the task's docs when it is not ``instance.doc_id``, which ``--samples`` re-enumerates from 0)."""
+    doc, task = instance.doc, instance.task_name
+    doc_id = instance.doc_id if doc_id is None else doc_id
     if is_parallel_doc(doc):
         return _from_parallel_doc(doc, task, doc_id)
     match = LM_EVAL_MGSM_TASK.match(task or "")
@@ -97,7 +100,7 @@ def problem_from_instance(instance, task_obj=None, translate: bool = False) -> P
         _warn_fallback(task, f"its question could not be isolated: {how}")
     else:
         _warn_fallback(task, "translator=none")
-    return _fallback(instance)
+    return _fallback(instance, doc_id)
 
 
 def has_fewshot_examples(ctx: Any, problem: Problem, task_obj: Any = None) -> bool:
@@ -140,7 +143,7 @@ def _from_lm_eval_mgsm(doc: Mapping, task: str, doc_id: int, lang: str) -> Probl
     question = _normalize(doc.get("question", ""))
     row = doc_id
     if not (0 <= row < len(ours)) or _normalize(ours[row]["question"]) != question:
-        # --samples re-enumerates doc_id from 0, and the Hub copy may differ in spacing: use the text. Never
+        # the Hub copy may differ in spacing or order: use the text. Never
         # fall back to doc_id alone: the gold check below cannot tell small integer answers apart.
         row = by_question.get(question)
         if row is None:
@@ -178,14 +181,14 @@ def _gold(doc: Any) -> str | None:
     return None
 
 
-def _fallback(instance) -> Problem:
+def _fallback(instance, doc_id: int) -> Problem:
     ctx, gen_kwargs = instance.args
     until = (gen_kwargs or {}).get("until") or []
     until = [until] if isinstance(until, str) else list(until)
     return Problem(
-        problem_id=f"{instance.task_name}-{instance.doc_id:04d}",
+        problem_id=f"{instance.task_name}-{doc_id:04d}",
         task=instance.task_name,
-        doc_id=instance.doc_id,
+        doc_id=doc_id,
         target_lang=None,
         gold=_gold(instance.doc),
         own_prompt=ctx,

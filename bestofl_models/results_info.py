@@ -7,8 +7,9 @@
   check, answer-line forms), version.
 * :func:`sample_record`: per request, the selected candidate's language and score and every candidate
   (language, answer, score); the start-up hook (``bestofl_tasks._autoload``) adds it to the sample rows.
-* :func:`ignored_options`: lm-eval options that do not reach our sampling (``--gen_kwargs``, ``--seed``,
-  ``--apply_chat_template``), one warning each; the results block lists them beside what applied.
+* :func:`ignored_options`: lm-eval options that do not reach our sampling (``--gen_kwargs`` other than
+  ``max_gen_toks`` and ``until``, ``--seed``, ``--apply_chat_template``), one warning each; the results block lists
+  them beside what applied (``applied_settings``, ``bestofl_models.lm_eval_options``).
 """
 
 from __future__ import annotations
@@ -90,9 +91,26 @@ def model_info(lm) -> dict[str, Any]:
         "translation": ({"translator": config.translator, "translator_id": lm.translator.id,
                          **lm.translation_counts.as_dict()} if lm.translator is not None else None),
         "scores": {key: lm.run_counts[key] for key in ("scored", "scores_reused")} if spec else None,
-        "applied_settings": {**config.sampling_settings(), "prompt": "bestofl's own prompt per pool language"},
+        "applied_settings": applied_settings(lm),
     }
     return {"bestofl": info}
+
+
+def applied_settings(lm) -> dict[str, Any]:
+    """The sampling settings this call used, the prompt, and what of lm-eval's options reached them."""
+    config = lm.config
+    applied = {**config.sampling_settings(), "prompt": "bestofl's own prompt per pool language"}
+    if lm.gen_kwargs_applied:
+        applied["gen_kwargs"] = lm.gen_kwargs_applied
+    if lm.extra_stop:
+        applied["stop_added"] = list(lm.extra_stop)
+    instruction = lm.system_instruction
+    if instruction is not None:
+        applied["system_instruction"] = instruction.record()
+        if any("task" in kinds for kinds in lm.prompts_by_task.values()):
+            applied["system_instruction"]["task_prompts"] = ("where a task's own prompt was sampled, lm-eval put the "
+                                                             "instruction into it")
+    return applied
 
 
 def samples_used(lm) -> dict[str, Any]:
@@ -130,10 +148,19 @@ def add_sample_records(results: Mapping[str, Any] | None, lm) -> None:
 def ignored_options(arguments: Mapping[str, Any]) -> dict[str, Any]:
     """``simple_evaluate`` arguments that do not reach our sampling, each warned about once."""
     ignored = {}
-    if arguments.get("gen_kwargs"):
-        ignored["gen_kwargs"] = arguments["gen_kwargs"]
-        _warn("--gen_kwargs %s: bestofl samples with its own --model_args (temperature, top_p, max_gen_toks, "
-              "seed); set those instead.", str(arguments["gen_kwargs"]))
+    from .lm_eval_options import HONOURED_GEN_KWARGS, parse_gen_kwargs
+
+    gen_kwargs = {k: v for k, v in parse_gen_kwargs(arguments.get("gen_kwargs")).items()
+                  if k not in HONOURED_GEN_KWARGS}
+    if gen_kwargs:
+        ignored["gen_kwargs"] = gen_kwargs
+        shown = ",".join(f"{k}={v}" for k, v in gen_kwargs.items())
+        if gen_kwargs.get("do_sample") is False or gen_kwargs.get("temperature") in (0, 0.0):
+            _warn("--gen_kwargs %s would make every sample of a problem the same; bestofl keeps sampling with "
+                  "temperature= and top_p= from --model_args (only max_gen_toks and until are honoured).", shown)
+        else:
+            _warn("--gen_kwargs %s: bestofl samples with its own --model_args (temperature, top_p, seed); set those "
+                  "instead (only max_gen_toks and until are honoured).", shown)
     seeds = {k: arguments.get(k, v) for k, v in LM_EVAL_DEFAULT_SEEDS.items()}
     if seeds != LM_EVAL_DEFAULT_SEEDS:
         ignored["seed"] = seeds
@@ -146,12 +173,13 @@ def ignored_options(arguments: Mapping[str, Any]) -> dict[str, Any]:
     return ignored
 
 
-def warn_task_decoding(requests) -> None:
-    """One warning per distinct set of task decoding settings (``generation_kwargs`` other than ``until``)."""
+def warn_task_decoding(requests, honoured: Mapping[str, Any] = {}) -> None:  # noqa: B006 - read only
+    """One warning per distinct set of task decoding settings (``generation_kwargs`` other than ``until`` and
+    those ``--gen_kwargs`` set and the model honours, ``honoured``)."""
     seen = set()
     for request in requests:
         kwargs = request.args[1] if len(request.args) > 1 and isinstance(request.args[1], dict) else {}
-        settings = tuple(sorted((k, repr(v)) for k, v in kwargs.items() if k != "until"))
+        settings = tuple(sorted((k, repr(v)) for k, v in kwargs.items() if k != "until" and k not in honoured))
         if settings and settings not in seen:
             seen.add(settings)
             _warn("the tasks' decoding settings (%s) are not used: bestofl samples with its own --model_args "

@@ -12,11 +12,14 @@ packages) calls :func:`arm` at interpreter start. ``arm`` only appends a finder 
   or chat variant but chat template is not applied" warning (our models apply the generator's chat template
   themselves, whatever ``--apply_chat_template`` says), warns once about each lm-eval option that does not
   reach our sampling and lists them in the results' ``bestofl`` block, and keeps the results folder visible
-  (lm-eval names it after ``pretrained``: ``.cache/x`` would make a hidden ``.cache__x``); ``evaluate`` hands
-  the evaluated tasks to our model (``bind_tasks``: questions to translate, answer lines to check) and adds
-  our per-request records (selected language and score, ``candidates``) to the ``--log_samples`` rows;
-* ``lm_eval.__main__``: a bad ``--model_args`` value of our models (``ModelArgsError``) ends the CLI with its
-  one-line message and exit code 2 instead of a traceback.
+  (lm-eval names it after ``pretrained``: ``.cache/x`` would make a hidden ``.cache__x``), refuses ``--use_cache``
+  and makes the results' top-level fields true where it can (``bestofl_models.lm_eval_options``); ``evaluate``
+  starts the call on our model (``begin_call``: the evaluated tasks, whose questions are translated and answer
+  lines checked, and the call's ``--samples``, ``--system_instruction`` and ``--gen_kwargs``; counts restart) and
+  adds our per-request records (selected language and score, ``candidates``) to the ``--log_samples`` rows;
+* ``lm_eval.__main__``: a bad ``--model_args`` value of our models (``ModelArgsError``), or an lm-eval option
+  they refuse (``LmEvalOptionError``: ``--use_cache``), ends the CLI with its one-line message and exit code 2
+  instead of a traceback.
 
 Set ``BESTOFL_AUTOLOAD=0`` to switch it off. Every failure is swallowed: a broken hook must
 never break interpreter start-up or lm-eval.
@@ -24,6 +27,7 @@ never break interpreter start-up or lm-eval.
 
 from __future__ import annotations
 
+import contextvars
 import importlib.machinery
 import os
 import sys
@@ -86,6 +90,10 @@ def _is_ours(model) -> bool:
     return type(model).__module__.startswith("bestofl_models.")
 
 
+#: The ``simple_evaluate`` call in progress (its ``--gen_kwargs``, and the model ``evaluate`` ran), for ``evaluate``.
+_CALL = contextvars.ContextVar("bestofl_lm_eval_call", default=None)
+
+
 class _DropChatTemplateAdvice:
     """Logging filter: lm-eval's advice to apply a chat template (our models always apply it)."""
 
@@ -107,35 +115,56 @@ def patch_evaluator(module) -> None:
 
     @functools.wraps(original)
     def simple_evaluate(*args, **kwargs):
-        if not _is_ours(args[0] if args else kwargs.get("model")):
+        model = args[0] if args else kwargs.get("model")
+        if not _is_ours(model):
             return original(*args, **kwargs)
+        from bestofl_models.lm_eval_options import describe_top_level, refuse_use_cache
         from bestofl_models.results_info import ignored_options
 
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
+        refuse_use_cache(bound.arguments.get("use_cache"), model)  # before the model is built
         ignored = ignored_options(bound.arguments)
         source = logging.getLogger(module.__name__)
         source.addFilter(_DropChatTemplateAdvice)
+        call = {"gen_kwargs": bound.arguments.get("gen_kwargs"), "lm": None}
+        token = _CALL.set(call)
         try:
             results = original(*args, **kwargs)
         finally:
+            _CALL.reset(token)
             source.removeFilter(_DropChatTemplateAdvice)
         _unhide_results_folder(bound.arguments.get("evaluation_tracker"))
         if results and isinstance(results.get("config", {}).get("bestofl"), dict):
             results["config"]["bestofl"]["ignored_lm_eval_options"] = ignored
+            if call["lm"] is not None:
+                describe_top_level(results, call["lm"], bound.arguments)
         return results
 
     original_evaluate = module.evaluate
+    evaluate_signature = inspect.signature(original_evaluate)
 
     @functools.wraps(original_evaluate)
     def evaluate(lm, *args, **kwargs):
-        if _is_ours(lm) and hasattr(lm, "bind_tasks"):  # translation reads the tasks' doc_to_text and filters
-            lm.bind_tasks(args[0] if args else kwargs.get("task_dict"))
-        results = original_evaluate(lm, *args, **kwargs)
-        if _is_ours(lm):
-            from bestofl_models.results_info import add_sample_records
+        if not _is_ours(lm):
+            return original_evaluate(lm, *args, **kwargs)
+        bound = evaluate_signature.bind(lm, *args, **kwargs)
+        samples = bound.arguments.get("samples")
+        if samples:  # lm-eval labels the k-th chosen doc (in the task's order) with the k-th index as given
+            bound.arguments["samples"] = {task: sorted(set(indices)) for task, indices in samples.items()}
+        call = _CALL.get()
+        if hasattr(lm, "begin_call"):  # this call's options; translation reads the tasks' doc_to_text and filters
+            lm.begin_call(bound.arguments.get("task_dict"), samples=bound.arguments.get("samples"),
+                          system_instruction=bound.arguments.get("system_instruction"),
+                          gen_kwargs=call["gen_kwargs"] if call else None)
+        elif hasattr(lm, "bind_tasks"):
+            lm.bind_tasks(bound.arguments.get("task_dict"))
+        if call is not None:
+            call["lm"] = lm
+        results = original_evaluate(**bound.arguments)  # keywords, as simple_evaluate passes them
+        from bestofl_models.results_info import add_sample_records
 
-            add_sample_records(results, lm)
+        add_sample_records(results, lm)
         return results
 
     simple_evaluate._bestofl = evaluate._bestofl = True
@@ -161,9 +190,10 @@ def patch_cli(module) -> None:
         try:
             return original()
         except ValueError as exc:
-            if type(exc).__name__ != "ModelArgsError":
+            kind = type(exc).__name__
+            if kind not in ("ModelArgsError", "LmEvalOptionError"):
                 raise
-            print(f"lm_eval: error: --model_args: {exc}", file=sys.stderr)
+            print(f"lm_eval: error: {'--model_args: ' if kind == 'ModelArgsError' else ''}{exc}", file=sys.stderr)
             raise SystemExit(2) from None
 
     cli_evaluate._bestofl = True
