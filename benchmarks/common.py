@@ -31,7 +31,10 @@ REFERENCE_TOKENS_PER_CANDIDATE = 200
 
 
 def setup_environment() -> None:
-    """Offline, one thread per library (the machine is shared), local data; call before importing torch."""
+    """Offline, one thread per library (the machine is shared); call before importing torch.
+
+    Data comes as in a user's run: the MGSM copy the package ships, or ``BESTOFL_DATA_DIR`` when it is set.
+    """
     for key, value in {
         "HF_HUB_OFFLINE": "1",
         "HF_DATASETS_OFFLINE": "1",
@@ -45,10 +48,6 @@ def setup_environment() -> None:
         os.environ.setdefault(key, value)
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    if not os.environ.get("BESTOFL_DATA_DIR"):
-        from bestofl_models.testing import shared_data_dir
-
-        os.environ["BESTOFL_DATA_DIR"] = str(shared_data_dir())
     import torch
 
     torch.set_num_threads(1)
@@ -244,7 +243,7 @@ def mgsm_candidates(count: int, tokenizer, langs=POOL8, seed: int = 0) -> list[t
 
 
 def mgsm_problems(limit: int | None = None) -> list[dict]:
-    """MGSM problems as ``{problem_id, gold, parallel}`` from the local data (``BESTOFL_DATA_DIR``)."""
+    """MGSM problems as ``{problem_id, gold, parallel}`` (the packaged copy, or ``BESTOFL_DATA_DIR``'s)."""
     from bestofl_tasks.data import load_docs
 
     docs = load_docs("mgsm", "en")[:limit]

@@ -10,8 +10,8 @@ For each benchmark::
 The exit code is 0 only when every benchmark meets its target. Competitors are measured side by side in the
 same process, interleaved and repeated, and medians are reported. ``--quick`` fits in 10 minutes on 2 cores;
 ``--scale tiny`` is the smoke-test size (tiny random models, a couple of repeats; its ratios mean little).
-Everything runs offline on one torch thread (the machine is shared) with the local data of ``BESTOFL_DATA_DIR``
-(default ``../shared/data``).
+Everything runs offline on one torch thread (the machine is shared) on the data a user's run reads: the MGSM copy
+the package ships and generated problems (``BESTOFL_DATA_DIR``, when set, is honoured as in any run).
 
 A benchmark is a module of this folder with ``NAME``, ``TARGET``, ``OP`` and ``run(ctx)`` (see ``common.py``); adding
 one is adding its name to ``BENCHMARKS``. Every target here must hold on any machine, a 2-core CPU included, so that a

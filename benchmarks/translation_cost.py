@@ -1,13 +1,14 @@
 """translation_cost: translating a question into the pool (``translator=self``) against sampling its candidates.
 
 Numerator: ``translation.translate_problems`` with the generator as translator (greedy, one batch per language,
-the number check, the store's writes into a fresh in-memory store) for P GSM8K test questions into de, fr, zh.
-The translator sorts a run's questions by length before batching, so on a whole task (1319 questions) a batch
+the number check, the store's writes into a fresh in-memory store) for P English MGSM questions (the copy the package
+ships; MGSM's 250 problems are GSM8K test rows) into de, fr, zh.
+The translator sorts a run's questions by length before batching, so on a whole task a batch
 holds questions of about one length and runs to its longest one's budget: the numerator translates P questions at
-each of four quantiles of the length-sorted test set (one batch per language each, as in a full run), the
-denominator samples for P questions of median length; the ratio is per question. Measured here: 0.067 with P=16
-(full), 0.083 with P=8 (``--quick``: half-full translation batches). (P questions of mixed lengths in one batch run
-to the longest one's budget: the first 16 as they come measured 0.20.)
+each of four quantiles of the length-sorted questions (one batch per language each, as in a full run), the
+denominator samples for P questions of median length; the ratio is per question (README has the measured numbers).
+(P questions of mixed lengths in one batch run to the longest one's budget: the first 16 GSM8K test questions as
+they come measured 0.20.)
 Denominator: the same backend sampling the harness's n=8 candidates per question over the pool en, de, fr, zh
 (prompts, batches of 16 whole prompts, ``max_gen_toks=512`` as the harness's defaults). Both on one loaded
 tiny generator (loading is outside the timing), interleaved, median of per-round ratios.
@@ -18,8 +19,6 @@ cost + 16). A real generator stops earlier on both sides; this is the worst case
 """
 
 from __future__ import annotations
-
-import json
 
 from .common import Context, Result, interleaved, paired_ratio, spread
 
@@ -46,6 +45,7 @@ def run(ctx: Context) -> Result:
         TranslationCounts,
         translate_problems,
     )
+    from bestofl_tasks.data import load_docs
     from bestofl_tasks.prompts import generator_prompt
 
     problems_count = ctx.pick(2, 8, 16)  # per stretch; 16 fills a translation batch (the harness's batch_size)
@@ -53,12 +53,11 @@ def run(ctx: Context) -> Result:
                                "max_gen_toks": MAX_GEN_TOKS, "store": "none"})
     backend = load_backend(config)
     translator = SelfTranslator(backend.tokenizer, generator_identity(config), lambda: backend)
-    with open(testing.shared_data_dir() / "gsm8k" / "test.jsonl", encoding="utf-8") as f:
-        every = sorted((json.loads(line)["question"] for line in f), key=lambda q: len(backend.tokenizer.encode(q)))
+    every = sorted((doc["question"] for doc in load_docs("mgsm", "en")), key=lambda q: len(backend.tokenizer.encode(q)))
     stretches = [every[start:start + problems_count] for start in
                  (round(len(every) * q - problems_count / 2) for q in QUANTILES)]
     questions = stretches[len(QUANTILES) // 2]  # generation: median length (its cost hardly depends on it)
-    problems = [Problem(f"gsm8k-{i:04d}", "gsm8k", i, "en", {"en": q}, source_lang="en")
+    problems = [Problem(f"mgsm-en-{i:04d}", "mgsm_en", i, "en", {"en": q}, source_lang="en")
                 for i, q in enumerate(q for stretch in stretches for q in stretch)]
     counts = TranslationCounts()
 

@@ -37,7 +37,6 @@ from .atomic import atomic_write
 
 __all__ = [
     "cache_dir",
-    "shared_data_dir",
     "tiny_config",
     "tiny_tokenizer",
     "tiny_generator",
@@ -54,7 +53,7 @@ __all__ = [
 
 MARKER = ".bestofl-built.json"
 # Bump when a recipe changes: directories built by an older recipe are rebuilt.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: the tokenizer trains on the packaged MGSM only
 SEED = 1234
 
 MGSM_LANGS = ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")
@@ -92,15 +91,6 @@ def cache_dir() -> Path:
     if root is not None:
         return root / ".cache" / "test-models"
     return Path.home() / ".cache" / "bestofl" / "test-models"
-
-
-def shared_data_dir() -> Path:
-    """Shared raw data: env BESTOFL_SHARED_DATA, else <repo>/../shared/data."""
-    env = os.environ.get("BESTOFL_SHARED_DATA")
-    if env:
-        return Path(env).expanduser().resolve()
-    root = _repo_root() or Path.cwd()
-    return (root.parent / "shared" / "data").resolve()
 
 
 def fixture_dir(dir: str | os.PathLike | None, name: str) -> Path:
@@ -166,20 +156,19 @@ def build_info(path: str | os.PathLike) -> dict:
 # --------------------------------------------------------------------------------------------------- tokenizer
 
 
-def _corpus(data_dir: Path, gsm8k_solutions: int = 1000) -> list[str]:
+def _corpus() -> list[str]:
+    """The MGSM copy the package ships: every question in 11 languages and the worked few-shot solutions."""
+    from bestofl_tasks.data import EMBEDDED_MGSM
+
     texts: list[str] = []
     for lang in MGSM_LANGS:
-        tsv = data_dir / "mgsm" / f"mgsm_{lang}.tsv"
-        with open(tsv, encoding="utf-8", newline="") as fh:
+        with open(EMBEDDED_MGSM / f"mgsm_{lang}.tsv", encoding="utf-8", newline="") as fh:
             for row in csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE):
                 texts.extend(cell for cell in row if cell)
-    with open(data_dir / "gsm8k" / "train.jsonl", encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            if i >= gsm8k_solutions:
-                break
-            doc = json.loads(line)
-            texts.append(doc["question"])
-            texts.append(doc["answer"])
+    with open(EMBEDDED_MGSM / "mgsm_exemplars.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            exemplar = json.loads(line)
+            texts += [exemplar["question"], exemplar["answer"]]
     return texts
 
 
@@ -187,10 +176,7 @@ def _build_tokenizer(path: Path, vocab_size: int) -> dict:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    data_dir = shared_data_dir()
-    if not (data_dir / "mgsm").is_dir():
-        raise FileNotFoundError(f"MGSM data not found under {data_dir} (set BESTOFL_SHARED_DATA)")
-    corpus = _corpus(data_dir)
+    corpus = _corpus()
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
@@ -220,7 +206,7 @@ def _build_tokenizer(path: Path, vocab_size: int) -> dict:
 
 
 def tiny_tokenizer(dir: str | os.PathLike | None = None, *, vocab_size: int = 2000) -> Path:
-    """Byte-level BPE tokenizer trained on MGSM (11 languages) + 1000 GSM8K train items; ChatML template.
+    """Byte-level BPE tokenizer trained on the packaged MGSM (11 languages, questions and worked exemplars); ChatML.
 
     pad ``<|pad|>`` (id 0), bos ``<|endoftext|>``, eos ``<|im_end|>``; no special tokens are added by
     ``encode`` (like Qwen), the chat template writes ``<|im_start|>``/``<|im_end|>`` itself.

@@ -7,7 +7,8 @@ exemplars (``load_exemplars``) also carry ``solution``, their worked answer.
 
 Where the data comes from (docs/TASKS.md):
 
-* ``BESTOFL_DATA_DIR=DIR``: every source from local files laid out like ``../shared/data``; no network.
+* ``BESTOFL_DATA_DIR=DIR``: every source from local files in the layout of ``LOCAL_*`` below (docs/TASKS.md,
+  "Offline data"); no network.
 * otherwise MGSM from the copy shipped in the package (``bestofl_tasks/mgsm_data``, CC BY 4.0) and the other
   sources from the Hugging Face Hub at the revisions pinned in ``HUB_DATASETS`` (``BESTOFL_DATA_SOURCE=hub``
   takes MGSM from the Hub too). A Hub source that cannot be reached raises ``DataUnavailableError`` naming
@@ -71,7 +72,7 @@ AFRIMGSM_CONFIGS: dict[str, str] = {
     "xh": "xho", "yo": "yor", "zu": "zul",
 }
 
-#: Local layout under BESTOFL_DATA_DIR (that of ../shared/data).
+#: Local layout under BESTOFL_DATA_DIR (docs/TASKS.md, "Offline data"; tests/data is a small example).
 LOCAL_MGSM = "mgsm/mgsm_{lang}.tsv"
 LOCAL_MGSM_EXEMPLARS = "mgsm/mgsm_exemplars.jsonl"
 LOCAL_GSM8K = "gsm8k/{split}.jsonl"
@@ -153,8 +154,8 @@ def _hub_rows(name: str, config: str | None, split: str) -> list[dict]:
     except ConnectionError as error:
         raise DataUnavailableError(
             f"Could not load {path} (config {config}, split {split}, revision {revision}) from the Hugging Face "
-            f"Hub: {error}. To run offline, set {DATA_DIR_ENV}=DIR to a folder laid out like ../shared/data "
-            f"(e.g. DIR/{_LOCAL_EXAMPLE[name]}); docs/TASKS.md, 'Offline data'."
+            f"Hub: {error}. To run offline, set {DATA_DIR_ENV}=DIR to a folder holding the files "
+            f"(e.g. DIR/{_LOCAL_EXAMPLE[name]}; the layout: docs/TASKS.md, 'Offline data')."
         ) from error
 
 
@@ -163,7 +164,7 @@ def _local_file(relative: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(
             f"{DATA_DIR_ENV}={data_dir()} is set but {path} does not exist. "
-            f"Expected the layout of ../shared/data (docs/TASKS.md, 'Offline data'), or unset {DATA_DIR_ENV} "
+            f"Put the file there (the layout: docs/TASKS.md, 'Offline data'), or unset {DATA_DIR_ENV} "
             "to load from the Hugging Face Hub."
         )
     return path

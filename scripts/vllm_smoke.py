@@ -79,7 +79,6 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    os.environ.setdefault("BESTOFL_DATA_DIR", os.environ.get("BESTOFL_SHARED_DATA", str(REPO.parent / "shared" / "data")))
     store = args.store or tempfile.mkdtemp(prefix="bestofl-vllm-smoke-")
     verifier = args.verifier or tiny_vllm_classifier(tempfile.mkdtemp(prefix="bestofl-vllm-verifier-"))
 

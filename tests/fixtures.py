@@ -27,6 +27,10 @@ from bestofl_models.testing import (
     tiny_config,
 )
 
+#: Test data laid out as ``BESTOFL_DATA_DIR`` expects (docs/TASKS.md, "Offline data"): small slices of GSM8K,
+#: its train translations and MSVAMP, and ``mgsm``, a link to the MGSM copy the package ships (tests/data/README.md).
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
 
 def _build_chat_rm(path: Path) -> dict:
     from transformers import LlamaForSequenceClassification

@@ -7,14 +7,13 @@ import json
 
 import fixtures  # tests/ is on sys.path (rootdir conftest)
 import pytest
-from test_results_cli import SHARED, lm_eval
+from test_results_cli import DATA_DIR, lm_eval
 
 from bestofl_models import testing
 from bestofl_models.pool import RECOMMENDED_POOL_FILE, RECOMMENDED_POOL_FORMAT
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (SHARED / "mgsm").is_dir(), reason=f"no shared data at {SHARED}"),
 ]
 
 

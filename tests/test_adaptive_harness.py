@@ -31,9 +31,9 @@ PROBLEMS = 40
 
 @pytest.fixture(autouse=True)
 def offline_data(monkeypatch):
-    from bestofl_models.testing import shared_data_dir
+    from fixtures import DATA_DIR
 
-    monkeypatch.setenv("BESTOFL_DATA_DIR", str(shared_data_dir()))
+    monkeypatch.setenv("BESTOFL_DATA_DIR", str(DATA_DIR))
 
 
 def requests(count=PROBLEMS):

@@ -1,6 +1,7 @@
 """Answer extraction and comparison (``bestofl_tasks.answers``): real data and the tricky formats.
 
-The data tests read ``$BESTOFL_SHARED_DATA`` (default ``<repo>/../shared/data``) and skip when it is absent.
+The data tests read the MGSM copy the package ships (every row) and the GSM8K slice under ``tests/data``; with
+``BESTOFL_FULL_DATA_DIR=DIR`` (a folder laid out as docs/TASKS.md's "Offline data") they read every GSM8K solution there.
 Gold numbers are computed independently of the module under test (``str(int(s.replace(",", "")))``).
 """
 
@@ -15,9 +16,16 @@ from pathlib import Path
 import pytest
 
 from bestofl_tasks.answers import answers_equal, canonical_number, extract_answer
+from bestofl_tasks.data import EMBEDDED_MGSM
 from bestofl_tasks.languages import LANGUAGES, MGSM_LANGUAGES, final_answer_line
 
-DATA = Path(os.environ.get("BESTOFL_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+from fixtures import DATA_DIR  # tests/ is on sys.path (rootdir conftest)
+
+#: Optional: a full copy of the data (e.g. all 8,792 GSM8K solutions) for the same checks at full size.
+FULL_DATA = os.environ.get("BESTOFL_FULL_DATA_DIR")
+DATA = Path(FULL_DATA) if FULL_DATA else DATA_DIR
+#: GSM8K rows: the whole files, or the slices in tests/data (tests/data/README.md).
+GSM8K_ROWS = {"train": 7473, "test": 1319} if FULL_DATA else {"train": 560, "test": 150}
 
 #: ASCII digits -> native digits, for the scripts the extractor must read.
 SCRIPTS = {
@@ -39,26 +47,19 @@ def gold_of(number: str) -> str:
     return str(int(number.replace(",", "")))
 
 
-def data_file(relative: str) -> Path:
-    path = DATA / relative
-    if not path.is_file():
-        pytest.skip(f"{path} not found: set BESTOFL_SHARED_DATA to the shared data directory (../shared/data)")
-    return path
-
-
-def read_lines(relative: str) -> list[str]:
-    with open(data_file(relative), encoding="utf-8", newline="\n") as handle:
+def read_lines(path: Path) -> list[str]:
+    with open(path, encoding="utf-8", newline="\n") as handle:
         return [line for line in handle.read().split("\n") if line.strip()]
 
 
 @functools.lru_cache(maxsize=None)
 def gsm8k_solutions(split: str) -> list[str]:
-    return [json.loads(line)["answer"] for line in read_lines(f"gsm8k/{split}.jsonl")]
+    return [json.loads(line)["answer"] for line in read_lines(DATA / "gsm8k" / f"{split}.jsonl")]
 
 
 @functools.lru_cache(maxsize=None)
 def mgsm_rows(lang: str) -> list[tuple[str, str]]:
-    return [tuple(line.split("\t")) for line in read_lines(f"mgsm/mgsm_{lang}.tsv")]
+    return [tuple(line.split("\t")) for line in read_lines(EMBEDDED_MGSM / f"mgsm_{lang}.tsv")]
 
 
 # --------------------------------------------------------------------------- real data
@@ -66,7 +67,7 @@ def mgsm_rows(lang: str) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("lang", MGSM_LANGUAGES)
 def test_mgsm_exemplars(lang):
-    rows = [json.loads(line) for line in read_lines("mgsm/mgsm_exemplars.jsonl")]
+    rows = [json.loads(line) for line in read_lines(EMBEDDED_MGSM / "mgsm_exemplars.jsonl")]
     rows = [row for row in rows if row["lang"] == lang]
     assert len(rows) == 8
     for row in rows:
@@ -75,10 +76,10 @@ def test_mgsm_exemplars(lang):
 
 
 @pytest.mark.parametrize("script", [None, *SCRIPTS])
-@pytest.mark.parametrize("split, rows", [("train", 7473), ("test", 1319)])
-def test_gsm8k_solutions(split, rows, script):
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_gsm8k_solutions(split, script):
     solutions = gsm8k_solutions(split)
-    assert len(solutions) == rows
+    assert len(solutions) == GSM8K_ROWS[split]
     wrong = []
     for solution in solutions:
         gold = gold_of(solution.rsplit("####", 1)[1].strip())

@@ -14,12 +14,10 @@ from pathlib import Path
 import pytest
 from test_harness_cli import env, lm_eval_mgsm_offline, run
 
-from bestofl_models.testing import shared_data_dir
+from fixtures import DATA_DIR
 
-SHARED = shared_data_dir()
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (SHARED / "mgsm").is_dir(), reason=f"no shared data at {SHARED}"),
 ]
 TASKS = {"mgsm_xling_de": "numeric", "mgsm_native_cot_de": "strict-match"}  # task -> its first filter
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bestofl_models.testing import shared_data_dir
+from fixtures import DATA_DIR
 from bestofl_tasks import data
 from bestofl_tasks.answers import extract_answer
 from bestofl_tasks.languages import (
@@ -23,8 +23,6 @@ from bestofl_tasks.languages import (
     final_answer_line,
 )
 
-SHARED = shared_data_dir()
-needs_shared = pytest.mark.skipif(not (SHARED / "msvamp").is_dir(), reason=f"no shared data at {SHARED}")
 
 
 @pytest.fixture(autouse=True)
@@ -104,9 +102,8 @@ def test_embedded_mgsm_loads_with_no_env_var():
     assert "CC BY 4.0" in (data.EMBEDDED_MGSM / "SOURCE.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.skipif(not (SHARED / "mgsm").is_dir(), reason=f"no shared data at {SHARED}")
 def test_embedded_mgsm_is_the_upstream_files():
-    for path in sorted((SHARED / "mgsm").glob("mgsm_*")):
+    for path in sorted((DATA_DIR / "mgsm").glob("mgsm_*")):
         embedded = data.EMBEDDED_MGSM / path.name
         assert hashlib.sha256(embedded.read_bytes()).digest() == hashlib.sha256(path.read_bytes()).digest(), path.name
 
@@ -263,23 +260,21 @@ def load_tasks(name: str) -> dict:
     return TaskManager().load([name])["tasks"]
 
 
-# --------------------------------------------------------------------------- MSVAMP from the shared data
+# --------------------------------------------------------------------------- MSVAMP from local files (tests/data)
 
 
-@needs_shared
 def test_msvamp_docs_are_parallel_in_all_languages(monkeypatch):
-    monkeypatch.setenv(data.DATA_DIR_ENV, str(SHARED))
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(DATA_DIR))
     by_lang = {lang: data.load_docs("msvamp", lang) for lang in MSVAMP_LANGUAGES}
-    assert {len(docs) for docs in by_lang.values()} == {1000}
-    for row in (0, 499, 999):
+    assert {len(docs) for docs in by_lang.values()} == {40}  # the slice in tests/data
+    for row in (0, 19, 39):
         assert len({by_lang[lang][row]["answer"] for lang in MSVAMP_LANGUAGES}) == 1
         assert by_lang["ja"][row]["parallel"]["de"] == by_lang["de"][row]["question"]
     assert by_lang["en"][0]["answer"] == "8" and by_lang["de"][0]["question"].startswith("Julia spielte")
 
 
-@needs_shared
 def test_msvamp_xling_builds_through_the_task_manager(monkeypatch):
-    monkeypatch.setenv(data.DATA_DIR_ENV, str(SHARED))
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(DATA_DIR))
     task = load_tasks("msvamp_xling_bn")["msvamp_xling_bn"]
     doc = list(task.test_docs())[3]
     assert doc["problem_id"] == "msvamp-0003" and doc["lang"] == "bn" and set(doc["parallel"]) == set(MSVAMP_LANGUAGES)
@@ -292,7 +287,7 @@ def test_msvamp_xling_builds_through_the_task_manager(monkeypatch):
 @pytest.mark.parametrize("source, lang", [("gsm8k_test", "de"), ("msvamp", "de"), ("afrimgsm", "ha")])
 def test_offline_without_data_names_the_switch(monkeypatch, source, lang):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(data.DataUnavailableError, match=r"set BESTOFL_DATA_DIR=DIR to a folder laid out like"):
+    with pytest.raises(data.DataUnavailableError, match=r"set BESTOFL_DATA_DIR=DIR to a folder holding the files.*docs/TASKS.md"):
         data.load_docs(source, lang)
 
 

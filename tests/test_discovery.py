@@ -146,7 +146,8 @@ def test_our_models_get_no_chat_template_advice_and_bad_model_args_are_one_line(
     message, no traceback."""
     import shutil
 
-    from bestofl_models.testing import shared_data_dir, tiny_generator
+    from bestofl_models.testing import tiny_generator
+    from fixtures import DATA_DIR
 
     model = tmp_path / "tiny-instruct"
     shutil.copytree(tiny_generator(), model)
@@ -166,7 +167,7 @@ def test_our_models_get_no_chat_template_advice_and_bad_model_args_are_one_line(
                                 gen_kwargs=None if ours else "max_gen_toks=4")
         print("ADVICE" if any("chat template is not applied" in m for m in seen) else "QUIET")
     """)
-    env = {**os.environ, "BESTOFL_DATA_DIR": str(shared_data_dir()), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "BESTOFL_DATA_DIR": str(DATA_DIR), "HF_HUB_OFFLINE": "1"}
     for name, expected in (("self-consistency", "QUIET"), ("hf", "ADVICE")):
         result = subprocess.run([sys.executable, "-c", code, name], capture_output=True, text=True, env=env,
                                 timeout=300)

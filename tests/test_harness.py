@@ -17,9 +17,9 @@ from bestofl_tasks.data import load_docs
 
 @pytest.fixture(autouse=True)
 def offline_data(monkeypatch):
-    from bestofl_models.testing import shared_data_dir
+    from fixtures import DATA_DIR
 
-    monkeypatch.setenv("BESTOFL_DATA_DIR", str(shared_data_dir()))
+    monkeypatch.setenv("BESTOFL_DATA_DIR", str(DATA_DIR))
 
 
 def request(doc, task, doc_id, ctx="ignored", until=("Frage:",), repeats=1):

@@ -21,20 +21,18 @@ import pytest
 import yaml
 
 from bestofl_models.store import CandidateStore
-from bestofl_models.testing import shared_data_dir
+from fixtures import DATA_DIR
 from bestofl_tasks.data import load_docs
 from store_tables import row_count, snapshot
 
-SHARED = shared_data_dir()
 LM_EVAL = str(Path(sys.executable).parent / "lm_eval")
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (SHARED / "mgsm").is_dir(), reason=f"no shared data at {SHARED}"),
 ]
 
 
 def env() -> dict:
-    return {**os.environ, "BESTOFL_DATA_DIR": str(SHARED), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+    return {**os.environ, "BESTOFL_DATA_DIR": str(DATA_DIR), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
             "OMP_NUM_THREADS": "1"}
 
 
@@ -157,7 +155,7 @@ def lm_eval_mgsm_offline(include_dir: Path, lang: str) -> None:
 
 
 def test_lm_eval_native_cot_strict_match_parses_our_answers(tiny, tmp_path, monkeypatch):
-    monkeypatch.setenv("BESTOFL_DATA_DIR", str(SHARED))
+    monkeypatch.setenv("BESTOFL_DATA_DIR", str(DATA_DIR))
     include = tmp_path / "tasks"
     include.mkdir()
     lm_eval_mgsm_offline(include, "de")

@@ -14,9 +14,9 @@ from bestofl_tasks.data import DataAlignmentError, load_docs
 
 @pytest.fixture(autouse=True)
 def offline_data(monkeypatch):
-    from bestofl_models.testing import shared_data_dir
+    from fixtures import DATA_DIR
 
-    monkeypatch.setenv("BESTOFL_DATA_DIR", str(shared_data_dir()))
+    monkeypatch.setenv("BESTOFL_DATA_DIR", str(DATA_DIR))
 
 
 def instance(doc, task, doc_id, ctx="ctx", gen_kwargs=None):

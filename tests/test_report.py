@@ -24,7 +24,7 @@ from bestofl_models.report.export import EXPORT_FIELDS
 from bestofl_models.report.render import PLOTS, REPORT_MARKER, SUMMARY_MD
 from bestofl_models.report.synthetic import build_synthetic_store
 from bestofl_models.selection import METHODS, Scored, select
-from bestofl_models.testing import shared_data_dir
+from fixtures import DATA_DIR
 from bestofl_models.store import Candidate, CandidateStore
 
 POOL = ("en", "de", "fr")
@@ -444,7 +444,7 @@ def test_the_report_uses_the_runs_pool_order_and_the_readme_commands_run_as_writ
     from bestofl_models import harness
     from bestofl_tasks.data import load_docs
 
-    monkeypatch.setenv("BESTOFL_DATA_DIR", str(shared_data_dir()))
+    monkeypatch.setenv("BESTOFL_DATA_DIR", str(DATA_DIR))
     monkeypatch.chdir(tmp_path)
     lm = harness.BestOfL(pretrained=str(tiny_generator_dir), verifier=str(tiny_verifier_dir), languages="fr:en:de",
                          n=3, max_gen_toks=8, store="./store")

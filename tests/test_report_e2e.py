@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bestofl_models.report.cli import main as report_main
-from bestofl_models.testing import shared_data_dir
+from fixtures import DATA_DIR
 from bestofl_tasks import data
 
 POOL = ["en", "de", "fr", "ru"]
@@ -50,7 +50,7 @@ generation_kwargs:
 
 def write_task(folder: Path, golds: dict[str, str] | None) -> None:
     """A task over the first MGSM problems in English, with every pool language as parallel versions."""
-    os.environ[data.DATA_DIR_ENV] = str(shared_data_dir())
+    os.environ[data.DATA_DIR_ENV] = str(DATA_DIR)
     docs = data.load_docs("mgsm", "en")[:PROBLEMS]
     folder.mkdir(parents=True, exist_ok=True)
     rows = []

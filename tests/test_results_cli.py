@@ -15,18 +15,16 @@ import pytest
 
 from bestofl_models import testing
 
-SHARED = testing.shared_data_dir()
 LM_EVAL = str(Path(sys.executable).parent / "lm_eval")
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (SHARED / "mgsm").is_dir(), reason=f"no shared data at {SHARED}"),
 ]
 
 
 def lm_eval(cwd: Path, model_args: dict, out: str, *extra: str) -> tuple[dict, list[dict], str]:
     """Run ``lm_eval`` in ``cwd``; return the results JSON, the samples rows of mgsm_xling_de and stderr."""
     args = ",".join(f"{key}={value}" for key, value in model_args.items())
-    env = {**os.environ, "BESTOFL_DATA_DIR": str(SHARED), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+    env = {**os.environ, "BESTOFL_DATA_DIR": str(fixtures.DATA_DIR), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "OMP_NUM_THREADS": "1"}
     result = subprocess.run([LM_EVAL, "--model", "bestofl", "--model_args", args, "--tasks", "mgsm_xling_de",
                              "--limit", "2", "--output_path", out, "--log_samples", *extra],
@@ -71,7 +69,7 @@ def test_chat_reward_model_results_and_samples_carry_what_was_used(tmp_path):
     assert (info["pool"], info["n"], info["selection"], info["preset"]) == (["en", "de"], 4, "cross_orm", "bestofl")
     assert (info["temperature"], info["top_p"], info["max_gen_toks"], info["seed"]) == (0.7, 1.0, 8, 1234)
     assert info["applied_settings"]["temperature"] == 0.7
-    assert info["data_source"] == {"mgsm": f"local:{SHARED}"}
+    assert info["data_source"] == {"mgsm": f"local:{fixtures.DATA_DIR}"}
     assert info["candidates"] == {"planned": 8, "generated": 8, "reused": 0}
     assert info["scores"] == {"scored": 8, "scores_reused": 0}
     assert info["bestofl_version"] and info["prompt_format"] == "chat template"

@@ -31,20 +31,18 @@ from lm_eval.api.instance import Instance
 from bestofl_models import harness, run_log
 from bestofl_models import store as store_module
 from bestofl_models.store import STORE_FILE, CandidateStore, StoreNotWritableError
-from bestofl_models.testing import shared_data_dir
+from fixtures import DATA_DIR
 from bestofl_tasks.data import load_docs
 from bestofl_tasks.languages import get_language
 from bestofl_tasks.prompts import user_prompt
 from store_tables import row_count, snapshot
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = shared_data_dir()
-pytestmark = pytest.mark.skipif(not (SHARED / "mgsm").is_dir(), reason=f"no shared data at {SHARED}")
 
 
 @pytest.fixture(autouse=True)
 def offline_data(monkeypatch):
-    monkeypatch.setenv("BESTOFL_DATA_DIR", str(SHARED))
+    monkeypatch.setenv("BESTOFL_DATA_DIR", str(DATA_DIR))
 
 
 def request(doc, task: str, doc_id: int) -> Instance:
@@ -209,7 +207,7 @@ def test_bad_model_args_on_the_cli_exit_early_with_the_message(tiny_generator_di
          f"pretrained={tiny_generator_dir},verifier=x,languages=en:xx,store={store}",
          "--tasks", "mgsm_xling_de", "--limit", "1"],
         capture_output=True, text=True, timeout=600,
-        env={**os.environ, "BESTOFL_DATA_DIR": str(SHARED), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+        env={**os.environ, "BESTOFL_DATA_DIR": str(DATA_DIR), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
     )
     assert result.returncode != 0
     assert "languages: unknown language code(s) xx. Supported: en" in result.stderr

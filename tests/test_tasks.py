@@ -11,21 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from bestofl_models.testing import shared_data_dir
+from fixtures import DATA_DIR
 from bestofl_tasks import data, task_hooks
 from bestofl_tasks.answers import extract_answer
 from bestofl_tasks.languages import LANGUAGES, MGSM_LANGUAGES, final_answer_line
 from bestofl_tasks.prompts import user_prompt
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = shared_data_dir()
-pytestmark = pytest.mark.skipif(not (SHARED / "mgsm").is_dir(), reason=f"no shared data at {SHARED}")
 
 
 @pytest.fixture
 def local_data(monkeypatch):
-    monkeypatch.setenv(data.DATA_DIR_ENV, str(SHARED))
-    return SHARED
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(DATA_DIR))
+    return DATA_DIR
 
 
 def test_task_yamls_match_the_generator():
@@ -58,20 +56,20 @@ def test_mgsm_docs_are_parallel_in_all_languages(local_data):
 
 def test_gsm8k_train_docs_skip_missing_translations(local_data):
     english = data.load_docs("gsm8k_train", "en")
-    russian = data.load_docs("gsm8k_train", "ru")
-    assert len(english) == 7473
-    assert len(russian) == 7360
+    german = data.load_docs("gsm8k_train", "de")
+    assert len(english) == 560  # the slice in tests/data: row 447 has no German translation
+    assert len(german) == 559
     assert set(english[0]["parallel"]) == {"en", "de", "es", "fr", "ja", "ru", "sw", "zh"}
-    missing_ru = [d for d in english if d["parallel"]["ru"] is None]
-    assert len(missing_ru) == 7473 - 7360
-    ids = {d["problem_id"] for d in russian}
-    assert not ids & {d["problem_id"] for d in missing_ru}
+    missing_de = [d for d in english if d["parallel"]["de"] is None]
+    assert [d["problem_id"] for d in missing_de] == ["gsm8k-train-0447"]
+    ids = {d["problem_id"] for d in german}
+    assert not ids & {d["problem_id"] for d in missing_de}
     assert english[0]["answer"] == "72"
 
 
 def test_gsm8k_test_english_offline_and_missing_translation_names_the_file(local_data):
     english = data.load_docs("gsm8k_test", "en")
-    assert len(english) == 1319 and english[0]["problem_id"] == "gsm8k-test-0000"
+    assert len(english) == 150 and english[0]["problem_id"] == "gsm8k-test-0000"  # the slice in tests/data
     with pytest.raises(FileNotFoundError, match=r"gsm8kx/gsm8k_DE_test\.jsonl"):
         data.load_docs("gsm8k_test", "de")
 
@@ -84,7 +82,7 @@ def test_unknown_language_lists_supported_codes(local_data):
 
 
 def test_misaligned_translation_fails_loudly(tmp_path, monkeypatch):
-    shutil.copytree(SHARED / "mgsm", tmp_path / "mgsm")
+    shutil.copytree(DATA_DIR / "mgsm", tmp_path / "mgsm")
     german = tmp_path / "mgsm" / "mgsm_de.tsv"
     lines = german.read_text(encoding="utf-8").split("\n")
     lines[0], lines[1] = lines[1], lines[0]
@@ -127,7 +125,7 @@ def test_filter_and_metric_compare_numbers():
 
 
 def run_lm_eval(args: list[str], tmp_path: Path) -> dict:
-    env = {**os.environ, "BESTOFL_DATA_DIR": str(SHARED), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env = {**os.environ, "BESTOFL_DATA_DIR": str(DATA_DIR), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     out = tmp_path / "results"
     cmd = [str(Path(sys.executable).parent / "lm_eval"), *args, "--output_path", str(out)]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200, cwd=tmp_path)
@@ -170,7 +168,7 @@ def test_without_exemplars_zero_shot_still_runs_and_few_shot_says_why(tmp_path, 
     import lm_eval
 
     (tmp_path / "mgsm").mkdir()
-    for tsv in (SHARED / "mgsm").glob("mgsm_*.tsv"):  # every language (parallel docs), no exemplars
+    for tsv in (DATA_DIR / "mgsm").glob("mgsm_*.tsv"):  # every language (parallel docs), no exemplars
         shutil.copy(tsv, tmp_path / "mgsm")
     monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"mgsm/mgsm_exemplars\.jsonl does not exist"):
@@ -225,8 +223,8 @@ def test_stock_cli_group_mean_over_languages(tiny_generator_dir, tmp_path):
 def test_gsm8kx_translation_aligns_with_german_number_format(tmp_path, monkeypatch):
     """A local gsm8kx file joins the English test set; `1.250` is read the German way."""
     (tmp_path / "gsm8k").mkdir()
-    shutil.copy(SHARED / "gsm8k" / "test.jsonl", tmp_path / "gsm8k" / "test.jsonl")
-    rows = [json.loads(line) for line in (SHARED / "gsm8k" / "test.jsonl").read_text().splitlines()]
+    shutil.copy(DATA_DIR / "gsm8k" / "test.jsonl", tmp_path / "gsm8k" / "test.jsonl")
+    rows = [json.loads(line) for line in (DATA_DIR / "gsm8k" / "test.jsonl").read_text().splitlines()]
     german = []
     for row in rows:
         gold = int(row["answer"].rsplit("####", 1)[-1].strip().replace(",", ""))
@@ -236,7 +234,7 @@ def test_gsm8kx_translation_aligns_with_german_number_format(tmp_path, monkeypat
     monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
     docs = data.load_docs("gsm8k_test", "de")
     english = data.load_docs("gsm8k_test", "en")
-    assert len(docs) == 1319 and docs[0]["question"].startswith("DE: ")
+    assert len(docs) == len(rows) and docs[0]["question"].startswith("DE: ")
     assert set(docs[0]["parallel"]) == {"en", "de"}
     assert english[5]["parallel"]["de"] == docs[5]["question"]
     assert any(int(d["answer"]) >= 1000 for d in docs)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from fixtures import DATA_DIR  # tests/ is on sys.path (rootdir conftest)
+
 from bestofl_models import testing
 from bestofl_models.selection import METHODS
 from bestofl_models.store import Candidate, CandidateStore
@@ -24,7 +26,7 @@ TINY = CONFIGS / "tiny-cpu.yaml"
 
 @pytest.fixture(autouse=True)
 def _local_data(monkeypatch):
-    monkeypatch.setenv("BESTOFL_DATA_DIR", str(testing.shared_data_dir()))
+    monkeypatch.setenv("BESTOFL_DATA_DIR", str(DATA_DIR))
 
 
 def tiny_config(*overrides: str, base: Path | None = None):

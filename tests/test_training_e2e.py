@@ -15,6 +15,8 @@ from pathlib import Path
 import datasets
 import pytest
 
+from fixtures import DATA_DIR  # tests/ is on sys.path (rootdir conftest)
+
 from bestofl_models import testing
 from bestofl_models.store import CandidateStore
 from training.cli import main, run_stages
@@ -29,13 +31,13 @@ BIN = Path(sys.executable).parent
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "BESTOFL_DATA_DIR": str(testing.shared_data_dir()), "HF_HUB_OFFLINE": "1",
+    return {**os.environ, "BESTOFL_DATA_DIR": str(DATA_DIR), "HF_HUB_OFFLINE": "1",
             "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 @pytest.fixture(autouse=True)
 def _local_data(monkeypatch):
-    monkeypatch.setenv("BESTOFL_DATA_DIR", str(testing.shared_data_dir()))
+    monkeypatch.setenv("BESTOFL_DATA_DIR", str(DATA_DIR))
 
 
 def _command(name: str) -> list[str]:

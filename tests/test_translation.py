@@ -11,6 +11,8 @@ import logging
 import sqlite3
 
 import pytest
+
+from fixtures import DATA_DIR  # tests/ is on sys.path (rootdir conftest)
 from translation_fixtures import copy_mt_model, local_task_dir
 
 from bestofl_models import testing
@@ -30,8 +32,6 @@ from bestofl_models.translation import (
     translate_problems,
 )
 
-DATA = testing.shared_data_dir()
-pytestmark = pytest.mark.skipif(not (DATA / "gsm8k" / "test.jsonl").is_file(), reason=f"no gsm8k data in {DATA}")
 ASDIV = [{"body": "Tom has 3 apples and buys 4 more.", "question": "How many apples does Tom have?",
           "answer": "7 (apples)"},
          {"body": "A box holds 12 pens. Sam takes 5.", "question": "How many pens are left?", "answer": "7 (pens)"}]
@@ -46,7 +46,7 @@ def tasks(tmp_path_factory):
     root = tmp_path_factory.mktemp("tasks")
     data = root / "data"
     (data / "asdiv").mkdir(parents=True)
-    (data / "gsm8k").symlink_to(DATA / "gsm8k")
+    (data / "gsm8k").symlink_to(DATA_DIR / "gsm8k")
     (data / "asdiv" / "validation.jsonl").write_text("".join(json.dumps(row) + "\n" for row in ASDIV))
     folder = local_task_dir(root / "yaml", data, ("gsm8k", "gsm8k_cot", "asdiv_cot_llama"))
     loaded = TaskManager(include_path=str(folder), include_defaults=False).load(
@@ -193,7 +193,7 @@ def test_a_store_written_before_translations_reads_as_having_none(tmp_path):
 
 
 def gsm8k_questions(count: int) -> list[str]:
-    with open(DATA / "gsm8k" / "test.jsonl", encoding="utf-8") as f:
+    with open(DATA_DIR / "gsm8k" / "test.jsonl", encoding="utf-8") as f:
         return [json.loads(next(f))["question"] for _ in range(count)]
 
 

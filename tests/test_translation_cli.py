@@ -18,13 +18,11 @@ from store_tables import row_count, snapshot
 from translation_fixtures import copy_mt_model, local_task_dir
 
 from bestofl_models.store import STORE_FILE
-from bestofl_models.testing import shared_data_dir
+from fixtures import DATA_DIR
 from bestofl_tasks.answers import extract_answer
 
-DATA = shared_data_dir()
 BIN = Path(sys.executable).parent
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (DATA / "gsm8k" / "test.jsonl").is_file(), reason=f"no gsm8k data in {DATA}")]
+pytestmark = [pytest.mark.slow]
 POOL = ("en", "de", "fr")
 
 
@@ -52,7 +50,7 @@ def test_gsm8k_cot_samples_every_pool_language_parses_and_reruns_for_free(
     model_args = {"pretrained": tiny_generator_dir, "verifier": tiny_verifier_adapter_dir, "languages": ":".join(POOL),
                   "n": 3, "max_gen_toks": 16, "store": tmp_path / "store",
                   "translator": copy_mt_model(tmp_path / "copy-mt")}
-    task_dir = local_task_dir(tmp_path / "tasks", DATA, ("gsm8k_cot",))
+    task_dir = local_task_dir(tmp_path / "tasks", DATA_DIR, ("gsm8k_cot",))
     results, rows, stderr = lm_eval(model_args, task_dir, tmp_path / "first")
 
     info = results["config"]["bestofl"]

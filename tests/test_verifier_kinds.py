@@ -40,7 +40,7 @@ def judge_dir():
 
 @pytest.fixture(autouse=True)
 def offline_data(monkeypatch):
-    monkeypatch.setenv("BESTOFL_DATA_DIR", str(testing.shared_data_dir()))
+    monkeypatch.setenv("BESTOFL_DATA_DIR", str(fixtures.DATA_DIR))
 
 
 def config(generator, verifier=None, **extra):
