@@ -7,7 +7,8 @@ timeout for concurrent writers; the same role as lm-eval's own SQLite response c
   rendered prompt, the sampling settings and the sample index), with its text, the text's sha256 and the
   extracted answer;
 * ``uses``: every (task, doc_id, target language) whose request used a candidate, with its problem id and
-  gold answer: one candidate serves several problems (the same question in two tasks) and several targets;
+  gold answer: one candidate serves several problems (the same question in two tasks) and several targets; a
+  problem written again with another gold answer (a corrected dataset) takes it in all its uses, with a warning;
 * ``scores``: a verifier's score of one candidate *text*: keyed by (candidate key, text sha256, verifier id),
   so a score can only ever be read back with the exact text it was computed on; NULL means the verifier gave
   no usable number (NaN or infinite);
@@ -148,9 +149,15 @@ def translation_key(translator: str, source: str, source_lang: str, target_lang:
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
+#: The entry of a translation's ``missing`` list that says it ended at its token budget (cut): refused like a lost
+#: number, so a store read by an older bestofl refuses it too.
+CUT_AT_BUDGET = "<cut at the token budget>"
+
+
 @dataclass(frozen=True)
 class Translation:
-    """One cached translation; ``missing``: the source's numbers it lost (non-empty: refused for the pool)."""
+    """One cached translation; ``missing``: the source's numbers it lost, and :data:`CUT_AT_BUDGET` when it was
+    cut (non-empty: refused for the pool)."""
 
     key: str
     translator: str
@@ -165,6 +172,11 @@ class Translation:
     @property
     def numbers_ok(self) -> bool:
         return not self.missing
+
+    @property
+    def cut(self) -> bool:
+        """It ended at its token budget: a part of the question may be missing."""
+        return CUT_AT_BUDGET in self.missing
 
 
 def _now() -> str:
@@ -480,6 +492,21 @@ class CandidateStore:
                              f"VALUES ({','.join('?' * len(_CANDIDATE_COLUMNS))})", rows)
         self._db.executemany("INSERT OR IGNORE INTO uses (key, task, doc_id, target_lang, problem_id, gold, "
                              "created) VALUES (?,?,?,?,?,?,?)", uses)
+        self._latest_gold(uses)
+
+    def _latest_gold(self, uses: Sequence[tuple]) -> None:
+        """The gold answer of the uses just written is the problem's gold from now on: every stored use of the
+        same problem takes it (a rerun with a corrected gold), with one warning per problem whose gold changed."""
+        golds = {row[4]: row[5] for row in uses}  # problem_id -> gold (the batch's last)
+        for problem_id, gold in golds.items():
+            old = self._db.execute("SELECT DISTINCT gold FROM uses WHERE problem_id = ? AND gold IS NOT ?",
+                                   (problem_id, gold)).fetchall()
+            if old:
+                self._db.execute("UPDATE uses SET gold = ? WHERE problem_id = ? AND gold IS NOT ?",
+                                 (gold, problem_id, gold))
+                logger.warning("%s: problem %s had gold answer %s; this run's %r replaces it (the latest gold wins).",
+                               getattr(self, "path", "store"), problem_id,
+                               " / ".join(repr(g) for g, in old), gold)
 
     def add_uses(self, uses: Iterable[Use]) -> int:
         """Record that these requests used these (stored) candidates; return how many uses were new."""
@@ -490,7 +517,9 @@ class CandidateStore:
             before = self._db.total_changes
             self._db.executemany("INSERT OR IGNORE INTO uses (key, task, doc_id, target_lang, problem_id, gold, "
                                  "created) VALUES (?,?,?,?,?,?,?)", rows)
-            return self._db.total_changes - before
+            new = self._db.total_changes - before
+            self._latest_gold(rows)
+            return new
 
     def add_scores(self, verifier: str, scores: Mapping[str, float | None],
                    texts: Mapping[str, str] | None = None) -> int:

@@ -9,8 +9,10 @@ Every translation is stored (``translations`` table of the candidate store) unde
 :func:`~bestofl_models.store.translation_key`: translator identity, source text, both languages, settings. So a
 question is translated once across runs, targets, tasks and presets. Missing ones are translated one language
 at a time, in length-sorted batches, each batch one store transaction. A translation that loses a number of the
-source (:func:`missing_numbers`: digit strings after normalising native digits and separators),
-or is empty, is stored too, but left out of that problem's pool, and counted.
+source (:func:`missing_numbers`: values, each text read with its own language's decimal and thousands separators
+by ``bestofl_tasks.answers.numbers_in``), that was cut at its token budget (:meth:`SelfTranslator.budget`), or is
+empty, is stored too, but left out of that problem's pool, and counted. When two runs translate the same question
+at once, the text the store holds (the first one written) is the one both use.
 """
 
 from __future__ import annotations
@@ -19,16 +21,15 @@ import collections
 import dataclasses
 import logging
 import math
-import re
-import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+from bestofl_tasks.answers import numbers_in
 from bestofl_tasks.languages import LANGUAGES, NLLB_CODES, get_language
 from bestofl_tasks.prompts import has_chat_template
 
 from .identity import identity_id
-from .store import CandidateStore, Translation, translation_key
+from .store import CUT_AT_BUDGET, CandidateStore, Translation, translation_key
 
 logger = logging.getLogger(__name__)
 
@@ -38,21 +39,28 @@ SOURCE_LANG = "en"
 PROMPT_VERSION = "bestofl-translate-1"
 TRANSLATE_INSTRUCTION = ("Translate this math problem from {source} into {target}. Keep every number exactly as "
                          "written. Write only the translation.")
-#: Most new tokens a generator translation may take.
-MAX_NEW_TOKENS = 512
-_NUMBER = re.compile(r"\d+(?:[.,'\u00a0\u202f ]\d+)*")
+#: A generator translation's token budget: ``BUDGET_FACTOR`` x the source's tokens x the target's token cost
+#: relative to English, plus ``BUDGET_SLACK`` (no fixed cap: MGSM's human translations of every language fit,
+#: docs/ROBUSTNESS.md); a translation that reaches it was cut and is refused.
+BUDGET_FACTOR, BUDGET_SLACK = 2.0, 16
+#: Extra tokens generated past the longest budget of a batch, so that a row cut at the generation limit still
+#: re-encodes to at least its budget.
+CUT_MARGIN = 8
 
 
-def digit_numbers(text: str) -> collections.Counter:
-    """Multiset of the numbers written with digits, as digit strings without separators or leading zeros (native
-    digits count: ``١٢`` is ``12``)."""
-    ascii_text = "".join(str(unicodedata.decimal(c)) if unicodedata.category(c) == "Nd" else c for c in text)
-    return collections.Counter(re.sub(r"\D", "", match).lstrip("0") or "0" for match in _NUMBER.findall(ascii_text))
+def number_values(text: str, lang: str | None = None) -> collections.Counter:
+    """Multiset of the numbers written with digits in ``text``, as canonical values read with ``lang``'s decimal and
+    thousands separators (``bestofl_tasks.answers.numbers_in``; native digits count: ``١٢`` is ``12``). Signs are
+    dropped: a dash between two numbers ("pages 10 - 20") is read as a minus in one writing and not in another."""
+    return collections.Counter(value.lstrip("-") for value in numbers_in(text, lang))
 
 
-def missing_numbers(source: str, translation: str) -> list[str]:
-    """Numbers of ``source`` that ``translation`` lost (empty: the check passes; extra numbers are fine)."""
-    return sorted((digit_numbers(source) - digit_numbers(translation)).elements())
+def missing_numbers(source: str, translation: str, source_lang: str | None = SOURCE_LANG,
+                    target_lang: str | None = None) -> list[str]:
+    """Values of ``source`` (read as ``source_lang``) that ``translation`` (read as ``target_lang``) lost: empty
+    means the check passes; extra numbers are fine. ``1.5`` -> ``15`` or ``12`` -> ``1.2`` lose a value; en
+    ``1,250.5`` -> de ``1.250,5`` or fr ``1 250,5`` keep it."""
+    return sorted((number_values(source, source_lang) - number_values(translation, target_lang)).elements())
 
 
 class Seq2SeqTranslator:
@@ -79,11 +87,15 @@ class Seq2SeqTranslator:
         return token_id
 
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
+        """The translations; :attr:`last_cut` then says which ended at ``max_new_tokens`` (no end token)."""
         self.tokenizer.src_lang = self.codes[source]
         batch = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True).to(self.device)
         with self._torch.inference_mode():
             output = self.model.generate(**batch, forced_bos_token_id=self.target_token(target),
                                          num_beams=self.num_beams, max_new_tokens=self.max_new_tokens)
+        eos = self.model.generation_config.eos_token_id
+        eos = set(eos if isinstance(eos, list) else [eos])
+        self.last_cut = [not eos.intersection(row.tolist()) for row in output]
         return [text.strip() for text in self.tokenizer.batch_decode(output, skip_special_tokens=True)]
 
 
@@ -95,20 +107,24 @@ class TranslationCounts:
     translated: int = 0
     reused: int = 0
     refused: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    #: Of those refused: translations that ended at their token budget (cut), by language.
+    cut: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     #: Answer lines appended, by form (``lm_eval_tasks.ANSWER_FORMS``; ``none``: no form parsed).
     answer_lines: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {"planned": self.planned, "translated": self.translated, "reused": self.reused,
                 "refused_number_check": sum(self.refused.values()), "refused_by_lang": dict(self.refused),
+                "refused_cut_at_budget": sum(self.cut.values()), "cut_by_lang": dict(self.cut),
                 "answer_lines": dict(self.answer_lines)}
 
 
 class SelfTranslator:
     """The generator itself, greedy, with :data:`TRANSLATE_INSTRUCTION` through its chat template (plain text
-    ending in ``{target}:`` and stopping at a newline without one). New tokens: 1.5 x the question's tokens x the
-    target's token cost relative to English (the tokenizer's lengths of the language table's ``instruction``,
-    the same sentence in every language) + 16, at most :data:`MAX_NEW_TOKENS`; a batch runs to its longest."""
+    ending in ``{target}:`` and stopping at a newline without one). Budget (:meth:`budget`): :data:`BUDGET_FACTOR`
+    x the question's tokens x the target's token cost relative to English (the tokenizer's lengths of the language
+    table's ``instruction``, the same sentence in every language) + :data:`BUDGET_SLACK`; a batch runs to its
+    longest budget + :data:`CUT_MARGIN`, and a translation whose tokens reach its own budget was cut (:meth:`cut`)."""
 
     name = SELF
 
@@ -116,7 +132,8 @@ class SelfTranslator:
         self.tokenizer, self._backend = tokenizer, backend
         self.identity = {"kind": "generator", "generator": generator_identity, "prompt": PROMPT_VERSION}
         self.id = identity_id(self.identity, "translator")
-        self.settings = {"prompt": PROMPT_VERSION, "decoding": "greedy", "max_new_tokens": MAX_NEW_TOKENS}
+        self.settings = {"prompt": PROMPT_VERSION, "decoding": "greedy",
+                         "budget": f"{BUDGET_FACTOR}x-source-tokens-x-cost+{BUDGET_SLACK}"}
         self._cost: dict[str, float] = {}
 
     def check(self, languages) -> None:
@@ -134,16 +151,21 @@ class SelfTranslator:
         if target not in self._cost:
             self._cost[target] = len(self.tokenizer.encode(LANGUAGES[target].instruction)) / len(
                 self.tokenizer.encode(LANGUAGES[SOURCE_LANG].instruction))
-        return min(MAX_NEW_TOKENS, math.ceil(1.5 * self._cost[target] * len(self.tokenizer.encode(text))) + 16)
+        return math.ceil(BUDGET_FACTOR * self._cost[target] * len(self.tokenizer.encode(text))) + BUDGET_SLACK
 
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
         from .backends import SamplingSettings
 
         stop = () if has_chat_template(self.tokenizer) else ("\n",)
-        settings = SamplingSettings(0.0, 1.0, max(self.budget(text, target) for text in texts))
+        settings = SamplingSettings(0.0, 1.0, max(self.budget(text, target) for text in texts) + CUT_MARGIN)
         outputs = self._backend().generate([self.prompt(t, source, target) for t in texts], [0] * len(texts),
                                            [stop] * len(texts), settings)
         return [output.strip() for output in outputs]
+
+    def cut(self, texts: list[str], outputs: list[str], source: str, target: str) -> list[bool]:
+        """Which ``outputs`` (translations of ``texts``) reached their budget: cut, or running on past it."""
+        return [len(self.tokenizer.encode(out, add_special_tokens=False)) >= self.budget(text, target)
+                for text, out in zip(texts, outputs)]
 
     def close(self) -> None:
         """The generator stays: it samples next."""
@@ -191,6 +213,10 @@ class MTTranslator:
             self._model = Seq2SeqTranslator(self.name, dict(NLLB_CODES), self.device, self.NUM_BEAMS,
                                             self.MAX_NEW_TOKENS)
         return self._model.translate(texts, source, target)
+
+    def cut(self, texts: list[str], outputs: list[str], source: str, target: str) -> list[bool]:
+        """Which of the last batch's translations ended at :data:`MAX_NEW_TOKENS` without an end token."""
+        return list(self._model.last_cut)
 
     def close(self) -> None:
         self._model = None
@@ -241,11 +267,16 @@ def translate_problems(problems: list, pool: tuple[str, ...], translator, store:
         items.sort(key=lambda item: len(item[1]))
         for start in range(0, len(items), batch_size):
             batch = items[start:start + batch_size]
-            texts = translator.translate([text for _, text, _, _ in batch], source, target)
+            sources = [text for _, text, _, _ in batch]
+            texts = translator.translate(sources, source, target)
+            cut = translator.cut(sources, texts, source, target) if hasattr(translator, "cut") else [False] * len(texts)
             made = [Translation(key, translator.id, source, target, _settings(translator, source, target), text,
-                                out, tuple(missing_numbers(text, out))) for (key, text, _, _), out in zip(batch, texts)]
+                                out, tuple(missing_numbers(text, out, source, target)) + ((CUT_AT_BUDGET,) if c else ()))
+                    for (key, text, _, _), out, c in zip(batch, texts, cut)]
             store.add_translations(made)
-            done.update((t.key, t) for t in made)
+            # Another run may have stored these keys first: what the store holds is what every run uses.
+            done.update({t.key: t for t in made})
+            done.update(store.translations(t.key for t in made))
     translator.close()
     return [_with_translations(problem, keys[index], done, counts) if index in keys else problem
             for index, problem in enumerate(problems)]
@@ -269,13 +300,16 @@ def _key(translator, text: str, source: str, target: str) -> str:
 
 
 def _with_translations(problem, keys: dict[str, str], done: dict[str, Translation], counts: TranslationCounts):
-    """``problem`` with the translations of ``keys`` ({target lang: key}) that passed the number check."""
+    """``problem`` with the translations of ``keys`` ({target lang: key}) that passed the number check (run again
+    here with the current rules, so a translation stored under older ones is checked as today) and were not cut."""
     parallel, refused = dict(problem.parallel), []
     for lang, key in keys.items():
         translation = done[key]
-        if translation.numbers_ok and translation.text.strip():
+        lost = missing_numbers(translation.source, translation.text, translation.source_lang, lang)
+        if translation.text.strip() and not lost and not translation.cut:
             parallel[lang] = translation.text
         else:
             refused.append(lang)
             counts.refused[lang] += 1
+            counts.cut[lang] += translation.cut
     return dataclasses.replace(problem, parallel=parallel, refused=tuple(refused))

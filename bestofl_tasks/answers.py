@@ -237,6 +237,13 @@ def canonical_number(s: str, lang: str | None = None) -> str | None:
     return _value(found[0], decimal_sep) if len(found) == 1 else None
 
 
+def numbers_in(text: str, lang: str | None = None) -> list[str]:
+    """Every number of ``text`` in canonical form, in order, each read with ``lang``'s separators (the rules of
+    the module docstring: de "1.250" is 1250 and "1,5" is 1.5, fr "1 250" is 1250, en "1,250" is 1250)."""
+    decimal_sep = get_language(lang).decimal_sep if lang is not None else "."
+    return [value for m in _NUMBER.finditer(text) if (value := _value(m, decimal_sep)) is not None]
+
+
 def answers_equal(predicted: str | None, gold: str | None) -> bool:
     """Numeric equality via canonical forms (unique per value); None or a non-number never equals anything."""
     if predicted is None or gold is None:

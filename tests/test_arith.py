@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from bestofl_models.translation import digit_numbers
+from bestofl_models.translation import number_values
 from bestofl_tasks import arith, data
 from bestofl_tasks.answers import extract_answer
 from bestofl_tasks.languages import ARITH_LANGUAGES, final_answer_line
@@ -73,7 +73,7 @@ def test_every_language_states_the_same_numbers_in_its_own_script():
         english = arith.question(problem, "en")
         for lang in ARITH_LANGUAGES:
             text = arith.question(problem, lang)
-            assert digit_numbers(text) == digit_numbers(english) == Counter(map(str, problem.numbers)), (lang, text)
+            assert number_values(text, lang) == number_values(english, "en") == Counter(map(str, problem.numbers)), (lang, text)
             assert "{" not in text and "}" not in text
             if lang in scripts:
                 assert re.search(scripts[lang], text, re.IGNORECASE), (lang, text)

@@ -131,3 +131,163 @@ def test_adaptive_refuses_a_tolerance_that_is_not_a_finite_non_negative_number(t
     assert code == 2 and "--tolerance" in err and "finite number of accuracy points >= 0" in err
     with pytest.raises(ValueError, match="tolerance must be a finite number"):
         simulate(None, (), (), None, None, float(value) if value != "lots" else -1.0)
+
+
+# ------------------------------------------------------------------------------ 3-5. translations
+
+
+def _problem(question: str, doc_id: int = 0):
+    from bestofl_models.problems import Problem
+
+    return Problem(f"gsm8k-{doc_id:04d}", "gsm8k", doc_id, "en", {"en": question}, source_lang="en")
+
+
+class _Scripted:
+    name, id, settings = "scripted", "translator-scripted", {"v": 1}
+
+    def __init__(self, rule):
+        self.rule = rule
+
+    def translate(self, texts, source, target):
+        return [self.rule(text, target) for text in texts]
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("source, translation, target", [
+    ("It costs 1.5 dollars.", "Es kostet 15 Dollar.", "de"),
+    ("Half: 0.5 of it.", "Die Hälfte: 5 davon.", "de"),
+    ("A pen costs $2.50.", "Un stylo coûte 250 $.", "fr"),
+    ("He has 12 apples.", "Er hat 1.2 Äpfel.", "en"),  # read as English: 1.2
+    ("He has 12 apples.", "Er hat 1,2 Äpfel.", "de"),
+    ("It weighs 1,250 kg.", "Es wiegt 1,250 kg und 2,5 t.", "de"),  # a decimal comma elsewhere: 1,250 is 1.25
+])
+def test_a_number_whose_value_changes_is_refused(source, translation, target):
+    from bestofl_models.translation import missing_numbers
+
+    assert missing_numbers(source, translation, "en", target) != []
+    problems = [_problem(source)]
+    from bestofl_models.store import CandidateStore
+    from bestofl_models.translation import TranslationCounts, translate_problems
+
+    counts = TranslationCounts()
+    out = translate_problems(problems, ("en", target if target != "en" else "de"), _Scripted(lambda t, lang: translation),
+                             CandidateStore(None), [], 8, counts)
+    assert out[0].refused and counts.as_dict()["refused_number_check"] == 1
+
+
+@pytest.mark.parametrize("source, translation, target", [
+    ("It costs $1,250.50 for 3 kg.", "Es kostet 1.250,50 $ für 3 kg.", "de"),
+    ("It costs 1,250 dollars.", "Es kostet 1.250 Dollar.", "de"),
+    ("It costs 1.5 dollars.", "Es kostet 1,5 Dollar.", "de"),
+    ("It costs 1,250 dollars.", "Il coûte 1 250 dollars.", "fr"),
+    ("It costs 1,250.5 dollars.", "Il coûte 1\u202f250,5 dollars.", "fr"),
+    ("It costs 0.25 dollars.", "Cuesta 0,25 dólares.", "es"),
+    ("18 eggs and 1,000 ducks", "ไข่ ๑๘ ฟอง เป็ด 1,000 ตัว", "th"),
+    ("pages 10 - 20", "Seiten 10-20", "de"),
+])
+def test_a_faithful_change_of_separators_passes(source, translation, target):
+    from bestofl_models.translation import missing_numbers
+
+    assert missing_numbers(source, translation, "en", target) == []
+
+
+class _WordTokenizer:
+    """Whitespace tokens: a translation's length in tokens is its number of words."""
+
+    chat_template = None
+
+    def encode(self, text, add_special_tokens=True):
+        return text.split()
+
+
+def test_a_translation_cut_at_its_budget_is_refused_and_counted_and_the_budget_follows_the_source():
+    from bestofl_models.store import CandidateStore
+    from bestofl_models.translation import SelfTranslator, TranslationCounts, translate_problems
+
+    calls = []
+
+    class Backend:
+        def generate(self, prompts, seeds, stops, settings):
+            calls.append(settings.max_gen_toks)
+            outs = []
+            for prompt in prompts:
+                question = prompt.split("English: ", 1)[1].rsplit("\nGerman:", 1)[0]
+                if "runaway" in question:  # keeps every number, then runs on until the limit
+                    words = (question + " und so weiter") .split()
+                    words += ["weiter"] * settings.max_gen_toks
+                    outs.append(" ".join(words[: settings.max_gen_toks]))
+                else:
+                    outs.append(question)
+            return outs
+
+    translator = SelfTranslator(_WordTokenizer(), {"fingerprint": "x"}, lambda: Backend())
+    long_question = " ".join(f"Tom has {i} apples." for i in range(150))  # 600 words
+    assert translator.budget(long_question, "de") > 512  # no fixed cap: sized from the source
+    problems = [_problem("A runaway question with 3 apples and 4 pears.", 0), _problem(long_question, 1),
+                _problem("Anna has 5 apples.", 2)]
+    store, counts = CandidateStore(None), TranslationCounts()
+    out = translate_problems(problems, ("en", "de"), translator, store, [], 8, counts)
+    assert out[0].refused == ("de",) and "de" not in out[0].parallel
+    assert out[1].parallel["de"] == long_question and out[2].parallel["de"] == "Anna has 5 apples."
+    assert counts.as_dict()["refused_cut_at_budget"] == 1 and counts.cut == {"de": 1} and counts.refused == {"de": 1}
+    assert max(calls) >= translator.budget(long_question, "de")
+    # cached as refused: a rerun does not translate it again, and refuses it again
+    counts = TranslationCounts()
+    again = translate_problems(problems, ("en", "de"), translator, store, [], 8, counts)
+    assert len(calls) == 1 and again[0].refused == ("de",) and counts.cut == {"de": 1}
+
+
+def test_two_runs_translating_one_question_use_the_text_the_store_holds(tmp_path):
+    from bestofl_models.store import CandidateStore, Translation, translation_key
+    from bestofl_models.translation import TranslationCounts, translate_problems
+
+    question = "Anna has 5 apples and buys 7 more."
+    store = CandidateStore(tmp_path / "S")
+    other = CandidateStore(tmp_path / "S")  # the other run, on the same store
+    translator = _Scripted(lambda text, lang: "Anna hat 5 Äpfel und kauft 7 dazu (mine).")
+    key = translation_key(translator.id, question, "en", "de", translator.settings)
+
+    def racing_translate(texts, source, target):  # the other run writes its translation first
+        other.add_translations([Translation(key, translator.id, "en", "de", translator.settings, question,
+                                            "Anna hat 5 Äpfel und kauft noch 7 (theirs).")])
+        return ["Anna hat 5 Äpfel und kauft 7 dazu (mine)."]
+
+    translator.translate = racing_translate
+    out = translate_problems([_problem(question)], ("en", "de"), translator, store, [], 8, TranslationCounts())
+    assert out[0].parallel["de"] == "Anna hat 5 Äpfel und kauft noch 7 (theirs)."
+    assert store.translations([key])[key].text == out[0].parallel["de"]
+
+
+# ------------------------------------------------------------------------------ 7. a corrected gold answer
+
+
+def _candidate(key: str, gold: str, target: str = "de", answer: str = "19"):
+    from bestofl_models.store import Candidate
+
+    return Candidate(key=key, problem_id="mgsm-0007", task=f"mgsm_xling_{target}", doc_id=7, target_lang=target,
+                     lang="de", sample_idx=0, generator="g", prompt_hash="p", settings={"temperature": 0.7},
+                     text=f"Die Antwort ist {answer}.", answer=answer, gold=gold, generator_id="gen-1")
+
+
+def test_a_rerun_with_a_corrected_gold_answer_replaces_the_old_gold_everywhere(tmp_path, capsys, caplog):
+    import json
+
+    from bestofl_models.store import CandidateStore, Use
+
+    store = CandidateStore(tmp_path / "S")
+    store.add_candidates([_candidate("k1", "18"), _candidate("k2", "18", answer="18")])
+    store.add_uses([Use("k1", "mgsm_xling_fr", 7, "fr", "mgsm-0007", "18")])  # another target, same problem
+    # the dataset is corrected (gold 19) and the run repeated: its candidates are reused, their uses re-recorded
+    assert store.add_uses([Use("k1", "mgsm_xling_de", 7, "de", "mgsm-0007", "19"),
+                           Use("k2", "mgsm_xling_de", 7, "de", "mgsm-0007", "19")]) == 0
+    assert {u.gold for u in store.uses()} == {"19"}
+    assert "had gold answer '18'" in caplog.text and "the latest gold wins" in caplog.text
+    store.add_candidates([_candidate("k3", "20", answer="20")])  # and once more, through new candidates
+    assert {c.gold for c in store.rows()} == {"20"}
+    store.close()
+    code, _ = _report(["export", "--store", tmp_path / "S", "--out", tmp_path / "e.jsonl"], capsys)
+    rows = [json.loads(line) for line in (tmp_path / "e.jsonl").read_text().splitlines()]
+    assert code == 0 and {r["gold"] for r in rows} == {"20"}
+    assert [r["correct"] for r in sorted(rows, key=lambda r: r["key"])] == [False, False, True]

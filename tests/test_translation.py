@@ -200,7 +200,8 @@ def gsm8k_questions(count: int) -> list[str]:
 def test_the_generator_translates_greedily_one_batch_per_language_and_only_once():
     from bestofl_models.backends import load_backend, load_tokenizer
     from bestofl_models.identity import generator_identity
-    from bestofl_models.translation import missing_numbers
+    from bestofl_models.store import CUT_AT_BUDGET
+    from bestofl_models.translation import CUT_MARGIN, missing_numbers
 
     config = parse_model_args({"pretrained": str(testing.tiny_generator()), "languages": "en:de:fr"})
     backend = load_backend(config)
@@ -221,12 +222,14 @@ def test_the_generator_translates_greedily_one_batch_per_language_and_only_once(
     out = translate_problems([problem(q, doc_id=i) for i, q in enumerate(questions)], config.languages, translator,
                              store, [], 16, counts)
     assert sum(calls.values()) == 2 and all(temperature == 0 for temperature, _ in calls)  # greedy, 2 batches
-    assert all(budget <= 512 for _, budget in calls)
+    # each language's batch runs to its longest budget (sized from the source, no fixed cap) plus the cut margin
+    assert {budget for _, budget in calls} == {max(translator.budget(q, lang) for q in questions) + CUT_MARGIN
+                                               for lang in ("de", "fr")}
     for p, q in zip(out, questions):
         for lang in ("de", "fr"):
             key = translation_key(translator.id, q, "en", lang, translator.settings)
             stored = store.translations([key])[key]
-            assert stored.missing == tuple(missing_numbers(q, stored.text))
+            assert stored.missing == tuple(missing_numbers(q, stored.text, "en", lang)) + stored.cut * (CUT_AT_BUDGET,)
             assert (lang in p.refused) == (not stored.numbers_ok or not stored.text.strip())
             assert (lang in p.parallel) != (lang in p.refused)
     translate_problems([problem(q, doc_id=i) for i, q in enumerate(questions)], config.languages, translator, store,

@@ -116,7 +116,7 @@ def run(out_dir, config: TrainConfig) -> dict:
         for lang in config.languages:
             question, origin = existing_question(doc, lang, config) or (
                 translated[cache_key(config, doc["question"], "en", lang)], "mt")
-            lost = missing_numbers(doc["question"], question) if lang != "en" else []
+            lost = missing_numbers(doc["question"], question, "en", lang) if lang != "en" else []
             stats[lang][origin] += 1
             if lost:
                 stats[lang]["number_mismatch"] += 1
