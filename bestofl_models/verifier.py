@@ -292,6 +292,24 @@ def verifier_tokenizer(name: str, base: str | None, trust_remote_code: bool = Fa
         return transformers.AutoTokenizer.from_pretrained(base, **common)
 
 
+def merge_for_inference(model, name: str = "verifier"):
+    """``(model, merged)``: a loaded PEFT LoRA model with its adapter merged into the base weights
+    (``merge_and_unload``) when peft can merge it, else the model unchanged and False.
+
+    The merge changes the copy in memory only, never the files it was loaded from. Unmerged, every one of the
+    adapted projections runs two extra small matmuls, and peft computes them in the adapter's dtype (float32 for an
+    adapter trained over float32 weights, so the bf16 activations are cast up and back at each one); merged, a
+    forward is the base model's own. The merged weights round once to the model's dtype, so scores move by
+    rounding only (``benchmarks/scoring_overhead.py`` reports the largest difference)."""
+    if not hasattr(model, "merge_and_unload"):
+        return model, False
+    try:
+        return model.merge_and_unload(), True
+    except Exception as exc:  # e.g. a quantized base peft cannot merge into: score through the adapter
+        logger.info("%s: the adapter is not merged for inference (%s); scoring runs through peft", name, exc)
+        return model, False
+
+
 class _ScoresTexts:
     """``score_items``: the texts of ``text_format`` for ``(question, response, lang)`` items, then ``score``."""
 
@@ -326,33 +344,45 @@ class HFVerifier(_ScoresTexts):
             trust_remote_code=config.trust_remote_code,
             pad_token_id=self.tokenizer.pad_token_id,
         )
+        #: Whether the adapter's LoRA weights were merged into the base weights (:func:`merge_for_inference`).
+        self.merged = base is not None
+        if self.merged:
+            model, self.merged = merge_for_inference(model, self.name)
         self.model = model.to(self.device).eval()
         self._torch = torch
 
     def score(self, texts: Sequence[str], progress: bool = True) -> list[float]:
-        """Sigmoid probability per text; batches go longest first (an out-of-memory shows up at once)."""
+        """Sigmoid probability per text; batches go longest first (an out-of-memory shows up at once).
+
+        Each text is tokenized once (its length sorts it, its ids are padded into its batch), the logits stay on
+        the device until the last batch (no host sync per batch, so the next batch is prepared while the device
+        computes), and attention runs on kernels without a per-shape set-up
+        (:func:`bestofl_models.backends.hf.attention_kernels`). ``benchmarks/scoring_overhead.py`` holds this
+        against a plain ``transformers`` forward of the same (merged) model on the same batches."""
         from .backends import add_special_tokens
+        from .backends.hf import attention_kernels, padded_batch
 
         torch = self._torch
-        special = add_special_tokens(self.tokenizer)
-        lengths = [len(self.tokenizer.encode(t, add_special_tokens=special)) for t in texts]
+        ids = self.tokenizer(list(texts), add_special_tokens=add_special_tokens(self.tokenizer))["input_ids"]
         # For a causal decoder the mask changes no score; without it attention runs its causal kernel and builds no
         # [batch, 1, length, length] mask, which keeps batches as fast as single candidates on a CPU
         # (benchmarks/batched_scoring.py).
-        drop_mask = self.tokenizer.padding_side == "right" and is_causal_decoder(self.model)
-        scores: list[float] = [math.nan] * len(texts)
-        with tqdm(total=len(texts), desc="bestofl: scoring", unit="cand", disable=not progress) as bar:
-            for rows in length_sorted_batches(lengths, self.batch_size):
-                batch = self.tokenizer(
-                    [texts[i] for i in rows], return_tensors="pt", padding=True, add_special_tokens=special
-                ).to(self.device)
-                if drop_mask:
-                    del batch["attention_mask"]
-                with torch.inference_mode():
-                    logits = self.model(**batch).logits
-                for i, p in zip(rows, torch.sigmoid(logits[:, 0].double()).tolist()):
-                    scores[i] = p
+        right = self.tokenizer.padding_side == "right"
+        drop_mask = right and is_causal_decoder(self.model)
+        order: list[int] = []
+        logits = []
+        with tqdm(total=len(texts), desc="bestofl: scoring", unit="cand", disable=not progress) as bar, \
+                torch.inference_mode(), attention_kernels(self.device):
+            for rows in length_sorted_batches([len(row) for row in ids], self.batch_size):
+                batch = padded_batch([ids[i] for i in rows], self.tokenizer.pad_token_id, right=right,
+                                     mask=not drop_mask, device=self.device)
+                logits.append(self.model(**batch).logits[:, 0])
+                order.extend(rows)
                 bar.update(len(rows))
+            probabilities = torch.sigmoid(torch.cat(logits).double()).tolist() if logits else []
+        scores: list[float] = [math.nan] * len(texts)
+        for i, p in zip(order, probabilities):
+            scores[i] = p
         return scores
 
     def close(self) -> None:

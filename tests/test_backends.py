@@ -160,8 +160,9 @@ def test_shared_loading_helpers_for_training(tiny_generator_dir, tiny_verifier_a
                           pad_token_id=pad).eval()
     assert wrapped.get_base_model().config.pad_token_id == pad
     batch = loaded.tokenizer(["How much is 2+3?", "2+3=5. The answer is 5."], return_tensors="pt", padding=True)
-    with torch.inference_mode():
-        assert torch.equal(wrapped(**batch).logits, loaded.model(**batch).logits)
+    assert loaded.merged and not hasattr(loaded.model, "peft_config")  # merged for inference (a copy in memory)
+    with torch.inference_mode():  # the same model: merging moves the logits by rounding only
+        assert torch.allclose(wrapped(**batch).logits, loaded.model(**batch).logits, atol=1e-5)
     loaded.close()
 
 
@@ -196,7 +197,7 @@ def test_loading_our_verifiers_prints_no_false_missing_head_alarm(tiny_generator
         adapter.base_model.model.score.modules_to_save["default"].weight.data.fill_(0.01)
         adapter.save_pretrained(tmp_path / "adapter")
         verifier = HFVerifier(verifier_config(tiny_generator_dir, tmp_path / "adapter"))
-        head = verifier.model.base_model.model.score.modules_to_save["default"].weight
+        head = verifier.model.score.weight  # the adapter merged for inference: its saved head is the model's
         assert bool((head == 0.01).all())  # the trained head, not a fresh one
         verifier.close()
         fresh = load_seqcls(str(tiny_generator_dir), new_head=True)
@@ -267,6 +268,71 @@ def test_an_adapter_scores_as_peft_loads_it(tiny_generator_dir, tiny_verifier_ad
                                                        add_special_tokens=False)).logits[0, 0]).item()
                     for q, r, lang in items]
     assert scores == pytest.approx(expected, abs=1e-6)
+
+
+def test_stop_criterion_decodes_the_tails_as_batch_decode_does(backend):
+    """The criterion decodes with the Rust tokenizer directly; it must read the same text as batch_decode."""
+    import torch
+
+    tok = backend.tokenizer
+    criterion = StopStringsPerRow(tok, [("Frage:", "<|im_end|>")] * 64, prompt_length=0)
+    rows = torch.randint(0, len(tok), (64, criterion.lookback), generator=torch.Generator().manual_seed(0)).tolist()
+    assert criterion.decode_batch(rows) == tok.batch_decode(rows)
+    ended = tok(["x <|im_end|> y"], return_tensors="pt")["input_ids"]
+    assert StopStringsPerRow(tok, [("<|im_end|>",)], prompt_length=0)(ended, None).tolist() == [True]
+
+
+def test_padded_batch_pads_like_the_tokenizer(tiny_tokenizer_dir):
+    import torch
+    from transformers import AutoTokenizer
+
+    from bestofl_models.backends.hf import padded_batch
+
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    texts = ["How much is 2+3?", "2+3=5. The answer is 5.", "5"]
+    ids = tok(texts)["input_ids"]
+    for side in ("right", "left"):
+        tok.padding_side = side
+        expected = tok(texts, return_tensors="pt", padding=True)
+        batch = padded_batch(ids, tok.pad_token_id, right=side == "right")
+        assert torch.equal(batch["input_ids"], expected["input_ids"])
+        assert torch.equal(batch["attention_mask"], expected["attention_mask"])
+    assert set(padded_batch(ids, tok.pad_token_id, mask=False)) == {"input_ids"}
+
+
+def test_prompt_buckets_and_attention_kernels_change_nothing_on_a_cpu():
+    import contextlib
+
+    import torch
+
+    from bestofl_models.backends.hf import PROMPT_BUCKET_TOKENS, attention_kernels, prompt_bucket
+
+    assert prompt_bucket(torch.device("cpu")) is None
+    assert prompt_bucket(torch.device("cuda")) == PROMPT_BUCKET_TOKENS
+    assert isinstance(attention_kernels(torch.device("cpu")), contextlib.nullcontext)
+    assert not isinstance(attention_kernels(torch.device("cuda")), contextlib.nullcontext)  # built, not entered
+
+
+def test_an_adapter_is_merged_for_inference_and_its_files_are_untouched(tiny_generator_dir,
+                                                                        tiny_verifier_adapter_dir):
+    from bestofl_models.verifier import merge_for_inference
+
+    before = {p.name: p.read_bytes() for p in tiny_verifier_adapter_dir.iterdir() if p.is_file()}
+    loaded = load_verifier(verifier_config(tiny_generator_dir, tiny_verifier_adapter_dir))
+    assert loaded.merged and not hasattr(loaded.model, "peft_config")
+    loaded.close()
+    assert {p.name: p.read_bytes() for p in tiny_verifier_adapter_dir.iterdir() if p.is_file()} == before
+
+    class Unmergeable:
+        peft_config = {}
+
+        def merge_and_unload(self):
+            raise ValueError("cannot merge into a quantized layer")
+
+    model = Unmergeable()
+    assert merge_for_inference(model) == (model, False)  # scored through peft instead
+    full = object()
+    assert merge_for_inference(full) == (full, False)
 
 
 VLLM_VENV = Path(os.environ.get("BESTOFL_VLLM_VENV", REPO / ".venv-vllm"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 from typing import Sequence
@@ -26,6 +27,47 @@ def pick_device(device: str | None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+#: On a GPU, prompts are left-padded to a multiple of this many tokens, so that batches of a run (sorted by length,
+#: each a little shorter than the one before) repeat a few shapes instead of each bringing a new one; on a CPU
+#: there is no per-shape cost and prompts are padded to the batch's longest only (docs/ARCHITECTURE.md).
+PROMPT_BUCKET_TOKENS = 64
+
+
+def prompt_bucket(device: torch.device) -> int | None:
+    """The multiple prompt batches are padded to on ``device`` (None: the longest prompt's length)."""
+    return PROMPT_BUCKET_TOKENS if device.type == "cuda" else None
+
+
+def attention_kernels(device: torch.device):
+    """A context in which scaled-dot-product attention on ``device`` uses kernels that need no per-shape set-up:
+    on CUDA flash, memory-efficient or math attention, leaving out cuDNN attention, which builds and caches an
+    execution plan for every new (batch, length) shape (on a recent GPU torch may prefer it; decoding meets a new
+    key length at every step of every batch). Elsewhere nothing changes."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+
+
+def padded_batch(rows: Sequence[Sequence[int]], pad_token_id: int, right: bool = True, mask: bool = True,
+                 device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Token id lists as one padded ``input_ids`` tensor (padded on the right or the left with ``pad_token_id``)
+    and, with ``mask``, its ``attention_mask``: what the tokenizer's padding call gives, without tokenizing again."""
+    length = max((len(row) for row in rows), default=0)
+    ids = torch.full((len(rows), length), pad_token_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), length), dtype=torch.long) if mask else None
+    for i, row in enumerate(rows):
+        span = slice(0, len(row)) if right else slice(length - len(row), length)
+        ids[i, span] = torch.tensor(row, dtype=torch.long)
+        if attention is not None:
+            attention[i, span] = 1
+    batch = {"input_ids": ids.to(device)}
+    if attention is not None:
+        batch["attention_mask"] = attention.to(device)
+    return batch
+
+
 class StopStringsPerRow(transformers.StoppingCriteria):
     """Marks a row finished once its own stop strings appear in what it generated."""
 
@@ -36,9 +78,17 @@ class StopStringsPerRow(transformers.StoppingCriteria):
         longest = max((len(tokenizer.encode(s, add_special_tokens=False)) for row in self.stops for s in row), default=0)
         # A few extra tokens: a stop string may straddle token boundaries differently than it encodes alone.
         self.lookback = longest + 2
+        # It runs after every decoding step: the Rust tokenizer decodes the tails directly (5x faster than
+        # batch_decode's wrapper), unless the tokenizer would also clean up spaces after decoding.
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        self.decode_batch = (
+            (lambda rows: backend.decode_batch(rows, skip_special_tokens=False))
+            if backend is not None and not getattr(tokenizer, "clean_up_tokenization_spaces", False)
+            else tokenizer.batch_decode
+        )
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        tails = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :][:, -self.lookback :])
+        tails = self.decode_batch(input_ids[:, self.prompt_length :][:, -self.lookback :].tolist())
         done = [any(s in tail for s in row) for row, tail in zip(self.stops, tails)]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
@@ -91,7 +141,8 @@ class HFBackend:
         settings: SamplingSettings,
     ) -> list[str]:
         batch = self.tokenizer(
-            list(prompts), return_tensors="pt", padding=True, add_special_tokens=add_special_tokens(self.tokenizer)
+            list(prompts), return_tensors="pt", padding=True, pad_to_multiple_of=prompt_bucket(self.device),
+            add_special_tokens=add_special_tokens(self.tokenizer),
         ).to(self.device)
         prompt_length = batch["input_ids"].shape[1]
         criteria = transformers.StoppingCriteriaList()
@@ -99,9 +150,10 @@ class HFBackend:
             criteria.append(StopStringsPerRow(self.tokenizer, stops, prompt_length))
         # transformers samples a batch from one RNG: seed it from the batch's candidates.
         torch.manual_seed(combined_seed(seeds))
-        output = self.model.generate(
-            **batch, generation_config=self._generation_config(settings), stopping_criteria=criteria
-        )
+        with attention_kernels(self.device):
+            output = self.model.generate(
+                **batch, generation_config=self._generation_config(settings), stopping_criteria=criteria
+            )
         texts = self.tokenizer.batch_decode(output[:, prompt_length:], skip_special_tokens=True)
         return [postprocess_generated_text(text, list(stop), None) for text, stop in zip(texts, stops)]
 
