@@ -42,6 +42,8 @@ BENCHMARKS = (
     "bestofl_overhead",
     "all_tasks_vs_one",
     "batched_scoring",
+    "scoring_overhead",
+    "generation_overhead",
     "padding_efficiency",
     "report_speed",
     "store_cost",
