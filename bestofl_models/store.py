@@ -19,7 +19,8 @@ timeout for concurrent writers; the same role as lm-eval's own SQLite response c
   the numbers the translation lost (a non-empty list: refused by the number check, cached all the same).
 
 Uniqueness is the schema's job (primary keys, ``INSERT OR IGNORE``); a killed writer loses at most its open
-transaction. A directory that still holds the JSON Lines store of bestofl 0.1 (``candidates.jsonl``) is
+transaction. A store directory on a network file system (:func:`network_filesystem`) is refused for writing: WAL
+needs every writer on one machine's local disk (a store per machine, merged by ``read_stores=`` or reports). A directory that still holds the JSON Lines store of bestofl 0.1 (``candidates.jsonl``) is
 imported once, read-only: the original files are never written. Its candidates keep their old generator
 names as identities (``legacy:NAME``), so a harness run never reuses them, and its scores are not imported
 (0.1 did not record which text a score was computed on). ``CandidateStore(None)`` keeps everything in memory
@@ -35,6 +36,7 @@ import json
 import logging
 import math
 import os
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -300,6 +302,7 @@ class CandidateStore:
             return
         try:
             os.makedirs(self.directory, exist_ok=True)
+            _refuse_network_filesystem(self.directory)
             _refuse_symlinks(self.path)
             self._db = self._connect(self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -708,6 +711,71 @@ def _uri_path(path: str) -> str:
     from urllib.parse import quote
 
     return quote(os.path.abspath(path))
+
+
+#: File system types on which SQLite's WAL journal (shared memory, POSIX locks) is not safe: network and
+#: cluster file systems, and FUSE mounts of remote storage.
+NETWORK_FILESYSTEMS = frozenset({
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "sshfs", "fuse.sshfs", "ceph", "fuse.ceph",
+    "fuse.ceph-fuse", "glusterfs", "fuse.glusterfs", "lustre", "gpfs", "beegfs", "ocfs2", "gfs2", "fuse.s3fs",
+    "fuse.gcsfuse", "fuse.rclone", "fuse.juicefs", "fuse.davfs", "davfs", "fuse.mfs", "pvfs2", "orangefs",
+})
+
+
+def _unescape_mount_path(field_: str) -> str:
+    """A path field of ``/proc/self/mountinfo`` (space, tab, newline and backslash are octal escapes)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field_)
+
+
+def mount_type(mountinfo: str, path: str) -> str | None:
+    """The file system type of the mount holding the absolute ``path``, from the text of
+    ``/proc/self/mountinfo`` (or of ``/proc/mounts``); the innermost mount point wins, the later line on a tie."""
+    best, best_len = None, -1
+    for line in mountinfo.splitlines():
+        fields_ = line.split()
+        if " - " in line:  # mountinfo: ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL...] - TYPE SOURCE ...
+            head, _, tail = line.partition(" - ")
+            head_fields, tail_fields = head.split(), tail.split()
+            if len(head_fields) < 5 or not tail_fields:
+                continue
+            point, fstype = _unescape_mount_path(head_fields[4]), tail_fields[0]
+        elif len(fields_) >= 3:  # /proc/mounts: SOURCE MOUNT_POINT TYPE OPTIONS 0 0
+            point, fstype = _unescape_mount_path(fields_[1]), fields_[2]
+        else:
+            continue
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= best_len:
+            best, best_len = fstype, len(point)
+    return best
+
+
+def network_filesystem(mountinfo: str, path: str) -> str | None:
+    """The network file system type ``path`` is on (``nfs4``, ``cifs``, ``fuse.sshfs``, ...), or None when local."""
+    fstype = mount_type(mountinfo, path)
+    return fstype if fstype in NETWORK_FILESYSTEMS else None
+
+
+def _read_mountinfo() -> str:
+    """This process's mount table (empty where there is none to read, e.g. outside Linux: nothing is refused)."""
+    for source in ("/proc/self/mountinfo", "/proc/mounts"):
+        try:
+            with open(source, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            continue
+    return ""
+
+
+def _refuse_network_filesystem(directory: str) -> None:
+    """StoreError when ``directory`` is on a network file system: SQLite's WAL needs one machine's local disk."""
+    mountinfo = _read_mountinfo()
+    fstype = network_filesystem(mountinfo, os.path.realpath(directory)) if mountinfo else None
+    if fstype is not None:
+        raise StoreError(
+            f"store directory {directory} is on a network file system ({fstype}); SQLite's WAL journal does not work "
+            "there (writers on several machines can damage the store). Give each machine a store on its own local "
+            "disk (store=/local/dir) and merge them: read_stores=A:B in --model_args, or bestofl-report --store A "
+            "--store B.")
 
 
 def damaged_store_error(path: str, exc: sqlite3.DatabaseError) -> StoreError:

@@ -383,3 +383,47 @@ def test_a_killed_conversion_leaves_no_staging_folder_behind_after_the_next_run(
     monkeypatch.setattr(embedded, "convert_gguf", convert)
     assert embedded.converted_folder("smollm2-135m", cache=tmp_path) == folder
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([folder.name, alive.name, other_host.name])
+
+
+# ------------------------------------------------------------------------------ 11. a store on a network file system
+
+MOUNTINFO = """\
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+40 27 0:50 / /home rw,relatime - nfs4 fileserver:/export/home rw,vers=4.2
+41 40 254:1 / /home/alice/local\\040disk rw,relatime - xfs /dev/vdb rw
+42 27 0:51 / /mnt/cluster rw,relatime shared:5 - lustre 10.0.0.1@tcp:/fs rw
+43 27 0:52 / /mnt/laptop rw,nosuid - fuse.sshfs alice@laptop:/ rw
+44 27 0:53 / /mnt/share rw - cifs //server/share rw
+45 27 0:54 / /srv/data rw - ext4 /dev/vdc rw
+46 27 0:55 / /srv/data rw - 9p hostshare rw
+"""
+
+
+@pytest.mark.parametrize("path, fstype", [
+    ("/home/alice/store", "nfs4"), ("/home", "nfs4"), ("/home/alice/local disk/store", None), ("/homework", None),
+    ("/mnt/cluster/runs/s", "lustre"), ("/mnt/laptop/s", "fuse.sshfs"), ("/mnt/share/s", "cifs"), ("/tmp/s", None),
+    ("/srv/data/s", "9p"),  # mounted over: the later line wins
+])
+def test_network_file_systems_are_recognised_from_the_mount_table(path, fstype):
+    from bestofl_models.store import mount_type, network_filesystem
+
+    assert network_filesystem(MOUNTINFO, path) == fstype
+    mounts = "\n".join(f"{line.split(' - ')[1].split()[1]} {line.split()[4]} {line.split(' - ')[1].split()[0]} rw 0 0"
+                       for line in MOUNTINFO.splitlines())  # the /proc/mounts layout
+    assert network_filesystem(mounts, path) == fstype
+    assert mount_type(MOUNTINFO, "/tmp/s") == "ext4"
+
+
+def test_a_store_on_a_network_file_system_is_refused_naming_the_alternative(tmp_path, monkeypatch):
+    from bestofl_models import store as store_module
+    from bestofl_models.store import CandidateStore, StoreError
+
+    _store(tmp_path / "R")
+    monkeypatch.setattr(store_module, "_read_mountinfo",
+                        lambda: f"27 1 254:0 / / rw - ext4 /dev/vda rw\n50 27 0:60 / {tmp_path} rw - nfs4 srv:/x rw\n")
+    with pytest.raises(StoreError, match=r"network file system \(nfs4\).*read_stores=A:B.*--store A --store B"):
+        CandidateStore(tmp_path / "S")
+    assert not (tmp_path / "S" / "store.sqlite").exists()
+    assert len(CandidateStore(tmp_path / "R", read_only=True)) == 16  # reports read such stores: only writers refused
+    monkeypatch.undo()
+    CandidateStore(tmp_path / "T").close()  # this machine's own disk is fine
