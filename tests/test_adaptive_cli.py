@@ -7,14 +7,12 @@ import json
 
 import fixtures  # tests/ is on sys.path (rootdir conftest)
 import pytest
-from test_results_cli import DATA_DIR, lm_eval
+from test_results_cli import lm_eval
 
 from bestofl_models import testing
 from bestofl_models.pool import RECOMMENDED_POOL_FILE, RECOMMENDED_POOL_FORMAT
 
-pytestmark = [
-    pytest.mark.slow,
-]
+pytestmark = pytest.mark.slow
 
 
 def test_adaptive_run_with_a_recommended_pool_file(tmp_path):

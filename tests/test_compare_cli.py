@@ -16,9 +16,7 @@ from test_harness_cli import env, lm_eval_mgsm_offline, run
 
 from fixtures import DATA_DIR
 
-pytestmark = [
-    pytest.mark.slow,
-]
+pytestmark = pytest.mark.slow
 TASKS = {"mgsm_xling_de": "numeric", "mgsm_native_cot_de": "strict-match"}  # task -> its first filter
 
 

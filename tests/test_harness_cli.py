@@ -26,9 +26,7 @@ from bestofl_tasks.data import load_docs
 from store_tables import row_count, snapshot
 
 LM_EVAL = str(Path(sys.executable).parent / "lm_eval")
-pytestmark = [
-    pytest.mark.slow,
-]
+pytestmark = pytest.mark.slow
 
 
 def env() -> dict:

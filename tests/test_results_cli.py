@@ -16,9 +16,7 @@ import pytest
 from bestofl_models import testing
 
 LM_EVAL = str(Path(sys.executable).parent / "lm_eval")
-pytestmark = [
-    pytest.mark.slow,
-]
+pytestmark = pytest.mark.slow
 
 
 def lm_eval(cwd: Path, model_args: dict, out: str, *extra: str) -> tuple[dict, list[dict], str]:
