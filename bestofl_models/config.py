@@ -451,6 +451,7 @@ def parse_model_args(
         backend_options=MappingProxyType(options),
     )
     _check(config)
+    _check_local_model("pretrained", config.pretrained)
     return config
 
 
@@ -459,6 +460,14 @@ def looks_like_local_path(name: str) -> bool:
     ``org/name``, or an existing file or directory."""
     return (os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1
             or os.path.exists(os.path.expanduser(name)))
+
+
+def _check_local_model(key: str, name: str) -> None:
+    """A value that can only be a path (absolute, ``./``, ``~``, deeper than ``org/name``) must exist: otherwise
+    transformers would try it as a Hub id ("Repo id must be in the form ..."), which names nothing to fix."""
+    if looks_like_local_path(name) and name not in embedded.ALIASES and not os.path.exists(os.path.expanduser(name)):
+        raise ModelArgsError(f"{key}={name}: no such folder; give a local model folder (config.json and weights), "
+                             "a Hub id (org/name) or smollm2-135m.")
 
 
 def normalize_model_path(name: str) -> str:

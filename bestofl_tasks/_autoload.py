@@ -17,9 +17,10 @@ packages) calls :func:`arm` at interpreter start. ``arm`` only appends a finder 
   starts the call on our model (``begin_call``: the evaluated tasks, whose questions are translated and answer
   lines checked, and the call's ``--samples``, ``--system_instruction`` and ``--gen_kwargs``; counts restart) and
   adds our per-request records (selected language and score, ``candidates``) to the ``--log_samples`` rows;
-* ``lm_eval.__main__``: a bad ``--model_args`` value of our models (``ModelArgsError``), or an lm-eval option
-  they refuse (``LmEvalOptionError``: ``--use_cache``), ends the CLI with its one-line message and exit code 2
-  instead of a traceback.
+* ``lm_eval.__main__``: a bad ``--model_args`` value of our models (``ModelArgsError``), an lm-eval option
+  they refuse (``LmEvalOptionError``: ``--use_cache``), a store that cannot be used (``StoreError``,
+  ``StoreNotWritableError``) or an unusable ``BESTOFL_CACHE`` (``CacheError``) ends the CLI with its one-line
+  message and exit code 2 instead of a traceback.
 
 Set ``BESTOFL_AUTOLOAD=0`` to switch it off. Every failure is swallowed: a broken hook must
 never break interpreter start-up or lm-eval.
@@ -180,8 +181,13 @@ def _unhide_results_folder(tracker) -> None:
         general.model_name_sanitized = "_" + name.lstrip(".")
 
 
+#: bestofl's errors that say what to change in one line: the ``lm_eval`` CLI prints them without a traceback.
+ONE_LINE_ERRORS = ("ModelArgsError", "LmEvalOptionError", "StoreError", "StoreNotWritableError", "CacheError")
+
+
 def patch_cli(module) -> None:
-    """The ``lm_eval`` CLI prints our ``--model_args`` errors as one line (exit 2), not as a traceback."""
+    """The ``lm_eval`` CLI prints our ``--model_args``, lm-eval option, store and cache errors as one line (exit 2),
+    not as a traceback."""
     original = module.cli_evaluate
     if getattr(original, "_bestofl", False):
         return
@@ -189,9 +195,9 @@ def patch_cli(module) -> None:
     def cli_evaluate():
         try:
             return original()
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             kind = type(exc).__name__
-            if kind not in ("ModelArgsError", "LmEvalOptionError"):
+            if kind not in ONE_LINE_ERRORS or not type(exc).__module__.startswith("bestofl_models"):
                 raise
             print(f"lm_eval: error: {'--model_args: ' if kind == 'ModelArgsError' else ''}{exc}", file=sys.stderr)
             raise SystemExit(2) from None

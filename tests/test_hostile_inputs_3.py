@@ -427,3 +427,101 @@ def test_a_store_on_a_network_file_system_is_refused_naming_the_alternative(tmp_
     assert len(CandidateStore(tmp_path / "R", read_only=True)) == 16  # reports read such stores: only writers refused
     monkeypatch.undo()
     CandidateStore(tmp_path / "T").close()  # this machine's own disk is fine
+
+
+# ------------------------------------------------------------------------------ 8. more messages, not tracebacks
+
+
+@pytest.mark.parametrize("bad_line", ['{"filter": "numeric", "exact_match": 1.0}', "[1, 2]", "{not json"])
+def test_compare_names_a_samples_row_without_doc_id(tmp_path, capsys, bad_line):
+    from test_compare import BESTOFL, HF, write_run
+
+    base = write_run(tmp_path / "a", HF, {"mgsm_xling_de": {0: 1.0, 1: 0.0}})
+    run = write_run(tmp_path / "b", BESTOFL, {"mgsm_xling_de": {0: 1.0, 1: 1.0}})
+    samples = next((run / "model").glob("samples_*.jsonl"))
+    samples.write_text(samples.read_text() + bad_line + "\n")
+    code, err = _report(["compare", base, run, "--out", tmp_path / "cmp"], capsys)
+    assert code == 2 and "Traceback" not in err and f"{samples} line 3" in err
+    assert ("has no doc_id" in err) or ("is not JSON" in err)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("generate:\n  k: [8\n", "is not a plain YAML mapping of settings"),
+    ("base_model: !!python/object/apply:os.system ['echo pwned']\n", "is not a plain YAML mapping of settings"),
+    ("\tbad: tab\n", "is not a plain YAML mapping of settings"),
+])
+def test_a_training_config_that_is_not_plain_yaml_is_a_config_error(tmp_path, capsys, text, expected):
+    from training.cli import main
+    from training.config import ConfigError, load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=expected):
+        load_config(path)
+    assert main(["check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bestofl-train: error:") and "Traceback" not in err and "pwned" not in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="--set 'generate.k=\\[8': the value is not plain YAML"):
+        load_config(None, ["generate.k=[8"])
+
+
+@pytest.mark.parametrize("value", ["/no/such/model", "./models/missing", "~/no-such-model-dir", "a/b/c"])
+def test_a_missing_pretrained_path_says_no_such_folder(value):
+    from bestofl_models.config import ModelArgsError, parse_model_args
+
+    with pytest.raises(ModelArgsError, match=f"pretrained={value}: no such folder"):
+        parse_model_args({"pretrained": value}, "self-consistency")
+
+
+@pytest.mark.parametrize("error", ["StoreError", "StoreNotWritableError", "CacheError", "ModelArgsError"])
+def test_the_lm_eval_cli_prints_a_store_or_cache_error_as_one_line(capsys, error):
+    import types
+
+    from bestofl_models import cache, config, store
+    from bestofl_tasks._autoload import patch_cli
+
+    kinds = {"StoreError": store.StoreError, "StoreNotWritableError": store.StoreNotWritableError,
+             "CacheError": cache.CacheError, "ModelArgsError": config.ModelArgsError}
+
+    def cli_evaluate():
+        raise kinds[error]("candidate store /s/store.sqlite is a symbolic link; point store= at the real directory")
+
+    module = types.SimpleNamespace(cli_evaluate=cli_evaluate)
+    patch_cli(module)
+    with pytest.raises(SystemExit) as exit_:
+        module.cli_evaluate()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and err.startswith("lm_eval: error: ")
+    assert "is a symbolic link" in err
+
+    def other():
+        raise ValueError("not ours")
+
+    module = types.SimpleNamespace(cli_evaluate=other)
+    patch_cli(module)
+    with pytest.raises(ValueError, match="not ours"):  # anything else keeps its traceback
+        module.cli_evaluate()
+
+
+def test_the_lm_eval_cli_refuses_a_symlinked_store_in_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from translation_fixtures import _tokenizer
+
+    tokenizer_only = tmp_path / "generator"
+    _tokenizer().save_pretrained(tokenizer_only)  # the store is opened before the generator's weights are needed
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "store.sqlite").symlink_to(tmp_path / "elsewhere.sqlite")
+    env = {k: v for k, v in os.environ.items() if k != "BESTOFL_DATA_DIR"}
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "lm_eval"), "--model", "self-consistency", "--model_args",
+         f"pretrained={tokenizer_only},n=2,store={store}", "--tasks", "mgsm_xling_de", "--limit", "1"],
+        capture_output=True, text=True, timeout=600, env={**env, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("lm_eval: error: ") and "is a symbolic link" in last
+    assert not (tmp_path / "elsewhere.sqlite").exists()

@@ -377,7 +377,11 @@ def parse_overrides(items: list[str] | None) -> list[tuple[str, Any]]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set generate.k=8")
-        pairs.append((key.strip(), yaml.safe_load(raw) if raw.strip() else None))
+        try:
+            pairs.append((key.strip(), yaml.safe_load(raw) if raw.strip() else None))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not plain YAML ({getattr(exc, 'problem', None) or exc}); "
+                              "quote it, e.g. --set 'key=\"text\"'") from None
     return pairs
 
 
@@ -388,7 +392,15 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist (try training/configs/tiny-cpu.yaml)")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:  # a syntax error, or a tag such as !!python/object (safe_load refuses them)
+            where = getattr(exc, "problem_mark", None)
+            line = f" line {where.line + 1}" if where is not None else ""
+            raise ConfigError(f"{path}{line} is not a plain YAML mapping of settings: "
+                              f"{getattr(exc, 'problem', None) or exc}".rstrip()) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} cannot be read ({exc})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of settings")
     for key, value in parse_overrides(overrides):

@@ -93,8 +93,20 @@ def _task_run(samples_path: str, task: str, config: dict) -> TaskRun:
     if not os.path.isfile(samples_path):
         raise ValueError(f"{samples_path} is missing: compare needs lm-eval's per-doc samples; "
                          "re-run with --log_samples (lm-eval writes them beside results_*.json)")
+    rows = []
     with open(samples_path, "rb") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise ValueError(f"{samples_path} line {number} is not JSON ({exc}); compare needs the samples file "
+                                 "lm-eval wrote with --log_samples, unedited") from None
+            if not isinstance(row, dict) or "doc_id" not in row:
+                raise ValueError(f"{samples_path} line {number} has no doc_id; compare needs the per-doc rows "
+                                 "lm-eval writes with --log_samples (each names its doc_id)")
+            rows.append(row)
     metrics, filters = config.get("metric_list") or [], config.get("filter_list") or []
     if metrics:
         metric = metrics[0]["metric"]
