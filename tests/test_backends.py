@@ -88,11 +88,54 @@ def test_checkpoint_sampling_defaults_are_not_applied(backend, tiny_generator_di
         loaded.close()
 
 
+def stopped_rows(criterion, ids):
+    """Rows the criterion finishes when called after every token, as ``generate`` calls it."""
+    import torch
+
+    done = torch.zeros(ids.shape[0], dtype=torch.bool)
+    for end in range(1, ids.shape[1] + 1):
+        done |= criterion(ids[:, :end], None)
+    return done.tolist()
+
+
 def test_stop_criterion_marks_rows_separately(backend):
     tok = backend.tokenizer
     rows = tok(["aaa Frage: x", "aaa Question : y"], return_tensors="pt", padding=True)["input_ids"]
-    done = StopStringsPerRow(tok, [("Frage:",), ("Frage:",)], prompt_length=0)(rows, None)
-    assert done.tolist() == [True, False]
+    assert stopped_rows(StopStringsPerRow(tok, [("Frage:",), ("Frage:",)], prompt_length=0), rows) == [True, False]
+
+
+def test_stop_criterion_finds_what_decoding_every_tail_finds(backend):
+    """The criterion decodes only rows whose newest token can end a stop string; called after every token it
+    finishes the same rows at the same steps as decoding every row's tail at every step (random token streams
+    with the stop strings planted, CJK and Thai ones included)."""
+    import random
+
+    import torch
+
+    tok = backend.tokenizer
+    stops = [("Frage:", "<|im_end|>"), ("问题：",), ("โจทย์:",), ("Question :", "</s>")]
+    rng = random.Random(0)
+    rows = []
+    for i in range(32):
+        ids = [rng.randrange(len(tok)) for _ in range(rng.randrange(5, 25))]
+        if i % 2:
+            ids += tok.encode(rng.choice(stops[i % len(stops)]), add_special_tokens=False)
+        rows.append((ids + [rng.randrange(len(tok)) for _ in range(30)])[:30])
+    ids = torch.tensor(rows)
+    per_row = [stops[i % len(stops)] for i in range(len(rows))]
+    criterion = StopStringsPerRow(tok, per_row, prompt_length=2)
+    assert criterion.ending is not None  # the table is in use
+    first = {}
+    for end in range(3, ids.shape[1] + 1):
+        for row in criterion(ids[:, :end], None).nonzero().flatten().tolist():
+            first.setdefault(row, end)
+    expected = {}
+    for row, (tail_ids, row_stops) in enumerate(zip(rows, per_row)):
+        for end in range(3, len(tail_ids) + 1):
+            if any(s in tok.decode(tail_ids[2:end]) for s in row_stops):
+                expected[row] = end
+                break
+    assert first == expected and len(expected) >= 16
 
 
 def test_adapter_and_full_classifier_give_probabilities(tiny_generator_dir, tiny_verifier_dir,
@@ -278,7 +321,7 @@ def test_stop_criterion_decodes_the_tails_as_batch_decode_does(backend):
     criterion = StopStringsPerRow(tok, [("Frage:", "<|im_end|>")] * 64, prompt_length=0)
     rows = torch.randint(0, len(tok), (64, criterion.lookback), generator=torch.Generator().manual_seed(0)).tolist()
     assert criterion.decode_batch(rows) == tok.batch_decode(rows)
-    ended = tok(["x <|im_end|> y"], return_tensors="pt")["input_ids"]
+    ended = tok(["x <|im_end|>"], return_tensors="pt")["input_ids"]
     assert StopStringsPerRow(tok, [("<|im_end|>",)], prompt_length=0)(ended, None).tolist() == [True]
 
 
