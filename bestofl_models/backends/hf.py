@@ -69,20 +69,22 @@ def padded_batch(rows: Sequence[Sequence[int]], pad_token_id: int, right: bool =
     return batch
 
 
-#: Per tokenizer: each token id's text decoded alone (built once, for :func:`_ending_tokens`).
-_TOKEN_TEXTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+#: Per tokenizer: each token id's text decoded alone, and the tables :func:`_ending_tokens` built from them.
+_TOKEN_TABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _ending_tokens(tokenizer, decode_batch, chars: frozenset[str]) -> torch.Tensor:
     """A bool per token id (and one more, True, for ids past the tokenizer's): whether appending the token can
     complete a string ending in one of ``chars``: its text alone holds one of them, or holds U+FFFD (it is a piece
-    of a multi-byte character, completed in context)."""
-    texts = _TOKEN_TEXTS.get(tokenizer)
-    if texts is None:
-        texts = decode_batch([[i] for i in range(len(tokenizer))])
-        _TOKEN_TEXTS[tokenizer] = texts
-    marks = chars | {"\ufffd"}
-    return torch.tensor([any(c in text for c in marks) for text in texts] + [True], dtype=torch.bool)
+    of a multi-byte character, completed in context). Built once per tokenizer and set of characters."""
+    tables = _TOKEN_TABLES.setdefault(tokenizer, {})
+    if chars not in tables:
+        if "texts" not in tables:
+            tables["texts"] = decode_batch([[i] for i in range(len(tokenizer))])
+        marks = chars | {"\ufffd"}
+        tables[chars] = torch.tensor([any(c in text for c in marks) for text in tables["texts"]] + [True],
+                                     dtype=torch.bool)
+    return tables[chars]
 
 
 class StopStringsPerRow(transformers.StoppingCriteria):
