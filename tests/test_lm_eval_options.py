@@ -276,3 +276,25 @@ def test_top_level_fields_describe_the_run_or_are_named(tmp_path, evaluate):
     }
     assert results["configs"][TASK]["num_fewshot"] == 2  # the task's own setting, named as such
     assert f"configs.{TASK}.num_fewshot" in block["top_level_fields_not_describing_the_run"]
+
+
+# ----------------------------------------------------------------------------------------------- the small model
+
+
+@pytest.mark.slow  # SmolLM2-135M on the CPU: ~15 s
+def test_system_instruction_and_max_gen_toks_on_smollm2(smollm2_dir, tmp_path, evaluate, monkeypatch):
+    """SmolLM2's own chat template: the instruction replaces its default system turn in every pool language, and
+    ``--gen_kwargs max_gen_toks=8`` bounds what it generates."""
+    lm = harness.BestOfL(**model_args(tmp_path, pretrained=str(smollm2_dir), languages="en:de:fr", n=3,
+                                      max_gen_toks=64))
+    prompts = capture_prompts(lm, monkeypatch)
+    new_tokens = count_new_tokens(lm, monkeypatch)
+    results = evaluate(lm, limit=1, system_instruction="Answer like a pirate.", gen_kwargs="max_gen_toks=8")
+    assert len(prompts) == 3
+    for prompt in prompts:
+        assert prompt.startswith("<|im_start|>system\nAnswer like a pirate.<|im_end|>\n<|im_start|>user\n")
+        assert "SmolLM" not in prompt
+    assert sum("Frage:" in p for p in prompts) == sum("Question :" in p for p in prompts) == 1  # de, fr, en
+    assert len(new_tokens) == 3 and max(new_tokens) <= 8
+    applied = results["config"]["bestofl"]["applied_settings"]
+    assert applied["max_gen_toks"] == 8 and applied["system_instruction"]["applied_as"] == [SYSTEM_TURN]
