@@ -310,6 +310,15 @@ def merge_for_inference(model, name: str = "verifier"):
         return model, False
 
 
+def _accepts(function, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 class _ScoresTexts:
     """``score_items``: the texts of ``text_format`` for ``(question, response, lang)`` items, then ``score``."""
 
@@ -349,14 +358,16 @@ class HFVerifier(_ScoresTexts):
         if self.merged:
             model, self.merged = merge_for_inference(model, self.name)
         self.model = model.to(self.device).eval()
+        # A decoder's forward builds a key/value cache unless told not to; scoring never reads it.
+        self._forward_options = {"use_cache": False} if _accepts(self.model.forward, "use_cache") else {}
         self._torch = torch
 
     def score(self, texts: Sequence[str], progress: bool = True) -> list[float]:
         """Sigmoid probability per text; batches go longest first (an out-of-memory shows up at once).
 
-        Each text is tokenized once (its length sorts it, its ids are padded into its batch), the logits stay on
-        the device until the last batch (no host sync per batch, so the next batch is prepared while the device
-        computes), and attention runs on kernels without a per-shape set-up
+        Each text is tokenized once (its length sorts it, its ids are padded into its batch), no key/value cache is
+        built, the logits stay on the device until the last batch (no host sync per batch, so the next batch is
+        prepared while the device computes), and attention runs on kernels without a per-shape set-up
         (:func:`bestofl_models.backends.hf.attention_kernels`). ``benchmarks/scoring_overhead.py`` holds this
         against a plain ``transformers`` forward of the same (merged) model on the same batches."""
         from .backends import add_special_tokens
@@ -376,7 +387,7 @@ class HFVerifier(_ScoresTexts):
             for rows in length_sorted_batches([len(row) for row in ids], self.batch_size):
                 batch = padded_batch([ids[i] for i in rows], self.tokenizer.pad_token_id, right=right,
                                      mask=not drop_mask, device=self.device)
-                logits.append(self.model(**batch).logits[:, 0])
+                logits.append(self.model(**batch, **self._forward_options).logits[:, 0])
                 order.extend(rows)
                 bar.update(len(rows))
             probabilities = torch.sigmoid(torch.cat(logits).double()).tolist() if logits else []
