@@ -499,8 +499,9 @@ class CandidateStore:
 
     def _latest_gold(self, uses: Sequence[tuple]) -> None:
         """The gold answer of the uses just written is the problem's gold from now on: every stored use of the
-        same problem takes it (a rerun with a corrected gold), with one warning per problem whose gold changed."""
-        golds = {row[4]: row[5] for row in uses}  # problem_id -> gold (the batch's last)
+        same problem takes it (a rerun with a corrected gold), with one warning per problem whose gold changed. A use
+        without a gold (None) changes nothing."""
+        golds = {row[4]: row[5] for row in uses if row[5] is not None}  # problem_id -> gold (the batch's last)
         for problem_id, gold in golds.items():
             old = self._db.execute("SELECT DISTINCT gold FROM uses WHERE problem_id = ? AND gold IS NOT ?",
                                    (problem_id, gold)).fetchall()

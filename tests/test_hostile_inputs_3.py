@@ -525,3 +525,12 @@ def test_the_lm_eval_cli_refuses_a_symlinked_store_in_one_line(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("lm_eval: error: ") and "is a symbolic link" in last
     assert not (tmp_path / "elsewhere.sqlite").exists()
+
+
+def test_a_use_without_a_gold_never_erases_a_known_gold(tmp_path):
+    from bestofl_models.store import CandidateStore, Use
+
+    store = CandidateStore(tmp_path / "S")
+    store.add_candidates([_candidate("k1", "18")])
+    store.add_uses([Use("k1", "mgsm_xling_fr", 7, "fr", "mgsm-0007", None)])
+    assert {u.gold for u in store.uses()} == {"18", None} and store.rows()[0].gold == "18"

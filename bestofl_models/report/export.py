@@ -42,7 +42,7 @@ def check_export_target(out: str, stores: Sequence[str]) -> None:
         for name in STORE_FILES:
             path = os.path.join(store, name)
             same = (os.path.dirname(target) == os.path.realpath(store) and os.path.basename(target) == name) or (
-                os.path.lexists(out) and os.path.exists(path) and os.path.samefile(out, path))
+                os.path.exists(out) and os.path.exists(path) and os.path.samefile(out, path))
             if same:
                 raise ValueError(f"--out {out} is the store's own file {path}; the export would replace the store. "
                                  "Write the export outside the store (e.g. --out export.jsonl)")
