@@ -30,13 +30,16 @@ STOPS = ("Frage:", "</s>", "<|im_end|>", "<|eot_id|>", "<|endoftext|>")
 
 
 def prompt_batches(tokenizer, count: int, batch: int, first_problem: int = 0) -> list[list[str]]:
-    """``count`` generator prompts (MGSM problems from ``first_problem`` on, each in the next language of
-    ``POOL8``), longest first as the harness orders them, in batches of ``batch``."""
+    """``count`` generator prompts (the ``first_problem``-th (problem, language) pair of MGSM on: problem ``k``
+    in ``POOL8``'s language ``k``, the next round of problems in the next languages, so any number are distinct),
+    longest first as the harness orders them, in batches of ``batch``."""
     from bestofl_tasks.prompts import generator_prompt
 
-    problems = mgsm_problems(first_problem + count)[first_problem:]
-    prompts = [generator_prompt(tokenizer, p["parallel"][POOL8[i % len(POOL8)]], POOL8[i % len(POOL8)])
-               for i, p in enumerate(problems)]
+    problems = mgsm_problems()
+    prompts = []
+    for k in range(first_problem, first_problem + count):
+        lang = POOL8[(k + k // len(problems)) % len(POOL8)]
+        prompts.append(generator_prompt(tokenizer, problems[k % len(problems)]["parallel"][lang], lang))
     prompts.sort(key=lambda p: -len(tokenizer.encode(p, add_special_tokens=False)))
     return [prompts[i:i + batch] for i in range(0, len(prompts), batch)]
 

@@ -40,9 +40,20 @@ def test_without_a_gpu_it_asks_for_tiny(capsys):
     assert "--tiny" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("batches", ["", "0,16", "a,b"])
+def test_batches_must_be_positive_integers(batches, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        gpu_check.main(["--tiny", "--batches", batches])
+    assert exit_info.value.code == 2
+    assert "--batches" in capsys.readouterr().err
+
+
 @pytest.mark.slow
-def test_tiny_run_goes_through_fit_scoring_and_generation(tmp_path, capsys):
-    code = gpu_check.main(["--tiny", "--batch", "4", "--json", str(tmp_path / "report.json")])
+def test_tiny_run_goes_through_fit_scoring_and_generation(tmp_path, capsys, monkeypatch):
+    from bestofl_models.backends import sizing
+
+    monkeypatch.setattr(sizing, "free_memory_bytes", lambda device: 8 * 2**30)  # as if a GPU had 8 GiB free
+    code = gpu_check.main(["--tiny", "--batches", "1,4", "--json", str(tmp_path / "report.json")])
     out = capsys.readouterr().out
     report = json.loads((tmp_path / "report.json").read_text())
     assert code == 0
@@ -50,11 +61,20 @@ def test_tiny_run_goes_through_fit_scoring_and_generation(tmp_path, capsys):
     assert fit["global_step"] == 1 and math.isfinite(fit["train_loss"]) and fit["rows"] == 32
     assert fit["adapter"].endswith("fit/adapter") and "r=16 alpha=32" in fit["settings"]
     scoring = report["scoring"]
-    assert scoring["candidates"] == 32 and scoring["ratio"] > 0
+    assert scoring["candidates"] == 32 and scoring["ratio"] > 0 and scoring["merged"] is True
     assert scoring["max_score_difference"] < 1e-3  # batching must not change the scores
-    generation = report["generation"]["batches"]
-    assert set(generation) == {"1", "4"}
-    assert 0 < generation["1"]["tokens"] <= 16 and 0 < generation["4"]["tokens"] <= 4 * 16
+    overhead = scoring["overhead"]
+    assert set(overhead["ratio_wall"]) == {"plain", "peft_unmerged"}
+    assert overhead["max_score_difference"]["plain"] < 1e-4  # ours and the plain merged forward agree
+    assert overhead["max_score_difference"]["peft_unmerged"] < 1e-4  # and merging changed nothing but rounding
+    assert scoring["auto_batch"] == gpu_check.sizing_caps()["score"]  # 8 GiB fit the cap for a tiny model
+    generation = report["generation"]
+    assert set(generation["batches"]) == {"1", "4"} and generation["auto_batch"] >= 8
+    for batch in generation["batches"].values():
+        assert batch["ratio"] > 0 and batch["cold_over_warm"] > 0 and batch["plain_cold_over_warm"] > 0
+        assert 0 < batch["steps"]["ours"] <= 16 and 0 < batch["steps"]["plain"] <= 16
     lines = re.findall(r"^(gpu_\w+) ratio=\S+ target=(\S+)$", out, re.M)
-    assert lines == [("gpu_batched_scoring", ">=5"), ("gpu_check_seconds", "<=480")]
-    assert out.count("[not checked: --tiny]") == 2
+    assert lines == [("gpu_batched_scoring", ">=5"), ("gpu_scoring_overhead", "<=1.1"),
+                     ("gpu_generation_overhead", "<=1.1"), ("gpu_cold_shape_b1", "<=1.5"),
+                     ("gpu_cold_shape_b4", "<=1.5"), ("gpu_check_seconds", "<=480")]
+    assert out.count("[not checked: --tiny]") == 6
