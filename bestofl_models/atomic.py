@@ -16,6 +16,18 @@ from collections.abc import Iterator
 from typing import IO
 
 
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (someone else's counts): the staging files and folders a killed
+    writer left (named with its PID) may be removed once it is gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

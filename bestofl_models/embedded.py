@@ -17,6 +17,7 @@ import socket
 import tempfile
 from pathlib import Path
 
+from .atomic import process_running
 from .cache import cache_dir, usable_cache_dir
 
 logger = logging.getLogger(__name__)
@@ -85,23 +86,13 @@ def _staging_prefix(folder: Path) -> str:
     return f".{folder.name}.{socket.gethostname()}."
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it exists, under another user
-        return True
-    return True
-
-
 def remove_stale_staging(folder: Path) -> list[Path]:
     """Remove the staging folders of conversions of ``folder`` started on this host by processes that are gone
     (killed mid-conversion); those of live processes and of other hosts are left alone. Returns those removed."""
     prefix, removed = _staging_prefix(folder), []
     for entry in folder.parent.glob(f"{prefix}*"):
         pid = entry.name[len(prefix):].split(".", 1)[0]
-        if entry.is_dir() and not entry.is_symlink() and pid.isdigit() and not _alive(int(pid)):
+        if entry.is_dir() and not entry.is_symlink() and pid.isdigit() and not process_running(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
             logger.info("removed %s, the staging folder of a conversion that was killed", entry)

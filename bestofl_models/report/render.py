@@ -293,16 +293,6 @@ def figures(report: Report) -> dict:
     return out
 
 
-def _pid_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
 #: Written into every report folder: a folder holding other files is never replaced.
 REPORT_MARKER = ".bestofl-report"
 
@@ -339,7 +329,7 @@ def remove_stale_staging(out_dir: str) -> None:
         stem, dot, kind = entry.rpartition(".")
         prefix, _, pid = stem.rpartition(".")
         if (dot and kind in ("tmp", "old") and prefix == f".{name}" and pid.isdigit()
-                and (int(pid) == os.getpid() or not _pid_running(int(pid)))):
+                and (int(pid) == os.getpid() or not process_running(int(pid)))):
             shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
 
 
