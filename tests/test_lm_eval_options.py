@@ -139,7 +139,7 @@ def test_use_cache_on_the_cli_is_one_line_and_exit_2(tmp_path):
 
 def test_samples_keep_the_docs_own_ids_in_rows_store_and_export(tmp_path, evaluate):
     """``--samples`` docs 7 and 3 (lm-eval numbers their requests 0 and 1): the rows, the store, the export and a
-    later ``--limit 8`` run all see docs 3 and 7."""
+    later ``--limit 8`` run all see docs 3 and 7; a fractional ``--limit`` keeps the ids too."""
     results = evaluate("bestofl", model_args=model_args(tmp_path),
                                       samples={TASK: [7, 3]}, log_samples=True)
     rows = results["samples"][TASK]
@@ -161,6 +161,10 @@ def test_samples_keep_the_docs_own_ids_in_rows_store_and_export(tmp_path, evalua
 
     limited = evaluate("bestofl", model_args=model_args(tmp_path), limit=8)
     assert limited["config"]["bestofl"]["candidates"] == {"planned": 16, "generated": 12, "reused": 4}
+    fraction = evaluate("bestofl", model_args=model_args(tmp_path), limit=0.02, log_samples=True)  # 5 of 250 docs
+    assert fraction["config"]["bestofl"]["candidates"] == {"planned": 10, "generated": 0, "reused": 10}
+    assert [(row["doc_id"], row["doc"]["problem_id"], len(row["candidates"])) for row in fraction["samples"][TASK]] == [
+        (i, f"mgsm-{i:04d}", 2) for i in range(5)]
 
 
 # ----------------------------------------------------------------------------------------------- 3. --system_instruction
