@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ..atomic import process_running
 from ..selection import METHODS
 from .build import (
     AVERAGE,
