@@ -98,6 +98,12 @@ class BestOfLConfig:
     read_stores: tuple[str, ...] = ()
     batch_size: int = AUTO_BATCH_SIZE["hf"]
     verifier_batch_size: int = 16
+    #: ``batch_size`` / ``verifier_batch_size`` were ``auto`` (or not given): on a GPU the hf backend and verifier
+    #: size their batches to the free memory (``bestofl_models.backends.sizing``), at most ``max_batch_size``
+    #: when lm-eval's ``--max_batch_size`` is given; on a CPU (and on vLLM, which batches itself) the sizes above.
+    batch_size_auto: bool = False
+    verifier_batch_size_auto: bool = False
+    max_batch_size: int | None = None
     dtype: str = "auto"
     device: str | None = None
     trust_remote_code: bool = False
@@ -120,7 +126,8 @@ class BestOfLConfig:
             raise ValueError(f"selection={self.selection} uses no verifier, and none was given.")
         return VerifierConfig(
             path=self.verifier, format=self.verifier_format, dtype=self.dtype, device=self.device,
-            batch_size=self.verifier_batch_size, backend=self.verifier_backend,
+            batch_size=self.verifier_batch_size, batch_size_auto=self.verifier_batch_size_auto,
+            max_batch_size=self.max_batch_size, backend=self.verifier_backend,
             trust_remote_code=self.trust_remote_code, generator=self.pretrained, generator_backend=self.backend,
             backend_options=self.backend_options, seed=self.seed)
 
@@ -442,6 +449,12 @@ def parse_model_args(
         read_stores=values.get("read_stores", ()),
         batch_size=batch_size,
         verifier_batch_size=verifier_batch_size,
+        batch_size_auto=values.get("batch_size") is None,
+        # verifier_batch_size=auto, or not given under batch_size=auto
+        verifier_batch_size_auto=values["verifier_batch_size"] is None if "verifier_batch_size" in values
+        else values.get("batch_size") is None,
+        max_batch_size=_as_int("max_batch_size", raw["max_batch_size"]) if raw.get("max_batch_size") is not None
+        else None,
         dtype=values.get("dtype", "auto"),
         device=values.get("device"),
         trust_remote_code=values.get("trust_remote_code", False),

@@ -361,6 +361,16 @@ class BestOfLLM(LM):
             self._prompts[question, lang, system] = prompt
         return self._prompts[question, lang, system]
 
+    def _generation_batch_size(self, backend, order: list) -> int:
+        """``batch_size``; with ``batch_size=auto`` on one GPU, the largest batch that fits its free memory for the
+        longest prompt of ``order`` (``HFBackend.auto_batch_size``; the CPU, vLLM and several ranks, which must
+        all form the same batches, keep ``batch_size``)."""
+        sized = getattr(backend, "auto_batch_size", None)
+        if not (self.config.batch_size_auto and order and sized and self.world_size == 1):
+            return self.config.batch_size
+        return sized(order[0].length, self.config.max_gen_toks, cap=self.config.max_batch_size) \
+            or self.config.batch_size
+
     def _stop(self, lang: str) -> tuple[str, ...]:
         """A chat model ends its turn with EOS; a plain prompt would run on into the next question. ``until``
         from ``--gen_kwargs`` adds its strings."""
@@ -397,7 +407,8 @@ class BestOfLLM(LM):
         self.run_counts.update(generated=len(work))
         # longest prompt first; a prompt's candidates stay together (one batch even at --batch_size 1)
         order = sorted(work.values(), key=lambda item: (-item.length, item.slot.prompt, item.slot.key))
-        batches = prompt_batches(order, self.config.batch_size, key=lambda item: item.slot.prompt)
+        size = self._generation_batch_size(backend, order)
+        batches = prompt_batches(order, size, key=lambda item: item.slot.prompt)
         self.run_counts["largest_batch"] = max([self.run_counts["largest_batch"], *map(len, batches)])
         # a batch costs about its rows times (longest prompt + new tokens); each rank gets whole batches, so every
         # batch is the one a single process would run

@@ -342,6 +342,11 @@ class HFVerifier(_ScoresTexts):
 
         self.name = config.path
         self.batch_size = config.batch_size
+        #: ``verifier_batch_size=auto`` on a GPU: each call's batch fits the free memory (:meth:`batch_size_for`).
+        self.batch_size_auto = config.batch_size_auto
+        self.max_batch_size = config.max_batch_size
+        #: The largest batch a call used (what the run record says ran).
+        self.largest_batch = 0
         self.device = pick_device(config.device)
         base = inspect_verifier(self.name, config.trust_remote_code) if base is _UNKNOWN else base
         self.text_format = text_format
@@ -382,9 +387,11 @@ class HFVerifier(_ScoresTexts):
         drop_mask = right and is_causal_decoder(self.model)
         order: list[int] = []
         logits = []
+        size = self.batch_size_for(max((len(row) for row in ids), default=1))
         with tqdm(total=len(texts), desc="bestofl: scoring", unit="cand", disable=not progress) as bar, \
                 torch.inference_mode(), attention_kernels(self.device):
-            for rows in length_sorted_batches([len(row) for row in ids], self.batch_size):
+            for rows in length_sorted_batches([len(row) for row in ids], size):
+                self.largest_batch = max(self.largest_batch, len(rows))
                 batch = padded_batch([ids[i] for i in rows], self.tokenizer.pad_token_id, right=right,
                                      mask=not drop_mask, device=self.device)
                 logits.append(self.model(**batch, **self._forward_options).logits[:, 0])
@@ -395,6 +402,19 @@ class HFVerifier(_ScoresTexts):
         for i, p in zip(order, probabilities):
             scores[i] = p
         return scores
+
+    def batch_size_for(self, longest: int) -> int:
+        """``batch_size``, or with ``batch_size_auto`` on a GPU the largest batch of texts up to ``longest`` tokens
+        that fits the free memory (``bestofl_models.backends.sizing``, at most ``max_batch_size``)."""
+        if not self.batch_size_auto:
+            return self.batch_size
+        from .backends import sizing
+
+        free = sizing.free_memory_bytes(self.device)
+        if free is None:
+            return self.batch_size
+        dims = sizing.dims(self.model.config, self.model.dtype.itemsize)
+        return sizing.largest_batch(free, dims, longest, "score", cap=self.max_batch_size)
 
     def close(self) -> None:
         from .backends.hf import free_memory

@@ -24,6 +24,9 @@ class VerifierConfig:
     #: None: CUDA when available, else the CPU.
     device: str | None = None
     batch_size: int = 16
+    #: ``verifier_batch_size=auto``: on a GPU, batches sized to the free memory (at most ``max_batch_size``).
+    batch_size_auto: bool = False
+    max_batch_size: int | None = None
     #: ``auto`` (vLLM for a full classifier or a judge when the generator runs on vLLM), ``hf`` or ``vllm``.
     backend: str = "auto"
     trust_remote_code: bool = False

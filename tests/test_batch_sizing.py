@@ -36,7 +36,10 @@ def test_the_batch_is_the_largest_that_fits_and_shrinks_with_length_and_memory()
 
 def test_caps_floor_and_small_batches():
     assert sizing.largest_batch(1000 * GIB, QWEN7B, 100, "generate", 16) == sizing.CAPS["generate"]
-    assert sizing.largest_batch(1000 * GIB, QWEN3B, 100, "score") == sizing.CAPS["score"]
+    assert sizing.largest_batch(1000 * GIB, QWEN3B, 16, "score") == sizing.CAPS["score"]
+    # a scoring batch holds about SCORE_TOKENS tokens at most: 16 rows of 1,024, 160 rows of 100
+    assert sizing.largest_batch(1000 * GIB, QWEN3B, 1024, "score") == sizing.SCORE_TOKENS // 1024 == 16
+    assert sizing.largest_batch(1000 * GIB, QWEN3B, 100, "score") == 160
     assert sizing.largest_batch(1, QWEN7B, 4000, "generate", 512) == 1  # never 0: one row is tried
     row = sizing.row_bytes(QWEN3B, 900, "score")
     five = sizing.largest_batch(int(5.5 * row / sizing.HEADROOM), QWEN3B, 900, "score")
@@ -65,3 +68,80 @@ def test_dims_read_a_transformers_config():
 def test_the_cpu_has_no_free_memory_to_size_by():
     assert sizing.free_memory_bytes(torch.device("cpu")) is None
     assert sizing.free_memory_bytes("cpu") is None
+
+
+# ------------------------------------------------------------------------------------- --batch_size auto, wired
+
+
+def test_auto_is_remembered_with_the_cap_and_a_number_is_not_auto():
+    from bestofl_models.config import parse_model_args
+
+    auto = parse_model_args({"pretrained": "x", "store": "none", "batch_size": "auto"},
+                            harness_args={"max_batch_size": 48})
+    assert auto.batch_size_auto and auto.verifier_batch_size_auto and auto.max_batch_size == 48
+    assert auto.batch_size == 16  # what a CPU (and vLLM's caller) still uses
+    fixed = parse_model_args({"pretrained": "x", "store": "none", "batch_size": 8, "verifier_batch_size": 4})
+    assert not fixed.batch_size_auto and not fixed.verifier_batch_size_auto and fixed.max_batch_size is None
+    # the verifier follows --batch_size auto unless its own size is given; lm-eval's default --batch_size 1 is fixed
+    assert not parse_model_args({"pretrained": "x", "store": "none"}, harness_args={"batch_size": 1}) \
+        .verifier_batch_size_auto
+    assert not parse_model_args({"pretrained": "x", "store": "none", "batch_size": "auto",
+                                 "verifier_batch_size": 16}).verifier_batch_size_auto
+    assert parse_model_args({"pretrained": "x", "store": "none", "batch_size": 4,
+                             "verifier_batch_size": "auto"}).verifier_batch_size_auto
+    verifier = parse_model_args({"pretrained": "x", "store": "none", "verifier": "v", "batch_size": "auto",
+                                 "verifier_batch_size": "auto"}).verifier_config()
+    assert verifier.batch_size_auto and verifier.batch_size == 16
+
+
+def test_the_generator_and_verifier_size_by_free_memory_on_a_gpu_only(tiny_generator_dir, tiny_verifier_adapter_dir,
+                                                                     monkeypatch):
+    from bestofl_models.backends.hf import HFBackend
+    from bestofl_models.config import parse_model_args
+    from bestofl_models.verifier import load_verifier
+
+    config = parse_model_args({"pretrained": str(tiny_generator_dir), "store": "none",
+                               "verifier": str(tiny_verifier_adapter_dir), "batch_size": "auto",
+                               "verifier_batch_size": "auto"})
+    backend = HFBackend(config)
+    verifier = load_verifier(config.verifier_config())
+    assert backend.auto_batch_size(300, 512) is None  # a CPU: the fixed sizes stay
+    assert verifier.batch_size_for(900) == 16
+    monkeypatch.setattr(sizing, "free_memory_bytes", lambda device: 2**20)  # as if a GPU had 1 MiB free
+    d = sizing.dims(backend.model.config, 4)
+    assert backend.auto_batch_size(300, 512) == sizing.largest_batch(2**20, d, 300, "generate", 512)
+    assert backend.auto_batch_size(300, 512, cap=2) <= 2
+    assert verifier.batch_size_for(900) == sizing.largest_batch(2**20, sizing.dims(verifier.model.config, 4), 900,
+                                                                "score")
+    verifier.batch_size_auto = False
+    assert verifier.batch_size_for(900) == 16
+    backend.close()
+    verifier.close()
+
+
+def test_the_harness_sizes_generation_batches_only_when_auto_on_one_process():
+    from types import SimpleNamespace
+
+    from bestofl_models.harness import BestOfLLM
+
+    class Backend:
+        def auto_batch_size(self, longest, new_tokens, cap=None):
+            return 40 if cap is None else min(40, cap)
+
+    order = [SimpleNamespace(length=300)]
+    config = SimpleNamespace(batch_size=16, batch_size_auto=True, max_gen_toks=512, max_batch_size=None)
+    lm = SimpleNamespace(config=config, world_size=1)
+    assert BestOfLLM._generation_batch_size(lm, Backend(), order) == 40
+    assert BestOfLLM._generation_batch_size(SimpleNamespace(config=SimpleNamespace(**{**vars(config),
+                                                                                     "max_batch_size": 24}),
+                                                            world_size=1), Backend(), order) == 24
+    assert BestOfLLM._generation_batch_size(SimpleNamespace(config=config, world_size=2), Backend(), order) == 16
+    assert BestOfLLM._generation_batch_size(lm, object(), order) == 16  # a backend that does not size (vLLM)
+    fixed = SimpleNamespace(config=SimpleNamespace(**{**vars(config), "batch_size_auto": False}), world_size=1)
+    assert BestOfLLM._generation_batch_size(fixed, Backend(), order) == 16
+
+    class CPU(Backend):
+        def auto_batch_size(self, longest, new_tokens, cap=None):
+            return None
+
+    assert BestOfLLM._generation_batch_size(lm, CPU(), order) == 16

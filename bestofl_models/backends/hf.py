@@ -158,6 +158,20 @@ class HFBackend:
             pad_token_id=defaults.pad_token_id if defaults.pad_token_id is not None else self.tokenizer.pad_token_id,
         )
 
+    def auto_batch_size(self, longest_prompt: int, new_tokens: int, cap: int | None = None) -> int | None:
+        """The largest generation batch that fits the GPU's free memory for prompts of ``longest_prompt`` tokens
+        and ``new_tokens`` new ones (``sizing.largest_batch``, at most ``cap``); None on a CPU (the fixed
+        ``batch_size`` stays)."""
+        from . import sizing
+
+        free = sizing.free_memory_bytes(self.device)
+        if free is None:
+            return None
+        dims = sizing.dims(self.model.config, self.model.dtype.itemsize)
+        bucket = prompt_bucket(self.device) or 1
+        length = -(-longest_prompt // bucket) * bucket  # the padded length it will run at
+        return sizing.largest_batch(free, dims, length, "generate", new_tokens, cap=cap)
+
     def _generation_config(self, settings: SamplingSettings) -> transformers.GenerationConfig:
         """Only our settings; everything else is transformers' neutral default (the checkpoint's own sampling
         defaults were dropped at load), and top_k is switched off, so transformers and vLLM sample the same

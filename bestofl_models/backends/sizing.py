@@ -11,8 +11,9 @@ What a batch row costs on top of the loaded weights, in bytes (``b`` = bytes per
 * eager attention (no fused kernel) also holds a ``heads * length * length`` matrix in float32 per layer.
 
 The batch is the largest that fits ``headroom`` of the free memory (allocator fragmentation, CUDA workspaces and
-what the estimate leaves out take the rest), rounded down to a multiple of 8 above 8 (tensor-core tiles) and held
-between 1 and the cap of its kind (:data:`CAPS`). :func:`dims` reads the dimensions from a transformers config; ``free_memory_bytes`` asks
+what the estimate leaves out take the rest; a scoring batch also at most :data:`SCORE_TOKENS` tokens), rounded down
+to a multiple of 8 above 8 (tensor-core tiles) and held between 1 and the cap of its kind (:data:`CAPS`, or lm-eval's
+``--max_batch_size``). :func:`dims` reads the dimensions from a transformers config; :func:`free_memory_bytes` asks
 the device. ``tests/test_batch_sizing.py`` checks the arithmetic on CPU.
 """
 
@@ -23,9 +24,12 @@ from dataclasses import dataclass
 #: Fraction of the free memory a batch may fill.
 HEADROOM = 0.7
 #: The largest batch chosen per kind. Generating, a decoding step of a 7B model took about the same time at
-#: batch 1, 16 and 64 on an H200 (launch-bound), so larger batches keep paying; scoring is compute-bound already
-#: at batch 16 (batch 64 was no faster there), so a larger batch only adds padding.
-CAPS = {"generate": 256, "score": 64}
+#: batch 1, 16 and 64 on an H200 (launch-bound), so larger batches keep paying.
+CAPS = {"generate": 256, "score": 256}
+#: Scoring is compute-bound once a batch holds about this many tokens: on an H200 a 3B forward over batches of 16
+#: texts of 300-900 tokens (about 11k tokens a batch) ran at ~430 TFLOP/s and batches of 64 were no faster, so a
+#: scoring batch holds at most this many tokens (more rows only add padding).
+SCORE_TOKENS = 16384
 
 
 @dataclass(frozen=True)
@@ -72,13 +76,19 @@ def row_bytes(d: ModelDims, length: int, kind: str, new_tokens: int = 0) -> int:
 def largest_batch(free_bytes: int, d: ModelDims, length: int, kind: str, new_tokens: int = 0,
                   cap: int | None = None, headroom: float = HEADROOM) -> int:
     """The largest batch of rows of ``length`` tokens (the longest in the batch; plus ``new_tokens`` generated)
-    that fits ``headroom`` of ``free_bytes``: a multiple of 8 when it is 8 or more, between 1 and ``cap``
-    (default :data:`CAPS` of ``kind``)."""
-    cap = CAPS[kind] if cap is None else cap
-    fits = int(free_bytes * headroom) // max(row_bytes(d, max(length, 1), kind, new_tokens), 1)
-    if fits >= 8:
-        fits -= fits % 8
-    return max(1, min(cap, fits))
+    that fits ``headroom`` of ``free_bytes`` (a scoring batch also at most :data:`SCORE_TOKENS` tokens), a multiple
+    of 8 when it is 8 or more, then held between 1 and ``cap`` (default :data:`CAPS` of ``kind``; lm-eval's
+    ``--max_batch_size``)."""
+    length = max(length, 1)
+    fits = _tiles(int(free_bytes * headroom) // max(row_bytes(d, length, kind, new_tokens), 1))
+    if kind == "score":
+        fits = min(fits, _tiles(SCORE_TOKENS // length))
+    return max(1, min(CAPS[kind] if cap is None else cap, fits))
+
+
+def _tiles(rows: int) -> int:
+    """``rows`` rounded down to a multiple of 8 when it is 8 or more."""
+    return rows - rows % 8 if rows >= 8 else rows
 
 
 def free_memory_bytes(device) -> int | None:
