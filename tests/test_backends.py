@@ -53,6 +53,27 @@ def test_same_seeds_same_samples_and_greedy_ignores_them(backend):
     assert combined_seed([1, 2]) == combined_seed([2, 1]) != combined_seed([1, 3])
 
 
+def test_prompts_padded_to_a_bucket_generate_the_same_text(backend, monkeypatch):
+    """On a GPU prompts are left-padded to a multiple of PROMPT_BUCKET_TOKENS (shapes repeat over a run's batches);
+    the padding is masked and skipped by the positions, so greedy decoding writes the same text (forced on here)."""
+    from bestofl_models.backends import hf
+
+    greedy = SamplingSettings(temperature=0.0, top_p=1.0, max_gen_toks=12)
+    texts = prompts(backend.tokenizer)
+    plain = backend.generate(texts, [1, 2], [(), ()], greedy)
+    lengths = []
+    original = backend.model.generate
+
+    def recording(**kwargs):
+        lengths.append(kwargs["input_ids"].shape[1])
+        return original(**kwargs)
+
+    monkeypatch.setattr(backend.model, "generate", recording)
+    monkeypatch.setattr(hf, "prompt_bucket", lambda device: 64)
+    assert backend.generate(texts, [1, 2], [(), ()], greedy) == plain
+    assert lengths == [64] or (lengths[0] % 64 == 0 and lengths[0] > 64)
+
+
 def test_stop_strings_apply_per_row(backend):
     settings = SamplingSettings(temperature=1.0, top_p=1.0, max_gen_toks=24)
     texts = prompts(backend.tokenizer)
