@@ -226,3 +226,83 @@ def test_out_folder_with_other_files_is_refused_before_reading(tmp_path, capsys)
         cli.main(["compare", str(tmp_path / "nothing-here"), "--out", str(tmp_path / "cmp")])
     assert "not a bestofl report" in capsys.readouterr().err
     assert (tmp_path / "cmp" / "notes.txt").read_text() == "mine"
+
+
+# ------------------------------------------------------------------------ issue #23 item 3: the quick start's folder
+
+
+def test_a_results_file_without_samples_is_skipped_when_another_has_them(tmp_path, capsys):
+    """The quick start run first without --log_samples, then with it, into one --output_path: the first results
+    file is skipped with a warning (and a note in summary.md), not the whole folder refused."""
+    tasks = {"mgsm_xling_de": dict.fromkeys(range(5), 1.0)}
+    base = write_run(tmp_path / "hf", HF, tasks)
+    run = write_run(tmp_path / "bol", BESTOFL, tasks, stamp="2026-01-01T00-00-00.000001")
+    write_run(tmp_path / "bol", BESTOFL, tasks, stamp="2026-01-02T00-00-00.000002")
+    without = next(run.rglob("samples_*2026-01-01*.jsonl"))
+    without.unlink()
+    rows = compare(tmp_path, base, run)
+    assert {r["run"] for r in rows} == {"hf tiny-generator", "bestofl tiny-generator verifier=ver n=4 pool=en:de"}
+    err = capsys.readouterr().err
+    assert "warning: skipped" in err and "results_2026-01-01T00-00-00.000001.json" in err and "--log_samples" in err
+    assert err.count("results_2026-01-01T00-00-00.000001.json") == 1  # warned once, not repeated as a note
+    assert "results_2026-01-01T00-00-00.000001.json: no samples" in (tmp_path / "cmp" / SUMMARY_MD).read_text()
+
+
+def test_a_folder_where_no_results_file_has_samples_is_one_line(tmp_path, capsys):
+    tasks = {"mgsm_xling_de": {0: 1.0}}
+    run = write_run(tmp_path / "a", HF, tasks, stamp="s1")
+    write_run(tmp_path / "a", HF, tasks, stamp="s2")
+    for samples in run.rglob("samples_*.jsonl"):
+        samples.unlink()
+    err = refusal(tmp_path, capsys, write_run(tmp_path / "b", HF, tasks), run)
+    message = [line for line in err.splitlines() if "error:" in line]
+    assert len(message) == 1 and "none of the 2 results files under" in message[0]
+    assert "re-run with --log_samples" in message[0]
+
+
+def _rows_of_one_task(tmp_path):
+    base = {"mgsm_xling_de": {i: float(i % 2) for i in range(5)}}
+    run = {"mgsm_xling_de": dict.fromkeys(range(5), 1.0)}
+    compare(tmp_path, write_run(tmp_path / "a", HF, base), write_run(tmp_path / "b", BESTOFL, run))
+    with open(tmp_path / "cmp" / COMPARE_CSV, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:  # back to the types compare_runs makes
+        row["is_baseline"] = row["is_baseline"] == "True"
+        row["shared_docs"] = int(row["shared_docs"] or 0)
+        for key in ("difference", "ci_low", "ci_high"):
+            row[key] = float(row[key]) if row[key] else ""
+    return rows
+
+
+def test_the_plot_title_counts_the_shared_docs_of_a_single_task(tmp_path):
+    """One task gives no overall row: the title said 0 docs while summary.md said 5."""
+    import matplotlib.pyplot as plt
+
+    from bestofl_models.report.compare_render import plot_figure
+
+    rows = _rows_of_one_task(tmp_path)
+    assert "| mgsm_xling_de | de | 5 |" in (tmp_path / "cmp" / SUMMARY_MD).read_text()
+    fig = plot_figure(rows, "hf tiny-generator")
+    try:
+        assert "(5 docs shared with the baseline)" in fig.axes[0].get_title()
+    finally:
+        plt.close(fig)
+
+
+def test_the_plot_legend_does_not_cover_the_x_axis_label(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from bestofl_models.report.compare_render import plot_figure
+
+    fig = plot_figure(_rows_of_one_task(tmp_path), "hf tiny-generator")
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        label = fig.axes[0].xaxis.label.get_window_extent(renderer)
+        legend = fig.legends[0] if fig.legends else fig.axes[0].get_legend()
+        box = legend.get_window_extent(renderer)
+        assert not box.overlaps(label), (box, label)
+        assert box.y1 <= label.y0  # below it, inside the figure
+        assert box.y0 >= 0
+    finally:
+        plt.close(fig)

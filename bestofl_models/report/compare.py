@@ -40,6 +40,10 @@ from .render import check_out_dir, write_folder
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # lm-eval writes custom filter functions as "<function f at 0x..>"
 
 
+class MissingSamplesError(ValueError):
+    """A results file whose per-doc samples file is not beside it (lm-eval wrote it without ``--log_samples``)."""
+
+
 @dataclass(frozen=True)
 class TaskRun:
     """One task of one run: its primary metric per doc, and what identifies each doc."""
@@ -91,8 +95,8 @@ def _language(task: str, rows: list[dict]) -> str:
 
 def _task_run(samples_path: str, task: str, config: dict) -> TaskRun:
     if not os.path.isfile(samples_path):
-        raise ValueError(f"{samples_path} is missing: compare needs lm-eval's per-doc samples; "
-                         "re-run with --log_samples (lm-eval writes them beside results_*.json)")
+        raise MissingSamplesError(f"{samples_path} is missing: compare needs lm-eval's per-doc samples; "
+                                  "re-run with --log_samples (lm-eval writes them beside results_*.json)")
     rows = []
     with open(samples_path, "rb") as f:
         for number, line in enumerate(f, 1):
@@ -144,6 +148,36 @@ def load_run(path: str) -> Run:
     tasks = {task: _task_run(os.path.join(directory, f"samples_{task}_{stamp}.jsonl"), task, config)
              for task, config in sorted(configs.items())}
     return Run(path, results, tasks)
+
+
+def load_runs(paths: Sequence[str]) -> tuple[list[Run], list[str]]:
+    """The runs of every OUTPUT_PATH, and notes on the results files skipped.
+
+    A folder's results file without its samples (a run made without ``--log_samples``, e.g. an earlier try in the
+    same ``--output_path``) is skipped with a note when another results file of that folder has them; a folder where
+    none has them, or such a results file given by name, is an error."""
+    runs: list[Run] = []
+    skipped: list[str] = []
+    seen: set[str] = set()
+    for path in paths:
+        mine, missing = [], []
+        for results in find_results([path]):
+            if results in seen:
+                continue
+            seen.add(results)
+            try:
+                mine.append(load_run(results))
+            except MissingSamplesError as exc:
+                missing.append((results, exc))
+        if missing and not mine:
+            if len(missing) == 1:
+                raise missing[0][1]
+            raise ValueError(f"none of the {len(missing)} results files under {path} has lm-eval's per-doc samples "
+                             "(samples_<task>_<date>.jsonl beside it); re-run with --log_samples")
+        skipped += [f"skipped {results}: no samples beside it ({os.path.basename(str(exc).split(' is missing')[0])} "
+                    "is missing; lm-eval writes it only with --log_samples)" for results, exc in missing]
+        runs += mine
+    return runs, skipped
 
 
 # ------------------------------------------------------------------------------------------------ labels
@@ -331,12 +365,15 @@ def main(argv: Sequence[str]) -> int:
         parser.error(f"--bootstrap-iters must be >= 1, got {args.bootstrap_iters}")
     try:
         check_out_dir(args.out)
-        runs = [load_run(path) for path in find_results(args.paths)]
+        runs, skipped = load_runs(args.paths)
+        for note in skipped:
+            print(f"warning: {note}", file=sys.stderr)
         for run, label in zip(runs, unique_labels(runs)):
             run.label = label
         check_setups(runs)
         baseline = pick_baseline(runs, args.baseline)
         rows, notes = compare_runs(runs, baseline, iters=args.bootstrap_iters, seed=args.seed)
+        notes = [*skipped, *notes]
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
     files = {COMPARE_CSV: csv_bytes(rows), PLOT_PNG: plot_png(rows, runs[baseline].label),
@@ -345,6 +382,6 @@ def main(argv: Sequence[str]) -> int:
     paths = write_folder(files, args.out)
     print(f"bestofl-report compare: {len(runs)} runs, baseline {runs[baseline].label!r} -> {len(paths)} files in "
           f"{args.out}", file=sys.stderr)
-    for note in notes:
+    for note in notes[len(skipped):]:  # the skipped files were warned about as they were read
         print(f"note: {note}", file=sys.stderr)
     return 0

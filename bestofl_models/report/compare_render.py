@@ -78,12 +78,18 @@ def summary_markdown(runs: Sequence[Run], baseline: int, rows: list[dict], notes
 
 
 def _shared_docs(compared: list[dict]) -> int:
-    """Docs behind the comparison: the overall rows' count (the largest when runs differ)."""
-    return max((r["shared_docs"] for r in compared if r["task"] == OVERALL), default=0)
+    """Docs behind the comparison, for the largest run: its ``overall`` row's count, or with one task (no
+    ``overall`` row) the sum of its task rows."""
+    totals: dict[str, int] = {}
+    for run in dict.fromkeys(r["run"] for r in compared):
+        mine = [r for r in compared if r["run"] == run]
+        overall = [r["shared_docs"] for r in mine if r["task"] == OVERALL]
+        totals[run] = overall[0] if overall else sum(r["shared_docs"] for r in mine)
+    return max(totals.values(), default=0)
 
 
-def plot_png(rows: list[dict], baseline_label: str) -> bytes:
-    """Per task/language difference to the baseline (percentage points) with its bootstrap interval."""
+def plot_figure(rows: list[dict], baseline_label: str):
+    """The matplotlib figure of :func:`plot_png` (the caller closes it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,7 +98,9 @@ def plot_png(rows: list[dict], baseline_label: str) -> bytes:
     compared = [r for r in rows if not r["is_baseline"] and r["shared_docs"]]
     tasks = list(dict.fromkeys(r["task"] for r in compared))
     runs = list(dict.fromkeys(r["run"] for r in compared))
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(tasks) * len(runs) ** 0.5 + 2))
+    # constrained layout keeps the legend (below, outside the axes) clear of the x-axis label
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(tasks) * len(runs) ** 0.5 + 2 + 0.25 * len(runs)),
+                           layout="constrained")
     for j, run in enumerate(runs):
         mine = [r for r in compared if r["run"] == run]
         offset = (j - (len(runs) - 1) / 2) * 0.7 / len(runs)
@@ -110,8 +118,13 @@ def plot_png(rows: list[dict], baseline_label: str) -> bytes:
            title=f"Paired difference to {baseline_label}\n({_shared_docs(compared)} docs shared with the baseline)")
     ax.grid(alpha=0.3, axis="x")
     if runs:
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15))
-    return _figure_bytes(fig)
+        fig.legend(fontsize=7, loc="outside lower center")
+    return fig
+
+
+def plot_png(rows: list[dict], baseline_label: str) -> bytes:
+    """Per task/language difference to the baseline (percentage points) with its bootstrap interval."""
+    return _figure_bytes(plot_figure(rows, baseline_label))
 
 
 def csv_bytes(rows: list[dict]) -> bytes:
