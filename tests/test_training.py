@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 import pytest
+import yaml
 
 from fixtures import DATA_DIR  # tests/ is on sys.path (rootdir conftest)
 
@@ -130,8 +131,10 @@ def test_config_errors_say_what_to_change(tmp_path):
         validate(tiny_config("languages=en:de:en"), ("label",))
     with pytest.raises(ConfigError, match="source must be gsm8k_train"):
         validate(tiny_config("source=mgsm"), ("translate",))
+    no_mt = tmp_path / "no-mt.yaml"  # a null in the file is "no MT model" (--set translate.model=null: the default)
+    no_mt.write_text(yaml.safe_dump({**yaml.safe_load(TINY.read_text()), "translate": {"model": None}}))
     with pytest.raises(ConfigError, match="th need MT"):
-        validate(tiny_config("languages=en:th", "translate.model=null"), ("translate",))
+        validate(load_config(no_mt, ["languages=en:th"]), ("translate",))
 
 
 def test_cli_rejects_a_bad_config_before_any_work(tmp_path, capsys):

