@@ -14,8 +14,9 @@ Denominator: the same backend sampling the harness's n=8 candidates per question
 tiny generator (loading is outside the timing), interleaved, median of per-round ratios.
 
 The tiny random generator never emits its end-of-sequence token, so both sides run to their token budgets: a
-candidate to ``max_gen_toks``, a translation to its own budget (1.5 x the question's tokens x the language's token
-cost + 16). A real generator stops earlier on both sides; this is the worst case of the budgets.
+candidate to ``max_gen_toks``, a translation to its own budget (``translation.SelfTranslator.budget``: 2 x the
+question's tokens x the language's token cost + 16, no cap since issue #21) and is then refused as cut. A real
+generator stops earlier on both sides; this is the worst case of the budgets.
 """
 
 from __future__ import annotations
