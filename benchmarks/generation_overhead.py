@@ -115,12 +115,15 @@ def compare(recorder: Recorder, batches: list[list[str]], repeats: int) -> dict:
     }
 
 
-def cold_and_warm(recorder: Recorder, ours_prompts: list[str], plain_prompts: list[str], warm_calls: int = 2) -> dict:
+def cold_and_warm(recorder: Recorder, ours_prompts: list[str] | None, plain_prompts: list[str] | None,
+                  warm_calls: int = 2) -> dict:
     """Each side's first call at a new batch shape (``ours_prompts`` / ``plain_prompts``: batches no call has run
-    at yet, of the same size), then the same call ``warm_calls`` times: seconds per decoding step, cold / warm
-    (the median warm call)."""
+    at yet, of the same size; None leaves that side out), then the same call ``warm_calls`` times: seconds per
+    decoding step, cold / warm (the median warm call)."""
     out = {}
     for name, call, prompts in (("ours", recorder.ours, ours_prompts), ("plain", recorder.plain, plain_prompts)):
+        if prompts is None:
+            continue
         times = []
         for _ in range(1 + warm_calls):
             start = time.perf_counter()

@@ -243,7 +243,7 @@ def generation(generator: Path, device: str, dtype: str, batches: tuple[int, ...
         t = time.perf_counter()
         steps = recorder.ours(fresh(batch))  # the next batch of a length-sorted run: new lengths
         new_lengths = (time.perf_counter() - t) / max(steps, 1)
-        plain = generation_overhead.cold_and_warm(recorder, timed, fresh(batch))["plain"]  # ours is warm here
+        plain = generation_overhead.cold_and_warm(recorder, None, fresh(batch))["plain"]
         measured = generation_overhead.compare(recorder, [timed], repeats)
         ours_s = median(measured["wall_s"]["ours"])
         results[batch] = {
@@ -296,12 +296,6 @@ def run(tiny: bool, batches: tuple[int, ...], new_tokens: int, workdir: Path, lo
     report["seconds"] = round(time.perf_counter() - start, 1)
     report["torch"] = torch.__version__
     return report
-
-
-def sizing_caps() -> dict[str, int]:
-    from bestofl_models.backends import sizing
-
-    return dict(sizing.CAPS)
 
 
 def _device_name(device: str) -> str:
