@@ -127,3 +127,31 @@ def convert_gguf(gguf: Path, out: Path) -> dict:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return {"parameters": sum(p.numel() for p in model.parameters())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bestofl_models.embedded [ALIAS]``: print the alias's converted folder (converting it once), for
+    tools that take a model folder (``lm_eval --model hf`` takes the alias itself through the start-up hook)."""
+    import argparse
+    import sys
+
+    from .cache import CacheError
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bestofl_models.embedded",
+        description="Print the local Hugging Face folder of an embedded model (converted from its GGUF on first use, "
+        "then reused); stdout holds the path alone.")
+    parser.add_argument("alias", nargs="?", default="smollm2-135m", choices=sorted(ALIASES),
+                        help="embedded model (default smollm2-135m)")
+    args = parser.parse_args(argv)
+    try:
+        folder = converted_folder(args.alias)
+    except (ImportError, CacheError, OSError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    print(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

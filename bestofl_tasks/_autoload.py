@@ -17,6 +17,9 @@ packages) calls :func:`arm` at interpreter start. ``arm`` only appends a finder 
   starts the call on our model (``begin_call``: the evaluated tasks, whose questions are translated and answer
   lines checked, and the call's ``--samples``, ``--system_instruction`` and ``--gen_kwargs``; counts restart) and
   adds our per-request records (selected language and score, ``candidates``) to the ``--log_samples`` rows;
+* ``lm_eval.models.huggingface`` / ``lm_eval.models.vllm_causallms``: lm-eval's own ``hf`` and ``vllm`` models take
+  the embedded alias too: ``--model hf --model_args pretrained=smollm2-135m`` loads the converted folder of
+  ``bestofl_models.embedded`` (converted on first use), as our models do (a local folder of that name wins);
 * ``lm_eval.__main__``: a bad ``--model_args`` value of our models (``ModelArgsError``), an lm-eval option
   they refuse (``LmEvalOptionError``: ``--use_cache``), a store that cannot be used (``StoreError``,
   ``StoreNotWritableError``) or an unusable ``BESTOFL_CACHE`` (``CacheError``) ends the CLI with its one-line
@@ -207,8 +210,47 @@ def patch_cli(module) -> None:
     module.cli_evaluate = cli_evaluate
 
 
+def _embedded_folder(value):
+    """The converted folder of an embedded alias (``smollm2-135m``) that is not a local path, else None."""
+    if not isinstance(value, str) or os.path.exists(os.path.expanduser(value)):
+        return None
+    from bestofl_models.embedded import ALIASES, resolve_pretrained
+
+    return resolve_pretrained(value) if value in ALIASES else None
+
+
+def patch_embedded_alias(module, class_name: str) -> None:
+    """``module.class_name(pretrained=ALIAS, ...)`` loads the alias's converted folder (once, idempotent); the
+    ``pretrained`` lm-eval records (results folder, ``model_args``) stays the alias."""
+    import functools
+    import logging
+
+    cls = getattr(module, class_name, None)
+    if cls is None or getattr(cls.__init__, "_bestofl", False):
+        return
+    original = cls.__init__
+
+    @functools.wraps(original)
+    def __init__(self, *args, **kwargs):
+        positional = bool(args) and "pretrained" not in kwargs
+        value = args[0] if positional else kwargs.get("pretrained")
+        folder = _embedded_folder(value)
+        if folder is not None:
+            logging.getLogger(module.__name__).info("pretrained=%s is bestofl's embedded model: %s", value, folder)
+            if positional:
+                args = (folder, *args[1:])
+            else:
+                kwargs["pretrained"] = folder
+        original(self, *args, **kwargs)
+
+    __init__._bestofl = True
+    cls.__init__ = __init__
+
+
 _AFTER_IMPORT = {
     "lm_eval.models": lambda module: register_models(),
+    "lm_eval.models.huggingface": lambda module: patch_embedded_alias(module, "HFLM"),
+    "lm_eval.models.vllm_causallms": lambda module: patch_embedded_alias(module, "VLLM"),
     "lm_eval.tasks.manager": patch_task_manager,
     "lm_eval.evaluator": patch_evaluator,
     "lm_eval.__main__": patch_cli,
