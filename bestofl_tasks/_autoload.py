@@ -22,7 +22,8 @@ packages) calls :func:`arm` at interpreter start. ``arm`` only appends a finder 
   ``bestofl_models.embedded`` (converted on first use), as our models do (a local folder of that name wins);
 * ``lm_eval.__main__``: a bad ``--model_args`` value of our models (``ModelArgsError``), an lm-eval option
   they refuse (``LmEvalOptionError``: ``--use_cache``), a store that cannot be used (``StoreError``,
-  ``StoreNotWritableError``) or an unusable ``BESTOFL_CACHE`` (``CacheError``) ends the CLI with its one-line
+  ``StoreNotWritableError``), an unusable ``BESTOFL_CACHE`` (``CacheError``) or task data that cannot be reached
+  (our ``DataUnavailableError``; lm-eval's own tasks when the Hub client gives up) ends the CLI with a one-line
   message and exit code 2 instead of a traceback.
 
 Set ``BESTOFL_AUTOLOAD=0`` to switch it off. Every failure is swallowed: a broken hook must
@@ -188,6 +189,32 @@ def _unhide_results_folder(tracker) -> None:
 ONE_LINE_ERRORS = ("ModelArgsError", "LmEvalOptionError", "StoreError", "StoreNotWritableError", "CacheError")
 
 
+#: Where lm-eval's own tasks say their Hub data cannot be reached (``datasets``, ``huggingface_hub``).
+HUB_CLIENTS = (f"{os.sep}datasets{os.sep}", f"{os.sep}huggingface_hub{os.sep}")
+HUB_DATA_HINT = (
+    "The task reads its data from the Hugging Face Hub, which cannot be reached, and no cached copy was found. "
+    "bestofl's mgsm_xling tasks ship their data; its other tasks read local files with BESTOFL_DATA_DIR "
+    "(docs/TASKS.md, 'Offline data'); lm-eval's own tasks need the Hub or its cache (HF_HUB_OFFLINE=1 reads the "
+    "cache without retrying)."
+)
+
+
+def _one_line_message(exc: BaseException) -> str | None:
+    """The CLI's one-line message for ``exc``, or None to let lm-eval print the traceback."""
+    kind, module = type(exc).__name__, type(exc).__module__
+    if kind in ONE_LINE_ERRORS and module.startswith("bestofl_models"):
+        return f"{'--model_args: ' if kind == 'ModelArgsError' else ''}{exc}"
+    if kind == "DataUnavailableError" and module.startswith("bestofl_tasks"):
+        return str(exc)
+    if isinstance(exc, ConnectionError) and exc.__traceback__ is not None:
+        import traceback
+
+        raised_in = traceback.extract_tb(exc.__traceback__)[-1].filename
+        if any(client in raised_in for client in HUB_CLIENTS):
+            return f"{exc}. {HUB_DATA_HINT}"
+    return None
+
+
 def patch_cli(module) -> None:
     """The ``lm_eval`` CLI prints our ``--model_args``, lm-eval option, store and cache errors as one line (exit 2),
     not as a traceback."""
@@ -199,10 +226,10 @@ def patch_cli(module) -> None:
         try:
             return original()
         except (ValueError, OSError) as exc:
-            kind = type(exc).__name__
-            if kind not in ONE_LINE_ERRORS or not type(exc).__module__.startswith("bestofl_models"):
+            message = _one_line_message(exc)
+            if message is None:
                 raise
-            print(f"lm_eval: error: {'--model_args: ' if kind == 'ModelArgsError' else ''}{exc}", file=sys.stderr)
+            print(f"lm_eval: error: {message}", file=sys.stderr)
             raise SystemExit(2) from None
 
     cli_evaluate._bestofl = True

@@ -19,10 +19,14 @@ The arithmetic problems are generated in every case.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import os
+import socket
+import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -144,19 +148,62 @@ def data_source(source: str) -> str:
     return "hub:" + "+".join(f"{HUB_DATASETS[name].path}@{HUB_DATASETS[name].revision}" for name in _HUB_PARTS[source])
 
 
+@functools.lru_cache(maxsize=1)
+def _hub_unreachable() -> str | None:
+    """Why the Hub cannot be reached (offline mode, or no connection to its host within 5 s); None when it can.
+
+    Asked once per process, before the first Hub load, so that an offline machine fails (or reads the datasets
+    cache) at once instead of after the Hub client's retries.
+    """
+    from huggingface_hub import constants
+
+    if constants.is_offline_mode():
+        return "offline mode is on (HF_HUB_OFFLINE)"
+    endpoint = urllib.parse.urlsplit(constants.ENDPOINT)
+    host, port = endpoint.hostname, endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as error:
+        return f"{host} cannot be reached ({error})"
+    return None
+
+
+@contextlib.contextmanager
+def _offline_mode() -> Iterator[None]:
+    """The Hub clients in offline mode for one load: the datasets cache is read, nothing is retried."""
+    import datasets
+    from huggingface_hub import constants
+
+    saved = constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
+
+
 def _hub_rows(name: str, config: str | None, split: str) -> list[dict]:
-    """One config and split of ``HUB_DATASETS[name]`` through ``datasets.load_dataset``, at its pinned revision."""
+    """One config and split of ``HUB_DATASETS[name]`` through ``datasets.load_dataset``, at its pinned revision.
+
+    When the Hub cannot be reached the load goes to the datasets cache at once; without a cached copy it fails
+    with ``DataUnavailableError`` (no retries).
+    """
     import datasets
 
     path, revision = HUB_DATASETS[name]
+    unreachable = _hub_unreachable()
     try:
-        return datasets.load_dataset(path, config, split=split, revision=revision).to_list()
-    except ConnectionError as error:
+        with _offline_mode() if unreachable else contextlib.nullcontext():
+            return datasets.load_dataset(path, config, split=split, revision=revision).to_list()
+    except (ConnectionError, FileNotFoundError) as error:
+        if isinstance(error, FileNotFoundError) and not unreachable:
+            raise
         raise DataUnavailableError(
             f"Could not load {path} (config {config}, split {split}, revision {revision}) from the Hugging Face "
-            f"Hub: {error}. To run offline, set {DATA_DIR_ENV}=DIR to a folder holding the files "
+            f"Hub{': ' + unreachable if unreachable else ''} and no cached copy was found ({error}). "
+            f"To run offline, set {DATA_DIR_ENV}=DIR to a folder holding the files "
             f"(e.g. DIR/{_LOCAL_EXAMPLE[name]}; the layout: docs/TASKS.md, 'Offline data')."
-        ) from error
+        ) from None
 
 
 def _local_file(relative: str) -> Path:
