@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -201,4 +202,6 @@ def test_real_smollm2_generator(smollm2_dir, tiny_verifier_dir, tmp_path):
     assert "exact_match,numeric" in results["results"]["mgsm_xling_de"]
     store = assert_complete(tmp_path / "store", problems=1, n=2, verifier=str(tiny_verifier_dir))
     texts = {c.lang: c.text for c in store.candidates()}
-    assert set(texts) == {"de", "en"} and all(len(t.split()) > 5 for t in texts.values())
+    assert set(texts) == {"de", "en"}
+    # real words from a real model (a short answer such as "The answer is: 15" is fine; a sample may stop early)
+    assert all(len(re.findall(r"[^\W\d_]{3,}", t)) >= 2 for t in texts.values()), texts
