@@ -73,17 +73,17 @@ def padded_batch(rows: Sequence[Sequence[int]], pad_token_id: int, right: bool =
 _TOKEN_TABLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _ending_tokens(tokenizer, decode_batch, chars: frozenset[str]) -> torch.Tensor:
-    """A bool per token id (and one more, True, for ids past the tokenizer's): whether appending the token can
-    complete a string ending in one of ``chars``: its text alone holds one of them, or holds U+FFFD (it is a piece
-    of a multi-byte character, completed in context). Built once per tokenizer and set of characters."""
+def _ending_tokens(tokenizer, decode_batch, chars: frozenset[str]) -> bytes:
+    """A byte per token id, 1 when appending the token can complete a string ending in one of ``chars``: its text
+    alone holds one of them, or, when one of them is not ASCII, holds U+FFFD (a piece of a multi-byte character,
+    completed in context; an ASCII character is one byte, never such a piece). Built once per tokenizer and set of
+    characters."""
     tables = _TOKEN_TABLES.setdefault(tokenizer, {})
     if chars not in tables:
         if "texts" not in tables:
             tables["texts"] = decode_batch([[i] for i in range(len(tokenizer))])
-        marks = chars | {"\ufffd"}
-        tables[chars] = torch.tensor([any(c in text for c in marks) for text in tables["texts"]] + [True],
-                                     dtype=torch.bool)
+        marks = chars | ({"\ufffd"} if any(ord(c) > 127 for c in chars) else set())
+        tables[chars] = bytes(any(c in text for c in marks) for text in tables["texts"])
     return tables[chars]
 
 
@@ -92,46 +92,49 @@ class StopStringsPerRow(transformers.StoppingCriteria):
 
     It runs after every decoding step, so it decodes only what can have changed: a stop string first appears
     when the newest token brings its last character, so only rows whose newest token can do that (a table over
-    the vocabulary, :func:`_ending_tokens`) have their last few tokens decoded, by the Rust tokenizer directly.
-    A stop string ending in whitespace (a token decoded alone may drop its leading space) or a tokenizer without
-    a Rust backend, or one that cleans up spaces after decoding, gets every row decoded at every step instead.
-    A row is reported at the step its stop string appears; ``generate`` keeps it finished."""
+    the vocabulary, :func:`_ending_tokens`; ids past the tokenizer's count as able) have their last few tokens
+    decoded, by the Rust tokenizer directly. A stop string ending in whitespace (a token decoded alone may drop its
+    leading space) or a tokenizer without a Rust backend, or one that cleans up spaces after decoding, gets every
+    row decoded at every step instead. A row is reported at the step its stop string appears; ``generate`` keeps
+    it finished."""
 
     def __init__(self, tokenizer, stops: Sequence[Sequence[str]], prompt_length: int):
         self.tokenizer = tokenizer
         self.stops = [tuple(s for s in row if s) for row in stops]
         self.prompt_length = prompt_length
-        longest = max((len(tokenizer.encode(s, add_special_tokens=False)) for row in self.stops for s in row), default=0)
+        distinct = {s for row in self.stops for s in row}
+        longest = max((len(tokenizer.encode(s, add_special_tokens=False)) for s in distinct), default=0)
         # A few extra tokens: a stop string may straddle token boundaries differently than it encodes alone.
         self.lookback = longest + 2
         backend = getattr(tokenizer, "backend_tokenizer", None)
         direct = backend is not None and not getattr(tokenizer, "clean_up_tokenization_spaces", False)
         self.decode_batch = (lambda rows: backend.decode_batch(rows, skip_special_tokens=False)) if direct \
             else tokenizer.batch_decode
-        last = frozenset(s[-1] for row in self.stops for s in row)
+        last = frozenset(s[-1] for s in distinct)
         self.ending = _ending_tokens(tokenizer, self.decode_batch, last) \
             if direct and not any(c.isspace() for c in last) else None
-        self.has_stops = torch.tensor([bool(row) for row in self.stops], dtype=torch.bool)
+        self.with_stops = [i for i, row in enumerate(self.stops) if row]
+        self._none: torch.Tensor | None = None  # all rows unfinished (generate does not change it in place)
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        device = input_ids.device
-        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=device)
+        if self._none is None or self._none.shape[0] != input_ids.shape[0] or self._none.device != input_ids.device:
+            self._none = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         if input_ids.shape[1] <= self.prompt_length:
-            return done
-        if self.ending is None:
-            rows = list(range(input_ids.shape[0]))
-        else:
-            if self.ending.device != device:
-                self.ending, self.has_stops = self.ending.to(device), self.has_stops.to(device)
-            newest = input_ids[:, -1].clamp(0, len(self.ending) - 1)
-            rows = (self.ending[newest] & self.has_stops).nonzero().flatten().tolist()
-            if not rows:
-                return done
+            return self._none
+        rows = self.with_stops
+        if self.ending is not None:
+            newest = input_ids[:, -1].tolist()
+            ending, size = self.ending, len(self.ending)
+            rows = [row for row in rows if newest[row] >= size or newest[row] < 0 or ending[newest[row]]]
+        if not rows:
+            return self._none
         tails = self.decode_batch(input_ids[rows, self.prompt_length :][:, -self.lookback :].tolist())
         hits = [row for row, tail in zip(rows, tails) if any(s in tail for s in self.stops[row])]
-        if hits:
-            done[hits] = True
-        return done
+        if not hits:
+            return self._none
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool)
+        done[hits] = True
+        return done.to(input_ids.device)
 
 
 class HFBackend:
