@@ -24,7 +24,11 @@ from __future__ import annotations
 from .common import Context, Result, interleaved, paired_ratio, spread
 
 NAME = "translation_cost"
-TARGET = 0.15
+#: 0.15 until issue #21 replaced the 512-token cap by a budget of 2 x the question's tokens x the language's cost:
+#: the worst case (a generator that never stops) then measured 0.176-0.189 at ``--quick`` on a busy 2-core machine
+#: (0.103 for the capped budget side by side). The price of never cutting a real translation; the target still
+#: catches a translation step that costs more than a quarter of sampling.
+TARGET = 0.25
 OP = "<="
 POOL = ("en", "de", "fr", "zh")
 #: Where the translated stretches of length-sorted questions sit (one translation batch per language each).
@@ -84,7 +88,7 @@ def run(ctx: Context) -> Result:
     refused = sum(counts.refused.values())
     return Result(
         NAME, ratio, TARGET, OP,
-        f"tiny random generator, per question: translating {len(problems)} GSM8K questions into de, fr, zh "
+        f"tiny random generator, per question: translating {len(problems)} English MGSM questions into de, fr, zh "
         f"(greedy; {len(QUANTILES)} length-sorted stretches of {problems_count}, one batch per language each) "
         f"{spread(times['translate'])} vs sampling n={N} over {':'.join(POOL)} for {len(questions)} of median "
         f"length (max_gen_toks={MAX_GEN_TOKS}, {len(batches)} batches) {spread(times['generate'])}; "
