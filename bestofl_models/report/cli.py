@@ -9,6 +9,7 @@
                    [--tolerance POINTS] [--orderings M] [--seed S] [--targets ...] [--generator/--settings/--verifier]
     bestofl-report recommend-pool --store DIR --out OUT --size K [--dev-fraction F] [--budget N] [--seed S]
                    [--targets ...] [--generator/--settings/--verifier]
+    bestofl-report browse --store DIR [--store DIR ...] --out DIR [--generator/--settings/--verifier] [--no-curve]
 """
 
 from __future__ import annotations
@@ -273,6 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _adaptive(argv[1:])
     if argv[:1] == ["recommend-pool"]:
         return _recommend(argv[1:])
+    if argv[:1] == ["browse"]:
+        from .browse import main as browse
+
+        return browse(argv[1:])
     return _report(argv)
 
 
