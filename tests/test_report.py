@@ -21,7 +21,7 @@ from bestofl_models.report.build import AVERAGE, Options, ReportContext, build_r
 from bestofl_models.report.data import build_data, load_stores, settings_id
 from bestofl_models.report.estimators import draw_steps
 from bestofl_models.report.export import EXPORT_FIELDS
-from bestofl_models.report.render import PLOTS, REPORT_MARKER, SUMMARY_MD
+from bestofl_models.report.render import PLOTS, REPORT_MARKER, SUMMARY_MD, summary_markdown
 from bestofl_models.report.synthetic import build_synthetic_store
 from bestofl_models.selection import METHODS, Scored, select
 from fixtures import DATA_DIR
@@ -222,7 +222,10 @@ def test_budget_ranges_and_averages(report):
     for method in ("multi_orm", "oracle"):
         per_target = np.array([curve(report, t, method) for t in POOL])
         np.testing.assert_allclose(curve(report, AVERAGE, method), per_target.mean(axis=0))
-    assert report.budget == 4 and report.ablation_budget == 4
+    # by default each method and pool at its own largest budget (the pool's 12, the target language's 4)
+    assert report.budget == 12 and report.ablation_budget == 4 and not report.fixed
+    assert (report.method_budget("cross_orm"), report.method_budget("multi_orm")) == (12, 4)
+    assert (report.pool_budget("en"), report.pool_budget("en:de"), report.pool_budget("en:de:fr")) == (4, 8, 12)
     shares = defaultdict(float)
     for row in report.selected:
         shares[(row["target"], row["n"])] += row["share"]
@@ -464,3 +467,102 @@ def test_the_report_uses_the_runs_pool_order_and_the_readme_commands_run_as_writ
         pools = {row["pool"] for row in csv.DictReader(f)}
     assert "fr:en:de" in pools
     assert (tmp_path / "candidates.jsonl").read_text(encoding="utf-8").count("\n") == 6
+
+
+# ------------------------------------------------- issue #23 item 4: the report answers the run's own question
+
+QUICK_POOL = ("en", "de", "fr", "zh")
+
+
+def quick_start_store(directory, msvamp: bool = True) -> str:
+    """The quick start's store: `--model bestofl ... languages=en:de:fr:zh,n=4 --tasks mgsm_xling_de --limit 5`
+    (one candidate per language and problem; the verifier picks de on 3 problems and zh on 2), plus another run's
+    MSVAMP problems targeting fr (two languages) that the report must be able to leave out."""
+    store = CandidateStore(directory)
+    candidates, scores = [], {}
+    for p in range(5):
+        best = "de" if p < 3 else "zh"
+        for lang in QUICK_POOL:
+            key = f"mgsm-{p}-{lang}"
+            right = lang == best and p != 4  # en is never right: a pool of en alone scores 0
+            candidates.append(Candidate(
+                key=key, problem_id=f"mgsm-{p:04d}", task="mgsm_xling_de", doc_id=p, target_lang="de", lang=lang,
+                sample_idx=0, generator="smollm2", prompt_hash=f"h-{lang}-{p}", settings={"temperature": 0.7},
+                text="...", answer="7" if right else "1", gold="7"))
+            scores[key] = 0.9 if lang == best else 0.1 + 0.1 * QUICK_POOL.index(lang)
+    for p in range(3 if msvamp else 0):
+        for lang in ("en", "fr"):
+            key = f"msvamp-{p}-{lang}"
+            candidates.append(Candidate(
+                key=key, problem_id=f"msvamp-{p:04d}", task="msvamp_xling_fr", doc_id=p, target_lang="fr", lang=lang,
+                sample_idx=0, generator="smollm2", prompt_hash=f"m-{lang}-{p}", settings={"temperature": 0.7},
+                text="...", answer="2", gold="2"))
+            scores[key] = 0.5
+    store.add_candidates(candidates)
+    store.add_scores("self", scores)
+    store.close()
+    return str(directory)
+
+
+def _csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_default_view_is_the_runs_own_budget(tmp_path):
+    """n=4 over 4 languages is one sample per language: "the largest budget every method reaches" was n=1, where
+    the verifier's pick is always the pool's first language (100% English) and every ablation pool is alike.
+    Each method and pool is now shown at its own largest budget, and each table says which n."""
+    data = build_data(load_stores([quick_start_store(tmp_path / "store", msvamp=False)]))
+    report = build_report(data, Options(languages=QUICK_POOL, targets=("de",), mc_samples=16), show_progress=False)
+    assert report.budget == 4 and report.method_budget("cross_orm") == 4 and report.method_budget("multi_orm") == 1
+    picks = {r["lang"]: r["share"] for r in report.selected if r["target"] == "de" and r["n"] == report.budget}
+    assert picks == pytest.approx({"en": 0.0, "de": 0.6, "fr": 0.0, "zh": 0.4})
+    oracle = {r["pool"]: r["accuracy"] for r in report.ablation
+              if r["method"] == "cross_oracle" and r["target"] == AVERAGE and r["n"] == report.pool_budget(r["pool"])}
+    assert oracle["en"] == 0.0 and oracle["en:de:fr:zh"] == pytest.approx(0.8)  # not flat
+    summary = summary_markdown(report)
+    assert "multi_orm (n=1)" in summary and "cross_orm (n=4)" in summary and "`cross_orm`, n = 4" in summary
+    assert "| `en` | size 1 | 5 | 1 |" in summary and "| `en:de:fr:zh` | size 4 | 5 | 4 |" in summary
+    fixed = build_report(data, Options(languages=QUICK_POOL, targets=("de",), mc_samples=16, budget=1),
+                         show_progress=False)
+    assert fixed.fixed and "## Per target language at n = 1" in summary_markdown(fixed)
+
+
+def test_tasks_choose_the_runs_like_lm_evals_tasks(tmp_path, capsys):
+    store = quick_start_store(tmp_path / "store")
+    everything = build_data(load_stores([store]))
+    assert len(everything.problem_ids) == 8 and everything.tasks is None
+    assert build_report(everything, Options(mc_samples=4), show_progress=False).targets == ("en", "fr", "de", "zh")
+    chosen = build_data(load_stores([store], tasks="mgsm_xling_de"))
+    assert build_report(chosen, Options(mc_samples=4), show_progress=False).targets == ("de",)  # the run's target
+    for pattern in ("mgsm_xling_de", "mgsm_xling", "mgsm_*", "mgsm_xling_de, mgsm_xling_d*"):
+        data = build_data(load_stores([store], tasks=pattern))
+        assert data.problem_ids == [f"mgsm-{p:04d}" for p in range(5)] and data.tasks == ("mgsm_xling_de",)
+    both = build_data(load_stores([store], tasks=["mgsm_xling_de", "msvamp_xling_fr"]))
+    assert len(both.problem_ids) == 8 and set(both.stored_targets) == {"de", "fr"}
+    out = tmp_path / "report"
+    assert cli.main(["--store", store, "--out", str(out), "--tasks", "msvamp_xling_*", "--mc-samples", "4"]) == 0
+    rows = _csv(out / "budget_curves.csv")
+    assert {r["target"] for r in rows} == {"fr", AVERAGE} and {r["problems"] for r in rows} == {"3"}
+    summary = (out / SUMMARY_MD).read_text(encoding="utf-8")
+    assert "- Tasks: msvamp_xling_fr (`--tasks`)" in summary and "Problems with a gold answer: 3" in summary
+    with pytest.raises(SystemExit):
+        cli.main(["--store", store, "--out", str(tmp_path / "r2"), "--tasks", "gsm8k_xling_de"])
+    err = capsys.readouterr().err
+    assert "--tasks 'gsm8k_xling_de' names no task in the store; it holds mgsm_xling_de, msvamp_xling_fr" in err
+    assert cli.main(["--store", store, "--out", str(tmp_path / "r3"), "--tasks", "mgsm_xling_de", "--targets",
+                     "de:fr", "--mc-samples", "4"]) == 0  # --targets still chooses
+    assert {r["target"] for r in _csv(tmp_path / "r3" / "budget_curves.csv")} == {"de", "fr", AVERAGE}
+
+
+def test_the_store_defaults_to_where_runs_store_and_a_missing_one_names_it(tmp_path, monkeypatch, capsys):
+    default = tmp_path / "default-store"
+    monkeypatch.setenv("BESTOFL_STORE", str(default))
+    with pytest.raises(SystemExit):
+        cli.main(["--store", str(tmp_path / "store"), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert "No candidate store" in err and str(default) in err and "BESTOFL_STORE" in err
+    quick_start_store(default)
+    assert cli.main(["--out", str(tmp_path / "r"), "--tasks", "mgsm_xling_de", "--mc-samples", "4"]) == 0
+    assert f"- Stores: {default}" in (tmp_path / "r" / SUMMARY_MD).read_text(encoding="utf-8")

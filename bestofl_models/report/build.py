@@ -60,7 +60,7 @@ class Options:
     languages: tuple[str, ...] | None = None  # main pool, in order (default: every stored language)
     targets: tuple[str, ...] | None = None
     pools: tuple[tuple[str, ...], ...] = ()  # extra pools to ablate
-    budget: int | None = None  # budget of the summary tables (default: largest one every method reaches)
+    budget: int | None = None  # one budget for every summary table (default: each method's / pool's own largest)
     max_budget: int | None = None
     seed: int = 0
     mc_samples: int = 200
@@ -72,13 +72,50 @@ class Report:
     options: Options
     pool: tuple[str, ...]
     targets: tuple[str, ...]
-    budget: int
-    ablation_budget: int
+    budget: int  # --budget, or the largest budget of the main pool (what a run of the cross-lingual methods spent)
+    ablation_budget: int  # the largest budget every ablation pool reaches
     curves: list[dict] = field(default_factory=list)
     ablation: list[dict] = field(default_factory=list)
     pass_at_k: list[dict] = field(default_factory=list)
     selected: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def fixed(self) -> bool:
+        """True when ``--budget`` set one budget for every table; otherwise each method, pool and scope is shown at
+        its own largest budget (the run's own n)."""
+        return self.options.budget is not None
+
+    def _largest(self, table: str, columns: tuple[str, ...], size: str) -> dict[tuple, int]:
+        """The largest ``size`` (n or k) of each value of ``columns`` in ``table`` (computed once per table)."""
+        cache = self.__dict__.setdefault("_largest_cache", {})
+        if table not in cache:
+            largest: dict[tuple, int] = {}
+            for row in getattr(self, table):
+                key = tuple(row[c] for c in columns)
+                largest[key] = max(largest.get(key, 0), row[size])
+            cache[table] = largest
+        return cache[table]
+
+    def _at(self, reached: int | None) -> int | None:
+        return None if reached is None else self.budget if self.fixed else reached
+
+    def cell_budget(self, target: str, method: str) -> int | None:
+        """The n of the summary's cell (target, method): ``--budget``, or the largest n the method reaches for
+        that target (None: no row)."""
+        return self._at(self._largest("curves", ("target", "method"), "n").get((target, method)))
+
+    def method_budget(self, method: str) -> int | None:
+        """The n of a method's column: its ``average`` row's (or ``--budget``)."""
+        return self.cell_budget(AVERAGE, method)
+
+    def pool_budget(self, pool: str) -> int | None:
+        """The n an ablation pool is shown at: ``--budget``, or the largest it reaches."""
+        return self._at(self._largest("ablation", ("pool",), "n").get((pool,)))
+
+    def scope_budget(self, scope: str) -> int | None:
+        """The k of a pass@k scope: ``--budget``, or the largest k it reaches."""
+        return self._at(self._largest("pass_at_k", ("scope",), "k").get((scope,)))
 
 
 @dataclass(frozen=True)
@@ -301,7 +338,10 @@ def ablation_pools(pool: Sequence[str], extra: Sequence[Sequence[str]]) -> list[
 
 
 def default_targets(data: ReportData) -> tuple[str, ...]:
-    """Every stored language and stored target language, in the data's language order."""
+    """With ``--tasks``: the target languages the selected tasks' requests had (what the runs asked for).
+    Without: every stored language and stored target language, in the data's language order."""
+    if data.tasks is not None and data.stored_targets:
+        return language_order(data.stored_targets, data.languages)
     return language_order(set(data.stored_targets) | set(data.languages), data.languages)
 
 
@@ -319,17 +359,19 @@ def build_report(data: ReportData, options: Options, show_progress: bool | None 
     if empty:
         raise ValueError(f"No problem has candidates in every language of the pool(s) {', '.join(empty)}.")
     ablation_budget = min(view.max_budget for _, view in pools)
-    pools = [(kind, dataclasses.replace(view, max_budget=ablation_budget)) for kind, view in pools]
+    if options.budget is not None:  # one budget for every table: no pool needs curves beyond it
+        pools = [(kind, dataclasses.replace(view, max_budget=min(view.max_budget, options.budget)))
+                 for kind, view in pools]
     cross = reported(CROSS_METHODS, data.has_scores)
     target_only = reported(TARGET_METHODS, data.has_scores)
-    budget = options.budget or min([main.max_budget, *(v.max_budget for v in target_views.values())])
+    budget = options.budget or main.max_budget
     if not 1 <= budget <= main.max_budget:
         raise ValueError(f"--budget {budget} is outside 1..{main.max_budget}, the budgets the pool {main.label} reaches.")
     report = Report(data, options, pool, targets, budget, ablation_budget, notes=list(data.notes))
 
     votes = sum(estimator(m) == MONTE_CARLO for m in cross)
     target_votes = sum(estimator(m) == MONTE_CARLO for m in target_only)
-    steps = (votes * (main.max_budget + ablation_budget * len(pools))
+    steps = (votes * (main.max_budget + sum(view.max_budget for _, view in pools))
              + target_votes * sum(v.max_budget for v in target_views.values()))
     if show_progress is None:
         disable = None if data.lang.size >= 10_000 else True  # None: tqdm shows it on terminals only

@@ -1,8 +1,9 @@
 """``bestofl-report``: reports and the raw export, from stored candidates only (never generates).
 
-    bestofl-report --store DIR [--store DIR ...] --out OUT [--languages en:de:fr] [--pool en:de ...]
+    bestofl-report [--store DIR ...] --out OUT [--tasks PATTERNS] [--languages en:de:fr] [--pool en:de ...]
                    [--targets de:fr] [--budget N] [--max-budget N] [--seed S] [--mc-samples M]
                    [--generator G] [--settings ID] [--verifier V]
+    (--store defaults to where runs store: $BESTOFL_STORE or ~/.cache/bestofl/store)
     bestofl-report export --store DIR [--out FILE] [--verifier V]
     bestofl-report compare OUTPUT_PATH [OUTPUT_PATH ...] [--out DIR] [--baseline LABEL_OR_POSITION]
     bestofl-report adaptive --store DIR --out OUT [--languages L1:L2] [--rule score:0.9 ...] [--budget N]
@@ -40,6 +41,34 @@ def _positive(value: str) -> int:
     return int(value)
 
 
+def _default_store() -> str:
+    from ..config import default_store
+
+    return default_store()
+
+
+_STORE_HELP = ("candidate store (repeatable; default: where runs store without store=, $BESTOFL_STORE or "
+               "~/.cache/bestofl/store)")
+_TASKS_HELP = ("only the candidates of these tasks, as lm-eval's --tasks names them: comma-separated names, "
+               "fnmatch patterns (mgsm_xling_*) or bestofl groups (mgsm_xling); default every stored task")
+
+
+def _stores(args: argparse.Namespace) -> list[str]:
+    return args.store or [_default_store()]
+
+
+def _store_error(exc: Exception, args: argparse.Namespace) -> str:
+    """A store that is not there: say where runs store by default (and that --store picks another)."""
+    message = str(exc)
+    if isinstance(exc, FileNotFoundError) and "No candidate store" in message:
+        default = _default_store()
+        where = ("that is the default store" if any(os.path.abspath(d) == os.path.abspath(default)
+                                                    for d in _stores(args)) else f"the default is {default}")
+        message += (f" Runs store their candidates in store= of --model_args, else $BESTOFL_STORE, else "
+                    f"~/.cache/bestofl/store ({where}); give that folder to --store.")
+    return message
+
+
 def report_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bestofl-report",
@@ -47,16 +76,19 @@ def report_parser() -> argparse.ArgumentParser:
         "Subcommands: export (raw JSON Lines), compare (lm-eval runs), adaptive (early-stopping rules), "
         "recommend-pool (choose a language pool).",
     )
-    parser.add_argument("--store", action="append", required=True, metavar="DIR", help="candidate store (repeatable)")
+    parser.add_argument("--store", action="append", metavar="DIR", help=_STORE_HELP)
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (CSV, summary.md, PNG)")
+    parser.add_argument("--tasks", metavar="PATTERNS", help=_TASKS_HELP)
     parser.add_argument("--languages", type=_languages, metavar="L1:L2",
                         help="the pool, in order (default: every stored language, MGSM order)")
     parser.add_argument("--pool", type=_languages, action="append", default=[], metavar="L1:L2",
                         help="an extra sub-pool to ablate (repeatable)")
     parser.add_argument("--targets", type=_languages, metavar="L1:L2",
-                        help="target languages (default: every stored language and stored target language)")
-    parser.add_argument("--budget", type=_positive, help="budget of the summary tables and plots "
-                        "(default: the largest budget every method reaches)")
+                        help="target languages (default: with --tasks the target languages those runs had, else every "
+                        "stored language and stored target language)")
+    parser.add_argument("--budget", type=_positive, help="one budget for every summary table and plot (default: "
+                        "each method, pool and pass@k scope at its own largest budget, the n a run spent; each "
+                        "table says which n it uses)")
     parser.add_argument("--max-budget", type=_positive, help="cut the budget curves at this n")
     parser.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default 0)")
     parser.add_argument("--mc-samples", type=_positive, default=200,
@@ -100,10 +132,12 @@ def _points(value: str) -> float:
 
 def _store_arguments(parser: argparse.ArgumentParser) -> None:
     """--store, --out and the choice of generator, settings and verifier (shared by the store subcommands)."""
-    parser.add_argument("--store", action="append", required=True, metavar="DIR", help="candidate store (repeatable)")
+    parser.add_argument("--store", action="append", metavar="DIR", help=_STORE_HELP)
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (a previous one is replaced)")
+    parser.add_argument("--tasks", metavar="PATTERNS", help=_TASKS_HELP)
     parser.add_argument("--targets", type=_languages, metavar="L1:L2",
-                        help="target languages (default: every stored language and stored target language)")
+                        help="target languages (default: with --tasks the target languages those runs had, else every "
+                        "stored language and stored target language)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random orderings and splits (default 0)")
     parser.add_argument("--generator", help="generator to use when the store holds several")
     parser.add_argument("--settings", metavar="ID", help="sampling-settings id when the store holds several")
@@ -149,9 +183,9 @@ def _load(parser: argparse.ArgumentParser, args: argparse.Namespace):
 
     try:
         check_out_dir(args.out)
-        return build_data(load_stores(args.store), args.generator, args.settings, args.verifier)
+        return build_data(load_stores(_stores(args), args.tasks), args.generator, args.settings, args.verifier)
     except (ValueError, FileNotFoundError) as exc:
-        parser.error(str(exc))
+        parser.error(_store_error(exc, args))
 
 
 def _adaptive(argv: Sequence[str]) -> int:
@@ -251,10 +285,10 @@ def _report(argv: Sequence[str]) -> int:
         max_budget=args.max_budget, seed=args.seed, mc_samples=args.mc_samples,
     )
     try:
-        data = build_data(load_stores(args.store), args.generator, args.settings, args.verifier)
+        data = build_data(load_stores(_stores(args), args.tasks), args.generator, args.settings, args.verifier)
         report = build_report(data, options, show_progress=args.progress)
     except (ValueError, FileNotFoundError) as exc:
-        parser.error(str(exc))
+        parser.error(_store_error(exc, args))
     paths = write_report(report, args.out)
     print(f"bestofl-report: {len(data.problem_ids)} problems, {int(data.stored.sum())} candidates -> "
           f"{len(paths)} files in {args.out} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)

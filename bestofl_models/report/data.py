@@ -7,9 +7,11 @@ mixed silently.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import hashlib
 import logging
+import os
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -88,6 +90,10 @@ class Loaded:
     names: dict[str, str] = field(default_factory=dict)
     #: pools of the harness runs that wrote the stores, by generator id, in the order they were recorded
     pools: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+    #: target languages of the (kept) requests that used each candidate, by key
+    targets: dict[str, set[str]] = field(default_factory=dict)
+    #: the stored tasks the ``--tasks`` patterns selected (None: no selection, every task)
+    tasks: tuple[str, ...] | None = None
 
     def pool_order(self, generator_id: str) -> tuple[str, ...]:
         """The languages of the generator's recorded pools, in the order the runs gave them."""
@@ -97,26 +103,94 @@ class Loaded:
         return model_label(model_id, self.names)
 
 
-def load_stores(directories: Sequence[str]) -> Loaded:
-    candidates: dict[tuple[str, str], Candidate] = {}
-    scores: dict[tuple[str, str], float | None] = {}
-    names: dict[str, str] = {}
-    pools: dict[str, list[tuple[str, ...]]] = {}
-    for directory in directories:
-        store = CandidateStore(directory, read_only=True)
-        try:
-            _read_store(store, candidates, scores, names, pools)
-        except sqlite3.DatabaseError as exc:
-            raise damaged_store_error(getattr(store, "path", directory), exc) from None
-        finally:
+def task_groups() -> dict[str, tuple[str, ...]]:
+    """bestofl's task groups (``mgsm_xling`` -> its tasks), read from ``task_yamls/`` (no lm-eval import)."""
+    import yaml
+
+    from bestofl_tasks import task_yamls_dir
+
+    groups: dict[str, tuple[str, ...]] = {}
+    for folder, _, files in os.walk(task_yamls_dir()):
+        for name in files:
+            if name.endswith(".yaml"):
+                try:
+                    with open(os.path.join(folder, name), encoding="utf-8") as f:
+                        spec = yaml.safe_load(f)
+                except (OSError, yaml.YAMLError):
+                    continue
+                if isinstance(spec, dict) and isinstance(spec.get("group"), str) and isinstance(spec.get("task"), list):
+                    groups[spec["group"]] = tuple(t for t in spec["task"] if isinstance(t, str))
+    return groups
+
+
+def select_tasks(patterns: Sequence[str], stored: Iterable[str]) -> tuple[str, ...]:
+    """The stored task names that lm-eval's ``--tasks`` patterns name: fnmatch patterns as lm-eval matches them
+    (``mgsm_xling_de``, ``mgsm_xling_*``), bestofl's group names (``mgsm_xling``) for their tasks. A pattern that
+    names no stored task is an error listing the stored ones."""
+    stored = sorted(set(stored))
+    groups = task_groups()
+    chosen: set[str] = set()
+    for pattern in patterns:
+        names = set(fnmatch.filter(stored, pattern))
+        for group in fnmatch.filter(groups, pattern):
+            names.update(task for task in groups[group] if task in stored)
+        if not names:
+            raise ValueError(f"--tasks {pattern!r} names no task in the store; it holds {', '.join(stored) or 'none'}.")
+        chosen |= names
+    return tuple(sorted(chosen))
+
+
+def _task_patterns(tasks: str | Sequence[str] | None) -> list[str] | None:
+    if tasks is None:
+        return None
+    items = [tasks] if isinstance(tasks, str) else list(tasks)
+    return [part.strip() for item in items for part in item.split(",") if part.strip()]
+
+
+def load_stores(directories: Sequence[str], tasks: str | Sequence[str] | None = None) -> Loaded:
+    """Every store's candidates, scores, names and run pools; with ``tasks`` (lm-eval's ``--tasks`` patterns,
+    comma-separated or a list), only the candidates requests of the tasks they name used."""
+    opened = []
+    try:
+        for directory in directories:
+            store = CandidateStore(directory, read_only=True)
+            opened.append(store)
+        uses = []
+        for store in opened:
+            try:
+                uses.append(store.uses())
+            except sqlite3.DatabaseError as exc:
+                raise damaged_store_error(getattr(store, "path", store.directory), exc) from None
+        patterns = _task_patterns(tasks)
+        selected = None if patterns is None else set(select_tasks(patterns, (u.task for part in uses for u in part)))
+        candidates: dict[tuple[str, str], Candidate] = {}
+        scores: dict[tuple[str, str], float | None] = {}
+        names: dict[str, str] = {}
+        pools: dict[str, list[tuple[str, ...]]] = {}
+        targets: dict[str, set[str]] = {}
+        for store, part in zip(opened, uses):
+            kept = None if selected is None else {(u.key, u.problem_id) for u in part if u.task in selected}
+            for u in part:
+                if u.target_lang and (selected is None or u.task in selected):
+                    targets.setdefault(u.key, set()).add(u.target_lang)
+            try:
+                _read_store(store, candidates, scores, names, pools, kept)
+            except sqlite3.DatabaseError as exc:
+                raise damaged_store_error(getattr(store, "path", store.directory), exc) from None
+    finally:
+        for store in opened:
             store.close()
-    return Loaded(list(candidates.values()), scores, tuple(directories), names, pools)
+    return Loaded(list(candidates.values()), scores, tuple(directories), names, pools, targets,
+                  None if selected is None else tuple(sorted(selected)))
 
 
-def _read_store(store: CandidateStore, candidates: dict, scores: dict, names: dict, pools: dict) -> None:
-    """Add one store's rows, scores, model names and run pools to the merged views (first store wins)."""
+def _read_store(store: CandidateStore, candidates: dict, scores: dict, names: dict, pools: dict,
+                kept: set | None = None) -> None:
+    """Add one store's rows (those in ``kept`` when given), scores, model names and run pools to the merged views
+    (first store wins)."""
     for row in store.rows():
-        candidates.setdefault((row.key, row.problem_id), row)
+        if kept is None or (row.key, row.problem_id) in kept:
+            candidates.setdefault((row.key, row.problem_id), row)
     for pair, score in store.scores().items():
         scores.setdefault(pair, score)
     for model_id, model in store.models().items():
@@ -173,6 +247,7 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
     generator_id: str = ""  # the store's identity ids behind ``generator`` and ``verifier``
     verifier_id: str | None = None
+    tasks: tuple[str, ...] | None = None  # the tasks ``--tasks`` selected (None: every stored task)
 
     @property
     def has_scores(self) -> bool:
@@ -185,7 +260,8 @@ def build_data(
     """Pick generator/settings/verifier, check the candidates are unambiguous, and build the arrays."""
     notes: list[str] = []
     if not loaded.candidates:
-        raise ValueError(f"No candidates in {', '.join(loaded.stores)}.")
+        selection = f" for the tasks {', '.join(loaded.tasks)}" if loaded.tasks else ""
+        raise ValueError(f"No candidates in {', '.join(loaded.stores)}{selection}.")
     # Tasks without parallel questions (e.g. `--tasks gsm8k`) store candidates with lang=None: nothing to
     # compare across languages, so they are left out before any choice (they never make one ambiguous).
     candidates = [c for c in loaded.candidates if c.lang is not None]
@@ -291,7 +367,8 @@ def build_data(
         verifier=None if verifier is None else loaded.label(verifier),
         stores=loaded.stores,
         languages=languages,
-        stored_targets=language_order((c.target_lang for c in mine), run_order),
+        stored_targets=language_order((t for c in mine for t in loaded.targets.get(c.key) or {c.target_lang}
+                                        if t is not None), run_order),
         problem_ids=problem_ids,
         lang=lang,
         within=within,
@@ -304,4 +381,5 @@ def build_data(
         notes=notes,
         generator_id=generator,
         verifier_id=verifier,
+        tasks=loaded.tasks,
     )

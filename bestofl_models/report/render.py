@@ -101,8 +101,16 @@ def summary_markdown(report: Report) -> str:
         "- Verifier: none in the store, so "
         f"{', '.join(f'`{name}`' for name, m in METHODS.items() if m.needs_verifier)} are left out",
         f"- Problems with a gold answer: {len(data.problem_ids)}; candidates per problem and language: {counts}",
+        f"- Tasks: {', '.join(data.tasks)} (`--tasks`)" if data.tasks is not None else
+        "- Tasks: every task in the store (`--tasks` chooses, as lm-eval's `--tasks` does)",
         f"- Pool: `{':'.join(report.pool)}` (its order decides which languages get a budget's extra samples); "
-        f"target languages: {', '.join(report.targets)}",
+        f"target languages: {', '.join(report.targets)}"
+        + ("" if report.options.targets else " (the runs' targets; `--targets` chooses)" if data.tasks is not None
+           else " (every stored language and target; `--targets` chooses)"),
+        "- Budgets: " + (f"every table at n = {report.budget} (`--budget`)" if report.fixed else
+                         "each table gives the `n` it uses: by default each method, pool and scope at its largest "
+                         f"budget, the samples a run spent (the pool's: n = {report.budget}); `--budget N` puts "
+                         "every table at N"),
         "",
         "## How to read this",
         "",
@@ -128,35 +136,66 @@ def summary_markdown(report: Report) -> str:
     budgets = _summary_budgets(top)
     lines += _table(["method", *(f"n={n}" for n in budgets)],
                     ([m, *(_percent(curves(AVERAGE, m, n)) for n in budgets)] for m in methods))
-    lines += [f"## Per target language at n = {report.budget}", ""]
-    lines += _table(["target", *methods],
-                    ([t, *(_percent(curves(t, m, report.budget)) for m in methods)]
-                     for t in [*report.targets, AVERAGE]))
-    lines += [f"## pass@k within each language vs across the pool (k = {report.budget})", ""]
+    lines += _per_target_table(report, curves, methods)
     scopes = list(dict.fromkeys(r["scope"] for r in report.pass_at_k))
-    lines += _table(["scope", f"pass@{report.budget}", "problems"],
-                    ([s, *(("–", "–") if (c := pass_at_k(s, report.budget)) is None
-                           else (f"{100 * c['pass_at_k']:.1f}", str(c["problems"])))] for s in scopes))
+    if report.fixed:
+        lines += [f"## pass@k within each language vs across the pool (k = {report.budget})", ""]
+        lines += _table(["scope", f"pass@{report.budget}", "problems"],
+                        ([s, *(("–", "–") if (c := pass_at_k(s, report.budget)) is None
+                               else (f"{100 * c['pass_at_k']:.1f}", str(c["problems"])))] for s in scopes))
+    else:
+        lines += ["## pass@k within each language vs across the pool (each at its largest k: all the samples the "
+                  "store holds there)", ""]
+        lines += _table(["scope", "k", "pass@k", "problems"],
+                        ([s, str(k), f"{100 * c['pass_at_k']:.1f}", str(c["problems"])]
+                         for s in scopes if (c := pass_at_k(s, k := report.scope_budget(s))) is not None))
     ablation_methods = _methods(report.ablation)
-    lines += [f"## Pool ablations (average over target languages, n = {report.ablation_budget})", ""]
     pools = {r["pool"]: (r["kind"], r["problems"]) for r in report.ablation}
-    lines += _table(["pool", "kind", "problems", *ablation_methods],
-                    ([f"`{pool}`", kind, str(problems),
-                      *(_percent(ablation(pool, AVERAGE, m, report.ablation_budget)) for m in ablation_methods)]
+    if report.fixed:
+        lines += [f"## Pool ablations (average over target languages, n = {report.budget})", ""]
+    else:
+        lines += ["## Pool ablations (average over target languages, each pool at its largest budget `n`: all its "
+                  f"stored samples; `{ABLATION_CSV}` has every budget each pool reaches: to compare pools at one "
+                  f"budget, read n <= {report.ablation_budget}, which all reach)", ""]
+    lines += _table(["pool", "kind", "problems", "n", *ablation_methods],
+                    ([f"`{pool}`", kind, str(problems), str(report.pool_budget(pool)),
+                      *(_percent(ablation(pool, AVERAGE, m, report.pool_budget(pool))) for m in ablation_methods)]
                      for pool, (kind, problems) in pools.items()))
     if report.selected:
-        lines += [f"## Languages the verifier picks (`cross_orm`, n = {report.budget}, share in %)", ""]
+        lines += [f"## Languages the verifier picks (`cross_orm`, n = {report.budget}"
+                  + ("" if report.fixed else ": the pool's largest budget") + ", share in %)", ""]
         lines += _table(["target", *report.pool],
                         ([t, *(f"{100 * selected(t, report.budget, code)['share']:.1f}" for code in report.pool)]
                          for t in [*report.targets, AVERAGE]))
     if report.notes:
         lines += ["## Notes", "", *(f"- {note}" for note in report.notes), ""]
     lines += ["## Files", "", f"- `{CURVES_CSV}`: accuracy per pool, target, method and budget (with estimator, se)",
-              f"- `{ABLATION_CSV}`: the same for every ablation pool, budgets 1..{report.ablation_budget}",
+              f"- `{ABLATION_CSV}`: the same for every ablation pool, each up to its largest budget",
               f"- `{PASS_AT_K_CSV}`: pass@k within each language and across the pool",
               f"- `{SELECTED_CSV}`: distribution of the language `cross_orm` picks, per target and budget",
               *(f"- `{name}`" for name in PLOTS), ""]
     return "\n".join(lines)
+
+
+def _per_target_table(report: Report, curves: _Lookup, methods: Sequence[str]) -> list[str]:
+    """Accuracy per target and method at ``--budget``, or each method at its own largest budget (the n a run of
+    that method spent), a cell at another n saying so."""
+    targets = [*report.targets, AVERAGE]
+    if report.fixed:
+        lines = [f"## Per target language at n = {report.budget}", ""]
+        return lines + _table(["target", *methods],
+                              ([t, *(_percent(curves(t, m, report.budget)) for m in methods)] for t in targets))
+    lines = ["## Per target language, each method at its largest budget (`n` in the header: the samples a run of "
+             "that method spent; a cell at another n says so; `--budget N` puts every method at N)", ""]
+    budgets = {m: report.method_budget(m) for m in methods}
+
+    def cell(target: str, method: str) -> str:
+        n = report.cell_budget(target, method)
+        text = _percent(None if n is None else curves(target, method, n))
+        return text if n is None or n == budgets[method] else f"{text} (n={n})"
+
+    return lines + _table(["target", *(f"{m} (n={budgets[m]})" for m in methods)],
+                          ([t, *(cell(t, m) for m in methods)] for t in targets))
 
 
 def _figure_bytes(fig) -> bytes:
@@ -227,7 +266,8 @@ def figures(report: Report) -> dict:
     grid = np.full((len(targets), len(methods)), np.nan)
     for i, target in enumerate(targets):
         for j, method in enumerate(methods):
-            cell = curves(target, method, report.budget)
+            n = report.cell_budget(target, method)
+            cell = None if n is None else curves(target, method, n)
             grid[i, j] = np.nan if cell is None else 100 * cell["accuracy"]
     fig, ax = plt.subplots(figsize=(1.1 * len(methods) + 2, 0.45 * len(targets) + 1.5))
     image = ax.imshow(grid, cmap="viridis", aspect="auto")
@@ -235,9 +275,11 @@ def figures(report: Report) -> dict:
         if not np.isnan(value):
             ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7,
                     color="white" if value < np.nanmean(grid) else "black")
-    ax.set_xticks(range(len(methods)), methods, rotation=40, ha="right", fontsize=8)
+    names = methods if report.fixed else [f"{m} (n={report.method_budget(m)})" for m in methods]
+    ax.set_xticks(range(len(methods)), names, rotation=40, ha="right", fontsize=8)
     ax.set_yticks(range(len(targets)), targets, fontsize=8)
-    ax.set_title(f"Accuracy (%) per target language at n = {report.budget}\n{sizes}")
+    at = f"at n = {report.budget}" if report.fixed else "each method at its largest n"
+    ax.set_title(f"Accuracy (%) per target language, {at}\n{sizes}")
     fig.colorbar(image, ax=ax)
     out[PLOTS[1]] = fig
 
@@ -281,13 +323,14 @@ def figures(report: Report) -> dict:
     height = 0.8 / max(len(ablation_methods), 1)
     fig, ax = plt.subplots(figsize=(8, (0.2 + 0.12 * len(ablation_methods)) * len(pools) + 2))
     for index, method in enumerate(ablation_methods):
-        values = [100 * ablation(p, AVERAGE, method, report.ablation_budget)["accuracy"] for p in pools]
+        cells = [ablation(p, AVERAGE, method, report.pool_budget(p)) for p in pools]
+        values = [np.nan if c is None else 100 * c["accuracy"] for c in cells]
         ax.barh(np.arange(len(pools)) + (index - (len(ablation_methods) - 1) / 2) * height, values, height,
                 label=method)
-    ax.set_yticks(range(len(pools)), pools, fontsize=7)
+    ax.set_yticks(range(len(pools)), [f"{p} (n={report.pool_budget(p)})" for p in pools], fontsize=7)
     ax.invert_yaxis()
-    ax.set(xlabel="accuracy (%)",
-           title=f"Pool ablations, average over targets, n = {report.ablation_budget}\n{sizes}")
+    at = f"n = {report.budget}" if report.fixed else "each pool at its largest n"
+    ax.set(xlabel="accuracy (%)", title=f"Pool ablations, average over targets, {at}\n{sizes}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     out[PLOTS[4]] = fig
