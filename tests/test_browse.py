@@ -449,3 +449,38 @@ def test_links_and_keys_open_problems(browser, built):
         assert opened.errors == []
     finally:
         opened.close()
+
+
+# ---------------------------------------------------------------------------------------------- after real runs
+
+@pytest.mark.slow
+def test_browse_after_the_quick_start_run_and_a_second_task_and_verifier(tmp_path, monkeypatch, tiny_verifier_dir):
+    """The quick start's run (tiny judge for SmolLM2, 2 problems; no verifier=: the generator judges), then the same
+    store reused by a run over two tasks with another verifier: browse shows either verifier's view of it."""
+    import fixtures
+    from lm_eval import simple_evaluate
+
+    _env_without_data_dir(monkeypatch)
+    judge = fixtures.tiny_judge()
+    store = tmp_path / "store"
+    common = {"pretrained": str(judge), "languages": "en:de:fr:zh", "n": 4, "max_gen_toks": 16, "store": str(store)}
+    simple_evaluate(model="bestofl", model_args=common, tasks=["mgsm_xling_de"], limit=2, batch_size="auto")
+    simple_evaluate(model="bestofl", model_args={**common, "verifier": str(tiny_verifier_dir)},
+                    tasks=["mgsm_xling_de", "mgsm_xling_zh"], limit=2, batch_size="auto")
+    verifiers = CandidateStore(store, read_only=True).verifiers()
+    assert len(verifiers) == 2
+    for verifier in verifiers:
+        out = tmp_path / f"out-{verifier[:8]}"
+        page = browse(store, out, "--verifier", verifier)
+        assert page["languages"] == ["en", "de", "fr", "zh"]
+        assert page["verifier"]["id"] == verifier and page["targets"] == ["de", "zh"]
+        assert page["counts"] == {"problems": 2, "entries": 4, "candidates": 8}
+        assert {"mgsm_xling_de/0", "mgsm_xling_de/1", "mgsm_xling_zh/0", "mgsm_xling_zh/1"} <= set(page["routes"])
+        german = tasks_data.load_docs("mgsm", "de")
+        for problem in page["problems"]:
+            row = int(problem["id"].rsplit("-", 1)[1])
+            assert problem["questions"]["de"] == german[row]["question"] and problem["missing"] is None
+            assert problem["gold"] == german[row]["answer"]
+            assert all(c[5] for c in problem["cands"])  # every candidate scored by this verifier
+        assert all(pick >= 0 for e in page["entries"] for pick in e["picks"])
+        assert "data:image/png;base64," in (out / "index.html").read_text(encoding="utf-8")
