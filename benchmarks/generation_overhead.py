@@ -150,7 +150,7 @@ def run(ctx: Context) -> Result:
     recorder.ours(prompt_batches(backend.tokenizer, 4, 4, first_problem=count)[0])  # process start-up, untimed
     extra = prompt_batches(backend.tokenizer, 2 * BATCH, BATCH, first_problem=count + 4)
     cold = cold_and_warm(recorder, extra[0], extra[1])
-    measured = compare(recorder, batches, ctx.pick(2, 5, 7))
+    measured = compare(recorder, batches, ctx.pick(2, 9, 11))
     recorder.close()
     backend.close()
     ratio = measured["ratio_cpu"]
