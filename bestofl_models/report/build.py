@@ -113,6 +113,11 @@ class Report:
         """The n an ablation pool is shown at: ``--budget``, or the largest it reaches."""
         return self._at(self._largest("ablation", ("pool",), "n").get((pool,)))
 
+    def ablation_cell_budget(self, pool: str, method: str) -> int | None:
+        """The n of an ablation cell: ``--budget``, or the largest n the method reaches in that pool (the pool's
+        own largest for the exact methods; the budget every pool reaches for the Monte Carlo votes)."""
+        return self._at(self._largest("ablation", ("pool", "method"), "n").get((pool, method)))
+
     def scope_budget(self, scope: str) -> int | None:
         """The k of a pass@k scope: ``--budget``, or the largest k it reaches."""
         return self._at(self._largest("pass_at_k", ("scope",), "k").get((scope,)))
@@ -371,7 +376,9 @@ def build_report(data: ReportData, options: Options, show_progress: bool | None 
 
     votes = sum(estimator(m) == MONTE_CARLO for m in cross)
     target_votes = sum(estimator(m) == MONTE_CARLO for m in target_only)
-    steps = (votes * (main.max_budget + sum(view.max_budget for _, view in pools))
+    vote_budget = ablation_budget
+    steps = (votes * (main.max_budget + (sum(view.max_budget for _, view in pools) if options.budget is not None
+                                         else vote_budget * len(pools)))
              + target_votes * sum(v.max_budget for v in target_views.values()))
     if show_progress is None:
         disable = None if data.lang.size >= 10_000 else True  # None: tqdm shows it on terminals only
@@ -385,9 +392,16 @@ def build_report(data: ReportData, options: Options, show_progress: bool | None 
             report.curves += _rows(main.label, ctx.curves(view, view.codes, target_only, average=False)[0],
                                    len(view.rows))
         report.curves += _average_target_only(report.curves, targets)
+        exact = [m for m in cross if estimator(m) == EXACT]
+        monte_carlo = [m for m in cross if estimator(m) == MONTE_CARLO]
         for kind, view in pools:
-            report.ablation += _rows(view.label, ctx.curves(view, targets, cross)[0], len(view.rows),
-                                     {"kind": kind, "pool_size": len(view.codes)})
+            # The exact methods to each pool's own largest budget; the Monte Carlo votes, whose cost grows with n,
+            # to the budget every pool reaches (or --budget), as before: a report of a large store stays fast.
+            curves = ctx.curves(view, targets, exact)[0]
+            if monte_carlo:
+                cut = view if report.fixed else dataclasses.replace(view, max_budget=vote_budget)
+                curves.update(ctx.curves(cut, targets, monte_carlo)[0])
+            report.ablation += _rows(view.label, curves, len(view.rows), {"kind": kind, "pool_size": len(view.codes)})
 
     for target, share in main_shares.items():
         for n in range(share.shape[0]):

@@ -155,11 +155,17 @@ def summary_markdown(report: Report) -> str:
         lines += [f"## Pool ablations (average over target languages, n = {report.budget})", ""]
     else:
         lines += ["## Pool ablations (average over target languages, each pool at its largest budget `n`: all its "
-                  f"stored samples; `{ABLATION_CSV}` has every budget each pool reaches: to compare pools at one "
-                  f"budget, read n <= {report.ablation_budget}, which all reach)", ""]
+                  f"stored samples; the Monte Carlo votes at n = {report.ablation_budget}, the budget every pool "
+                  f"reaches, where a cell says so; `{ABLATION_CSV}` has every budget computed)", ""]
+
+    def ablation_cell(pool: str, method: str) -> str:
+        n = report.ablation_cell_budget(pool, method)
+        text = _percent(None if n is None else ablation(pool, AVERAGE, method, n))
+        return text if n is None or n == report.pool_budget(pool) else f"{text} (n={n})"
+
     lines += _table(["pool", "kind", "problems", "n", *ablation_methods],
                     ([f"`{pool}`", kind, str(problems), str(report.pool_budget(pool)),
-                      *(_percent(ablation(pool, AVERAGE, m, report.pool_budget(pool))) for m in ablation_methods)]
+                      *(ablation_cell(pool, m) for m in ablation_methods)]
                      for pool, (kind, problems) in pools.items()))
     if report.selected:
         lines += [f"## Languages the verifier picks (`cross_orm`, n = {report.budget}"
@@ -323,13 +329,14 @@ def figures(report: Report) -> dict:
     height = 0.8 / max(len(ablation_methods), 1)
     fig, ax = plt.subplots(figsize=(8, (0.2 + 0.12 * len(ablation_methods)) * len(pools) + 2))
     for index, method in enumerate(ablation_methods):
-        cells = [ablation(p, AVERAGE, method, report.pool_budget(p)) for p in pools]
+        cells = [ablation(p, AVERAGE, method, report.ablation_cell_budget(p, method)) for p in pools]
         values = [np.nan if c is None else 100 * c["accuracy"] for c in cells]
         ax.barh(np.arange(len(pools)) + (index - (len(ablation_methods) - 1) / 2) * height, values, height,
                 label=method)
     ax.set_yticks(range(len(pools)), [f"{p} (n={report.pool_budget(p)})" for p in pools], fontsize=7)
     ax.invert_yaxis()
-    at = f"n = {report.budget}" if report.fixed else "each pool at its largest n"
+    at = (f"n = {report.budget}" if report.fixed else
+          f"each pool at its largest n (votes at n = {report.ablation_budget})")
     ax.set(xlabel="accuracy (%)", title=f"Pool ablations, average over targets, {at}\n{sizes}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.12))
