@@ -523,7 +523,10 @@ def test_the_default_view_is_the_runs_own_budget(tmp_path):
     assert oracle["en"] == 0.0 and oracle["en:de:fr:zh"] == pytest.approx(0.8)  # not flat
     summary = summary_markdown(report)
     assert "multi_orm (n=1)" in summary and "cross_orm (n=4)" in summary and "`cross_orm`, n = 4" in summary
-    assert "| `en` | size 1 | 5 | 1 |" in summary and "| `en:de:fr:zh` | size 4 | 5 | 4 |" in summary
+    assert "| `en` | size 1 | 5 | 1 | 0.0 |" in summary and "| `en:de:fr:zh` | size 4 | 5 | 4 | 80.0 |" in summary
+    assert (report.ablation_cell_budget("en:de:fr:zh", "cross_oracle"),
+            report.ablation_cell_budget("en:de:fr:zh", "weighted_vote")) == (4, 1)  # votes where every pool reaches
+    assert "(n=1)" in summary.split("## Pool ablations", 1)[1].split("\n## ", 1)[0]
     fixed = build_report(data, Options(languages=QUICK_POOL, targets=("de",), mc_samples=16, budget=1),
                          show_progress=False)
     assert fixed.fixed and "## Per target language at n = 1" in summary_markdown(fixed)

@@ -87,15 +87,16 @@ class Report:
         return self.options.budget is not None
 
     def _largest(self, table: str, columns: tuple[str, ...], size: str) -> dict[tuple, int]:
-        """The largest ``size`` (n or k) of each value of ``columns`` in ``table`` (computed once per table)."""
+        """The largest ``size`` (n or k) of each value of ``columns`` in ``table`` (computed once per table and
+        columns)."""
         cache = self.__dict__.setdefault("_largest_cache", {})
-        if table not in cache:
+        if (table, columns) not in cache:
             largest: dict[tuple, int] = {}
             for row in getattr(self, table):
                 key = tuple(row[c] for c in columns)
                 largest[key] = max(largest.get(key, 0), row[size])
-            cache[table] = largest
-        return cache[table]
+            cache[table, columns] = largest
+        return cache[table, columns]
 
     def _at(self, reached: int | None) -> int | None:
         return None if reached is None else self.budget if self.fixed else reached
