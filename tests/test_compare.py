@@ -306,3 +306,17 @@ def test_the_plot_legend_does_not_cover_the_x_axis_label(tmp_path):
         assert box.y0 >= 0
     finally:
         plt.close(fig)
+
+
+def test_runs_of_the_embedded_alias_are_labelled_by_it(tmp_path):
+    """The quick start's pair: `hf smollm2-135m` and `bestofl smollm2-135m ...` (not the converted folder's name)."""
+    folder = "/root/.cache/bestofl/embedded/smollm2-135m-instruct-v1"
+    hf = {"model": "hf", "model_args": "pretrained=smollm2-135m"}
+    ours = {"model": "bestofl", "model_args": "pretrained=smollm2-135m,n=4",
+            "bestofl": {**BESTOFL["bestofl"], "pretrained": folder, "verifier": "self", "pool": QUICK_POOL, "n": 4}}
+    tasks = {"mgsm_xling_de": dict.fromkeys(range(5), 0.0)}
+    rows = compare(tmp_path, write_run(tmp_path / "hf", hf, tasks), write_run(tmp_path / "bol", ours, tasks))
+    assert {r["run"] for r in rows} == {"hf smollm2-135m", "bestofl smollm2-135m verifier=self n=4 pool=en:de:fr:zh"}
+
+
+QUICK_POOL = ["en", "de", "fr", "zh"]

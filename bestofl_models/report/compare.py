@@ -24,6 +24,7 @@ import numpy as np
 from bestofl_tasks.languages import LANGUAGES
 
 from ..config import PRESETS
+from ..embedded import ALIASES
 from .compare_render import (
     COMPARE_CSV,
     CSV_FIELDS,
@@ -197,7 +198,9 @@ def describe(results: dict) -> tuple[str, dict]:
         args = dict(item.split("=", 1) for item in args.split(",") if "=" in item)
     block = config.get("bestofl") or {}
     if block:
-        parts = [block["preset"], _short(block["pretrained"])]
+        # the embedded alias as given (pretrained=smollm2-135m), as lm-eval's own runs of it are labelled
+        given = args.get("pretrained")
+        parts = [block["preset"], given if given in ALIASES else _short(block["pretrained"])]
         if block.get("verifier"):
             parts.append(f"verifier={_short(block['verifier'])}")
         preset = PRESETS.get(block["preset"])
