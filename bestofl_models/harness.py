@@ -518,6 +518,8 @@ class BestOfLLM(LM):
             if not self.config.keep_generator:
                 self._close_generator()
             verifier = self._load_verifier()
+            if hasattr(verifier, "largest_batch"):  # counted per call, like run_counts
+                verifier.largest_batch = 0
             from .verifier import score_responses
 
             with tqdm(total=len(mine), desc="bestofl: scoring", unit="cand", disable=disable_tqdm) as bar:
@@ -533,6 +535,8 @@ class BestOfLLM(LM):
                     self._keep_scores(new, candidates, done)
                     made.update(new)
                     bar.update(len(chunk))
+            self.run_counts["largest_verifier_batch"] = max(self.run_counts["largest_verifier_batch"],
+                                                            getattr(verifier, "largest_batch", 0))
         if self.world_size > 1:
             exchanged = self.group.all_gather([(key, text_hash(text), score) for key, (text, score) in made.items()])
             self._keep_scores({key: (candidates[key].text, score) for key, digest, score in exchanged

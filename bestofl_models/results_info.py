@@ -85,6 +85,7 @@ def model_info(lm) -> dict[str, Any]:
         "batch_size": config.batch_size,
         "largest_generation_batch": lm.run_counts["largest_batch"],
         "verifier_batch_size": config.verifier_batch_size if spec else None,
+        "largest_verifier_batch": lm.run_counts["largest_verifier_batch"] or None if spec else None,
         "data_source": data_source(lm.data_sources),
         "candidates": {key: lm.run_counts[key] for key in ("planned", "generated", "reused")},
         "samples_used": samples_used(lm),

@@ -145,3 +145,19 @@ def test_the_harness_sizes_generation_batches_only_when_auto_on_one_process():
             return None
 
     assert BestOfLLM._generation_batch_size(lm, CPU(), order) == 16
+
+
+def test_the_results_record_the_largest_verifier_batch_of_the_call(tiny_generator_dir, tiny_verifier_adapter_dir):
+    from lm_eval.api.instance import Instance
+
+    from bestofl_models import harness
+    from bestofl_tasks.data import load_docs
+
+    lm = harness.BestOfL(pretrained=str(tiny_generator_dir), verifier=str(tiny_verifier_adapter_dir), n=4,
+                         languages="en:de", max_gen_toks=4, store=None, batch_size=8, verifier_batch_size=3)
+    docs = load_docs("mgsm", "de")[:2]
+    lm.generate_until([Instance("generate_until", doc, ("ignored", {"until": ["Frage:"], "do_sample": False}), 0,
+                                ("mgsm_xling_de", i, 1)) for i, doc in enumerate(docs)])
+    info = lm.get_model_info()["bestofl"]
+    assert (info["verifier_batch_size"], info["largest_verifier_batch"]) == (3, 3)  # 8 candidates in 3, 3, 2
+    lm.close()
