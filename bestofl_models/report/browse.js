@@ -114,7 +114,7 @@
       select("f-method", "method", D.methods.map((m) => [m, m]), state.method, (v) => { state.method = v; refresh(); drawView(); }),
       select("f-target", "target", [["", "all"], ...D.targets.map((t) => [t, langName(t)])], "", (v) => { state.target = v; refresh(); }),
       select("f-outcome", "pick", [["", "all"], ["right", "right"], ["wrong", "wrong"],
-        ["missed", "wrong, but a right answer was among the candidates"], ["none", "no pick"]], "", (v) => { state.outcome = v; refresh(); }),
+        ["missed", "wrong, though a candidate was right"], ["none", "no pick"]], "", (v) => { state.outcome = v; refresh(); }),
       select("f-lang", "picked language", [["", "any"], ...D.languages.map((l) => [l, langName(l)])], "", (v) => { state.lang = v; refresh(); }));
     const search = el("input", { type: "search", id: "f-query", placeholder: "search questions and ids" });
     search.addEventListener("input", () => { state.query = search.value.trim().toLowerCase(); refresh(); });
