@@ -1,7 +1,7 @@
 """generation_overhead: the hf backend's sampling against a plain ``model.generate`` on the same prompts.
 
-"Ours" is what the harness runs per batch: ``HFBackend.generate`` (its tokenization and padding, the batch's seed,
-the per-row stop strings, decoding and cutting the texts). "Plain" is the same loaded model's own
+"Ours" is what the harness runs per batch: ``HFBackend.generate`` (its tokenization and padding, each row sampled
+from its own seed, the per-row stop strings, decoding and cutting the texts). "Plain" is the same loaded model's own
 ``model.generate`` with the same sampling settings (``do_sample``, temperature, top_p, top_k off, the same token cap
 and seed) on ``tokenizer(prompts, padding=True, return_tensors="pt")`` (left padding), with no stop strings and no
 decoding. Both run in one process on the same batches of MGSM prompts (the generator's chat template, the pool's
@@ -75,11 +75,9 @@ class Recorder:
     def plain(self, prompts: list[str]) -> int:
         import torch
 
-        from bestofl_models.backends import combined_seed
-
         tokenizer = self.backend.tokenizer
         batch = tokenizer(prompts, return_tensors="pt", padding=True).to(self.backend.device)
-        torch.manual_seed(combined_seed(range(len(prompts))))
+        torch.manual_seed(len(prompts))
         with torch.inference_mode():
             self.backend.model.generate(**batch, generation_config=self.config)
         return self._done()

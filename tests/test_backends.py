@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fixtures import two_logit_classifier  # tests/ is on sys.path (rootdir conftest)
 
-from bestofl_models.backends import SamplingSettings, combined_seed
+from bestofl_models.backends import SamplingSettings
 from bestofl_models.backends.hf import HFBackend, StopStringsPerRow
 from bestofl_models.config import parse_model_args
 from bestofl_models.verifier import HFVerifier, inspect_verifier, load_verifier, score_responses
@@ -46,11 +46,40 @@ def test_same_seeds_same_samples_and_greedy_ignores_them(backend):
     hot = SamplingSettings(temperature=1.0, top_p=1.0, max_gen_toks=12)
     texts = prompts(backend.tokenizer)
     first = backend.generate(texts, [1, 2], [(), ()], hot)
-    assert backend.generate(texts, [2, 1], [(), ()], hot) == first  # the batch seed ignores order
+    assert backend.generate(texts[::-1], [2, 1], [(), ()], hot) == first[::-1]  # order does not matter
     assert backend.generate(texts, [3, 4], [(), ()], hot) != first
     greedy = SamplingSettings(temperature=0.0, top_p=1.0, max_gen_toks=12)
     assert backend.generate(texts, [1, 2], [(), ()], greedy) == backend.generate(texts, [5, 6], [(), ()], greedy)
-    assert combined_seed([1, 2]) == combined_seed([2, 1]) != combined_seed([1, 3])
+
+
+def test_a_candidates_text_depends_on_its_seed_not_on_its_batch_mates(backend):
+    """Each row samples from its own seed: alone, beside other prompts, or twice in one batch with two seeds."""
+    hot = SamplingSettings(temperature=1.0, top_p=0.95, max_gen_toks=16)
+    texts = prompts(backend.tokenizer)
+    alone = backend.generate(texts[:1], [11], [()], hot)[0]
+    with_others = backend.generate([texts[0], texts[1], texts[0]], [11, 12, 13], [(), (), ()], hot)
+    assert with_others[0] == alone
+    assert with_others[2] != alone  # same prompt, another seed: another sample
+    assert backend.generate(texts[1:], [12], [()], hot)[0] == with_others[1]
+
+
+def test_per_row_sampling_draws_from_the_warped_distribution():
+    """SamplePerRow picks tokens with the frequencies of softmax(logits / T) cut to the top_p nucleus."""
+    import torch
+
+    from bestofl_models.backends.hf import SamplePerRow, uniform_draw
+
+    draws = [uniform_draw(7, step) for step in range(4000)]
+    assert all(0.0 <= u < 1.0 for u in draws) and abs(sum(draws) / len(draws) - 0.5) < 0.02
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    counts = torch.zeros(4)
+    nucleus = SamplePerRow([0], SamplingSettings(temperature=1.0, top_p=0.75, max_gen_toks=1), prompt_length=0)
+    for step in range(4000):
+        out = nucleus(torch.zeros((1, step), dtype=torch.long), logits)
+        assert torch.isfinite(out).sum() == 1
+        counts[out.argmax()] += 1
+    assert counts[2] == counts[3] == 0  # outside the 0.75 nucleus {0.5, 0.3}
+    assert abs(counts[0] / 4000 - 0.5 / 0.8) < 0.03
 
 
 def test_prompts_padded_to_a_bucket_generate_the_same_text(backend, monkeypatch):

@@ -490,6 +490,18 @@ def test_same_seed_and_settings_give_the_same_candidates_and_selections(args, tm
     assert len(reports["a"]) >= 10 and reports["a"] == reports["b"]
 
 
+
+def test_a_candidates_text_does_not_depend_on_limit_or_batch_size(args, tmp_path):
+    """hf samples each candidate from its own seed: the first 2 problems' candidates are the same text under
+    ``--limit 2`` and ``--limit 5`` and batch sizes 8 and 3 (other batch mates, other padding), in fresh stores."""
+    def texts(problems: int, batch_size: int, name: str) -> dict:
+        _, lm = run({**args, "batch_size": batch_size, "store": str(tmp_path / name)}, requests(problems=problems))
+        return {c.key: c.text for c in lm.store.candidates()}
+
+    small, large = texts(2, 8, "limit2"), texts(5, 3, "limit5")
+    assert len(small) == 2 * args["n"] and len(large) == 5 * args["n"] and len(set(small.values())) > 1
+    assert {key: large[key] for key in small} == small
+
 # ================================================================================================ no code from data
 
 PACKAGES = ("bestofl_tasks", "bestofl_models", "training")

@@ -10,7 +10,6 @@ A backend is built from a :class:`~bestofl_models.config.BestOfLConfig` and offe
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence, TypeVar
 
@@ -41,12 +40,6 @@ class Backend(Protocol):
 def add_special_tokens(tokenizer) -> bool:
     """A chat-templated prompt already has its special tokens; a plain prompt gets the tokenizer's (BOS)."""
     return not has_chat_template(tokenizer)
-
-
-def combined_seed(seeds: Sequence[int]) -> int:
-    """One 63-bit seed derived from several (order-independent)."""
-    digest = hashlib.sha256(",".join(str(s) for s in sorted(seeds)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
 
 
 T = TypeVar("T")

@@ -13,7 +13,7 @@ import transformers
 from lm_eval.models.utils import postprocess_generated_text
 from lm_eval.models.utils_hf import get_dtype
 
-from . import SamplingSettings, add_special_tokens, combined_seed, load_tokenizer
+from . import SamplingSettings, add_special_tokens, load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +137,44 @@ class StopStringsPerRow(transformers.StoppingCriteria):
         return done.to(input_ids.device)
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def uniform_draw(seed: int, step: int) -> float:
+    """A number in [0, 1) that depends only on ``(seed, step)`` (splitmix64 of the pair): a candidate's draw at a
+    decoding step, the same whatever else shares its batch."""
+    z = (seed + (step + 1) * 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return ((z ^ (z >> 31)) >> 11) / float(1 << 53)
+
+
+class SamplePerRow(transformers.LogitsProcessor):
+    """Samples each row's next token from its own seed, so a candidate's text does not depend on its batch mates.
+
+    transformers draws a whole batch from one RNG, so a row's tokens would depend on the rows beside it (and on
+    ``--limit`` and ``--batch_size``). Here each row's distribution (temperature, then nucleus ``top_p``, as
+    ``generate`` applies them) is sampled by inverting its CDF at :func:`uniform_draw` ``(seed, step)``; every
+    other token gets ``-inf``, so ``generate`` runs greedy (``do_sample=False``) and picks the drawn token."""
+
+    def __init__(self, seeds: Sequence[int], settings: SamplingSettings, prompt_length: int):
+        self.seeds = list(seeds)
+        self.temperature = settings.temperature
+        self.top_p = transformers.TopPLogitsWarper(settings.top_p) if settings.top_p < 1.0 else None
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        logits = scores.float() / self.temperature
+        if self.top_p is not None:
+            logits = self.top_p(input_ids, logits)
+        cdf = torch.softmax(logits, dim=-1).cumsum(dim=-1)
+        step = input_ids.shape[1] - self.prompt_length
+        draws = torch.tensor([uniform_draw(seed, step) for seed in self.seeds], dtype=cdf.dtype, device=cdf.device)
+        # the first token whose cumulative probability exceeds the draw (scaled to the row's total, about 1)
+        tokens = torch.searchsorted(cdf, (draws * cdf[:, -1]).unsqueeze(1), right=True).clamp_(max=cdf.shape[1] - 1)
+        return torch.full_like(scores, -float("inf")).scatter_(1, tokens, 0.0)
+
+
 class HFBackend:
     """``AutoModelForCausalLM`` on one device; the caller sorts prompts by length and batches them."""
 
@@ -176,16 +214,12 @@ class HFBackend:
         return sizing.largest_batch(free, dims, length, "generate", new_tokens, cap=cap)
 
     def _generation_config(self, settings: SamplingSettings) -> transformers.GenerationConfig:
-        """Only our settings; everything else is transformers' neutral default (the checkpoint's own sampling
-        defaults were dropped at load), and top_k is switched off, so transformers and vLLM sample the same
-        distribution."""
-        sampling = settings.temperature > 0
+        """Only the token cap and ids; everything else is transformers' neutral default (the checkpoint's own
+        sampling defaults were dropped at load). ``generate`` runs greedy: sampling (temperature, top_p, no top_k,
+        the distribution vLLM samples) is :class:`SamplePerRow`'s, one seed per candidate."""
         return transformers.GenerationConfig(
             max_new_tokens=settings.max_gen_toks,
-            do_sample=sampling,
-            temperature=settings.temperature if sampling else None,
-            top_p=settings.top_p if sampling else None,
-            top_k=0 if sampling else None,
+            do_sample=False,
             eos_token_id=self.eos_token_id,
             pad_token_id=self.tokenizer.pad_token_id,
         )
@@ -206,11 +240,13 @@ class HFBackend:
         criteria = transformers.StoppingCriteriaList()
         if any(stops):
             criteria.append(StopStringsPerRow(self.tokenizer, stops, prompt_length))
-        # transformers samples a batch from one RNG: seed it from the batch's candidates.
-        torch.manual_seed(combined_seed(seeds))
+        processors = transformers.LogitsProcessorList()
+        if settings.temperature > 0:
+            processors.append(SamplePerRow(seeds, settings, prompt_length))
         with attention_kernels(self.device):
             output = self.model.generate(
-                **batch, generation_config=self._generation_config(settings), stopping_criteria=criteria
+                **batch, generation_config=self._generation_config(settings), stopping_criteria=criteria,
+                logits_processor=processors,
             )
         texts = self.tokenizer.batch_decode(output[:, prompt_length:], skip_special_tokens=True)
         return [postprocess_generated_text(text, list(stop), None) for text, stop in zip(texts, stops)]
