@@ -60,11 +60,11 @@ def planned(config, problems: int) -> list[dict]:
     """The harness's slots for the first ``problems`` MGSM problems of ``TASK``: prompt, stop, key, seed.
 
     Built with the same public functions the harness uses; checked against the store after the run."""
-    from bestofl_models.backends import load_tokenizer
-    from bestofl_models.harness import candidate_seed
-    from bestofl_models.identity import generator_identity, identity_id
-    from bestofl_models.pool import plan_samples
-    from bestofl_models.store import candidate_key
+    from bestofl_models.generation.backends import load_tokenizer
+    from bestofl_models.harness.model import candidate_seed
+    from bestofl_models.store.identity import generator_identity, identity_id
+    from bestofl_models.selection.pool import plan_samples
+    from bestofl_models.store.store import candidate_key
     from bestofl_tasks.data import load_docs
     from bestofl_tasks.languages import get_language
     from bestofl_tasks.prompts import generator_prompt, has_chat_template
@@ -87,8 +87,8 @@ def planned(config, problems: int) -> list[dict]:
 
 def bare_run(config, slots: list[dict], timings: dict) -> list[str]:
     """Generate the slots with the bare backend, then score them with the verifier; returns the texts."""
-    from bestofl_models.backends import SamplingSettings, load_backend
-    from bestofl_models.verifier import load_verifier, score_responses
+    from bestofl_models.generation.backends import SamplingSettings, load_backend
+    from bestofl_models.verifiers.classifier import load_verifier, score_responses
 
     settings = SamplingSettings(config.temperature, config.top_p, config.max_gen_toks)
     backend = load_backend(config)
@@ -115,7 +115,7 @@ def measure(ctx: Context) -> dict:
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from bestofl_models.config import parse_model_args
+    from bestofl_models.harness.model_args import parse_model_args
 
     models = pick_models(ctx)
     problems = ctx.pick(1, 2, 4)
@@ -173,7 +173,7 @@ def measure(ctx: Context) -> dict:
     )
 
     # The bare side really did the harness's work: same prompts (by hash), same number of candidates.
-    from bestofl_models.store import CandidateStore
+    from bestofl_models.store.store import CandidateStore
 
     stored = {c.key: c for c in CandidateStore(last_store["one_task"], read_only=True).candidates()}
     slots = bare_texts["slots"]

@@ -32,9 +32,10 @@ def verifier_dir() -> str:
 
 
 def run(ctx: Context) -> Result:
-    from bestofl_models import harness, testing
-    from bestofl_models.config import parse_model_args
-    from bestofl_models.verifier import load_verifier, score_responses
+    from bestofl_models.harness import score as score_stage
+    from bestofl_models import testing
+    from bestofl_models.harness.model_args import parse_model_args
+    from bestofl_models.verifiers.classifier import load_verifier, score_responses
 
     verifier_path = verifier_dir()
     config = parse_model_args(
@@ -42,7 +43,7 @@ def run(ctx: Context) -> Result:
          "verifier_batch_size": BATCH},
     )
     verifier = load_verifier(config.verifier_config())
-    candidates = mgsm_candidates(ctx.pick(32, harness.SCORE_CHUNK, harness.SCORE_CHUNK), verifier.tokenizer)
+    candidates = mgsm_candidates(ctx.pick(32, score_stage.SCORE_CHUNK, score_stage.SCORE_CHUNK), verifier.tokenizer)
     results = {}
 
     def scored(batch_size: int):

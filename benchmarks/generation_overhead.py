@@ -135,8 +135,8 @@ def cold_and_warm(recorder: Recorder, ours_prompts: list[str] | None, plain_prom
 
 def run(ctx: Context) -> Result:
     from bestofl_models import testing
-    from bestofl_models.backends import SamplingSettings, load_backend
-    from bestofl_models.config import parse_model_args
+    from bestofl_models.generation.backends import SamplingSettings, load_backend
+    from bestofl_models.harness.model_args import parse_model_args
 
     tokens = ctx.pick(8, 48, 96)
     config = parse_model_args({"pretrained": str(testing.tiny_generator()), "store": "none", "max_gen_toks": tokens,

@@ -22,7 +22,7 @@ Qwen2.5-3B-Instruct-shaped verifier base and a Qwen2.5-7B-Instruct-shaped genera
    (``benchmarks/generation_overhead.py``); ``gpu_cold_shape_bN``, per batch size, the first call at that batch
    size with prompt lengths not seen yet (what every batch of a length-sorted run is) over the same call warm,
    target <= 1.5; plain ``generate``'s own cold / warm is in the context line; tokens per second;
-4. what ``bestofl_models.backends.sizing`` picks for these models at the memory left (generation and scoring),
+4. what ``bestofl_models.generation.backends.sizing`` picks for these models at the memory left (generation and scoring),
    recorded in the report;
 5. ``gpu_check_seconds``: the whole check, target <= 480 s.
 
@@ -168,9 +168,9 @@ def scoring(adapter: str, base: Path, device: str, dtype: str, count: int, repea
     """Batched vs one-at-a-time scoring of ``count`` MGSM-like candidates (``mgsm_candidates``) through
     ``load_verifier`` + ``score_responses``; then ours vs a plain forward of the peft-merged model (and of the
     unmerged ``PeftModel``) on the same texts and batches; and the scoring batch ``sizing`` picks."""
-    from bestofl_models.backends import sizing
-    from bestofl_models.config import parse_model_args
-    from bestofl_models.verifier import load_verifier, score_responses
+    from bestofl_models.generation.backends import sizing
+    from bestofl_models.harness.model_args import parse_model_args
+    from bestofl_models.verifiers.classifier import load_verifier, score_responses
 
     config = parse_model_args({"pretrained": str(base), "verifier": adapter, "store": "none", "dtype": dtype,
                                "device": device, "verifier_batch_size": SCORE_BATCH})
@@ -213,8 +213,8 @@ def generation(generator: Path, device: str, dtype: str, batches: tuple[int, ...
     """Per batch size: ours cold (the first call at that batch size, then at new prompt lengths) and warm, plain
     ``generate`` cold (new lengths) and warm, and ours vs plain warm (``generation_overhead.compare``); the
     generation batch ``sizing`` picks."""
-    from bestofl_models.backends import SamplingSettings, load_backend, sizing
-    from bestofl_models.config import parse_model_args
+    from bestofl_models.generation.backends import SamplingSettings, load_backend, sizing
+    from bestofl_models.harness.model_args import parse_model_args
 
     config = parse_model_args({"pretrained": str(generator), "store": "none", "dtype": dtype, "device": device,
                                "selection": "self_consistency", "max_gen_toks": new_tokens})
@@ -271,7 +271,9 @@ def run(tiny: bool, batches: tuple[int, ...], new_tokens: int, workdir: Path, lo
     import torch
     from transformers import AutoTokenizer
 
-    from bestofl_models import harness, testing
+
+    from bestofl_models.harness import score as score_stage
+    from bestofl_models import testing
 
     start = time.perf_counter()
     device, dtype = ("cpu", "float32") if tiny else ("cuda", "bfloat16")  # bf16 matmuls are slow on a CPU
@@ -288,7 +290,7 @@ def run(tiny: bool, batches: tuple[int, ...], new_tokens: int, workdir: Path, lo
     report["fit"] = fit_step(workdir / "train", paths["verifier"], rows)
     log(f"[gpu_check] fit step: {json.dumps(report['fit'])}")
     report["scoring"] = scoring(report["fit"]["adapter"], paths["verifier"], device, dtype,
-                                32 if tiny else harness.SCORE_CHUNK, repeats=2)
+                                32 if tiny else score_stage.SCORE_CHUNK, repeats=2)
     log(f"[gpu_check] scoring: batched/one {report['scoring']['ratio']:.2f}, ours/plain "
         f"{report['scoring']['overhead']['ratio_wall']}")
     report["generation"] = generation(paths["generator"], device, dtype, batches, new_tokens, repeats=2)

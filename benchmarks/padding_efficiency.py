@@ -1,6 +1,6 @@
 """padding_efficiency: real tokens / padded tokens in the verifier batches the product builds.
 
-The harness scores up to ``harness.SCORE_CHUNK`` (256) candidates per ``score_responses`` call, and
+The harness scores up to ``harness.score.SCORE_CHUNK`` (256) candidates per ``score_responses`` call, and
 ``HFVerifier.score`` cuts them into length-sorted batches of ``verifier_batch_size`` (16). This benchmark scores one
 such chunk of MGSM-like candidates (:func:`benchmarks.common.mgsm_candidates`: real MGSM questions in 8 languages,
 answers of sampled lengths, half cut at 512 tokens) with the tiny LoRA verifier fixture and reads every batch off the
@@ -27,14 +27,15 @@ def record_batches(model, pad_token_id: int, sink: list[tuple[int, int]]):
 
 
 def run(ctx: Context) -> Result:
-    from bestofl_models import harness, testing
-    from bestofl_models.config import parse_model_args
-    from bestofl_models.verifier import load_verifier, score_responses
+    from bestofl_models.harness import score as score_stage
+    from bestofl_models import testing
+    from bestofl_models.harness.model_args import parse_model_args
+    from bestofl_models.verifiers.classifier import load_verifier, score_responses
 
     config = parse_model_args({"pretrained": str(testing.tiny_generator()),
                                "verifier": str(testing.tiny_verifier_adapter()), "store": "none"})
     verifier = load_verifier(config.verifier_config())
-    candidates = mgsm_candidates(harness.SCORE_CHUNK, verifier.tokenizer)
+    candidates = mgsm_candidates(score_stage.SCORE_CHUNK, verifier.tokenizer)
     batches: list[tuple[int, int]] = []
     hook = record_batches(verifier.model, verifier.tokenizer.pad_token_id, batches)
     try:

@@ -46,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_environment()
 
     from bestofl_models import testing
-    from bestofl_models.backends import SamplingSettings
-    from bestofl_models.backends.hf import HFBackend
-    from bestofl_models.config import parse_model_args
+    from bestofl_models.generation.backends import SamplingSettings
+    from bestofl_models.generation.backends.hf import HFBackend
+    from bestofl_models.harness.model_args import parse_model_args
     from bestofl_tasks.prompts import generator_prompt
 
     folder = testing.smollm2_hf() if args.model == "smollm2" else testing.tiny_generator()

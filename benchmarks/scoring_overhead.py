@@ -80,8 +80,8 @@ def compare(verifier, plain: dict, items, batch_size: int, repeats: int, sync=No
     (``name -> (model, tokenizer)``) on the same texts and batches, interleaved after one untimed pass each.
     Returns wall and CPU times per competitor, the paired ratios ours / each, the largest score differences
     and the token lengths."""
-    from bestofl_models.backends import add_special_tokens
-    from bestofl_models.verifier import TEXTS, length_sorted_batches, score_responses
+    from bestofl_models.generation.backends import add_special_tokens
+    from bestofl_models.verifiers.classifier import TEXTS, length_sorted_batches, score_responses
 
     text = TEXTS[verifier.text_format]
     texts = [text(verifier.tokenizer, question, response, lang) for question, response, lang in items]
@@ -116,9 +116,10 @@ def compare(verifier, plain: dict, items, batch_size: int, repeats: int, sync=No
 
 
 def run(ctx: Context) -> Result:
-    from bestofl_models import harness, testing
-    from bestofl_models.config import parse_model_args
-    from bestofl_models.verifier import load_verifier
+    from bestofl_models.harness import score as score_stage
+    from bestofl_models import testing
+    from bestofl_models.harness.model_args import parse_model_args
+    from bestofl_models.verifiers.classifier import load_verifier
 
     from .batched_scoring import verifier_dir
 
@@ -126,7 +127,7 @@ def run(ctx: Context) -> Result:
     config = parse_model_args({"pretrained": str(testing.tiny_generator()), "verifier": path, "store": "none",
                                "verifier_batch_size": BATCH})
     verifier = load_verifier(config.verifier_config())
-    items = mgsm_candidates(ctx.pick(32, harness.SCORE_CHUNK, harness.SCORE_CHUNK), verifier.tokenizer)
+    items = mgsm_candidates(ctx.pick(32, score_stage.SCORE_CHUNK, score_stage.SCORE_CHUNK), verifier.tokenizer)
     plain = plain_classifier(path)
     measured = compare(verifier, {"plain": plain}, items, BATCH, ctx.pick(2, 7, 11))
     verifier.close()

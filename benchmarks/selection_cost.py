@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 
-from bestofl_models.selection import METHODS, Scored, select
+from bestofl_models.selection.methods import METHODS, Scored, select
 
 from .common import Context, Result, median
 from .extraction_cost import generation_reference

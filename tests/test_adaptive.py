@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from bestofl_models.adaptive import (
+from bestofl_models.selection.adaptive import (
     AdaptiveRule,
     plan_rounds,
     samples_used,
@@ -17,7 +17,7 @@ from bestofl_models.adaptive import (
     top_score,
     vote_margin,
 )
-from bestofl_models.pool import plan_samples
+from bestofl_models.selection.pool import plan_samples
 from bestofl_models.report import cli
 from bestofl_models.report.adaptive_budget import (
     PLOT,
@@ -30,8 +30,8 @@ from bestofl_models.report.build import Options, ReportContext, build_report
 from bestofl_models.report.data import build_data, load_stores
 from bestofl_models.report.estimators import draw_steps
 from bestofl_models.report.synthetic import build_synthetic_store
-from bestofl_models.selection import Scored, select
-from bestofl_models.store import CandidateStore
+from bestofl_models.selection.methods import Scored, select
+from bestofl_models.store.store import CandidateStore
 
 POOL = ("en", "de", "fr")
 RULES = [AdaptiveRule(score=0.8), AdaptiveRule(score=0.5), AdaptiveRule(margin=1), AdaptiveRule(margin=2),

@@ -10,7 +10,7 @@ import pytest
 from test_results_cli import lm_eval
 
 from bestofl_models import testing
-from bestofl_models.pool import RECOMMENDED_POOL_FILE, RECOMMENDED_POOL_FORMAT
+from bestofl_models.selection.pool import RECOMMENDED_POOL_FILE, RECOMMENDED_POOL_FORMAT
 
 pytestmark = pytest.mark.slow
 

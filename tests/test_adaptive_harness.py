@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 from lm_eval.api.instance import Instance
 
-from bestofl_models import harness, run_log
-from bestofl_models.adaptive import AdaptiveRule, samples_used, stopping_round
-from bestofl_models.pool import RECOMMENDED_POOL_FILE, RECOMMENDED_POOL_FORMAT, plan_samples
+from bestofl_models.harness import model as harness
+from bestofl_models.harness import run_log
+from bestofl_models.selection.adaptive import AdaptiveRule, samples_used, stopping_round
+from bestofl_models.selection.pool import RECOMMENDED_POOL_FILE, RECOMMENDED_POOL_FORMAT, plan_samples
 from bestofl_models.report.adaptive_budget import replay, simulate
 from bestofl_models.report.build import Options, ReportContext
 from bestofl_models.report.data import build_data, load_stores
-from bestofl_models.results_info import model_info
-from bestofl_models.selection import Scored, select
-from bestofl_models.store import CandidateStore
+from bestofl_models.harness.results_info import model_info
+from bestofl_models.selection.methods import Scored, select
+from bestofl_models.store.store import CandidateStore
 from bestofl_tasks.answers import extract_answer
 from bestofl_tasks.data import load_docs
 
@@ -218,7 +219,7 @@ def test_a_pool_file_for_another_generator_is_used_with_a_warning(tiny_generator
 def test_a_score_rule_scores_each_round_before_deciding(tiny_generator_dir, tmp_path):
     from fixtures import tiny_chat_reward_model
 
-    from bestofl_models.adaptive import should_stop
+    from bestofl_models.selection.adaptive import should_stop
 
     rule = AdaptiveRule(score=0.3)
     args = {"pretrained": str(tiny_generator_dir), "verifier": str(tiny_chat_reward_model()), "n": 8,

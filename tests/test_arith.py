@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from bestofl_models.translation import number_values
+from bestofl_models.generation.translation import number_values
 from bestofl_tasks import arith, data
 from bestofl_tasks.answers import extract_answer
 from bestofl_tasks.languages import ARITH_LANGUAGES, final_answer_line

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bestofl_models.atomic import atomic_open, atomic_write
+from bestofl_models.store.atomic import atomic_open, atomic_write
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from fixtures import two_logit_classifier  # tests/ is on sys.path (rootdir conftest)
 
-from bestofl_models.backends import SamplingSettings
-from bestofl_models.backends.hf import HFBackend, StopStringsPerRow
-from bestofl_models.config import parse_model_args
-from bestofl_models.verifier import HFVerifier, inspect_verifier, load_verifier, score_responses
+from bestofl_models.generation.backends import SamplingSettings
+from bestofl_models.generation.backends.hf import HFBackend, StopStringsPerRow
+from bestofl_models.harness.model_args import parse_model_args
+from bestofl_models.verifiers.classifier import HFVerifier, inspect_verifier, load_verifier, score_responses
 from bestofl_tasks.prompts import generator_prompt
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def test_per_row_sampling_draws_from_the_warped_distribution():
     """SamplePerRow picks tokens with the frequencies of softmax(logits / T) cut to the top_p nucleus."""
     import torch
 
-    from bestofl_models.backends.hf import SamplePerRow, uniform_draw
+    from bestofl_models.generation.backends.hf import SamplePerRow, uniform_draw
 
     draws = [uniform_draw(7, step) for step in range(4000)]
     assert all(0.0 <= u < 1.0 for u in draws) and abs(sum(draws) / len(draws) - 0.5) < 0.02
@@ -85,7 +85,7 @@ def test_per_row_sampling_draws_from_the_warped_distribution():
 def test_prompts_padded_to_a_bucket_generate_the_same_text(backend, monkeypatch):
     """On a GPU prompts are left-padded to a multiple of PROMPT_BUCKET_TOKENS (shapes repeat over a run's batches);
     the padding is masked and skipped by the positions, so greedy decoding writes the same text (forced on here)."""
-    from bestofl_models.backends import hf
+    from bestofl_models.generation.backends import hf
 
     greedy = SamplingSettings(temperature=0.0, top_p=1.0, max_gen_toks=12)
     texts = prompts(backend.tokenizer)
@@ -236,7 +236,7 @@ def test_shared_loading_helpers_for_training(tiny_generator_dir, tiny_verifier_a
     import torch
     from transformers import AutoTokenizer
 
-    from bestofl_models.verifier import load_seqcls, prepare_verifier_tokenizer
+    from bestofl_models.verifiers.classifier import load_seqcls, prepare_verifier_tokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
     tok.pad_token, tok.padding_side = None, "left"
@@ -278,7 +278,7 @@ def test_loading_our_verifiers_prints_no_false_missing_head_alarm(tiny_generator
     import transformers
     from peft import LoraConfig, get_peft_model
 
-    from bestofl_models.verifier import HFVerifier, load_seqcls
+    from bestofl_models.verifiers.classifier import HFVerifier, load_seqcls
 
     seen = _Reports()
     source = logging.getLogger("transformers.modeling_utils")
@@ -310,7 +310,7 @@ def test_generator_revision_is_not_applied_to_the_verifier(tiny_generator_dir, t
     import peft
     import transformers
 
-    from bestofl_models import verifier as verifier_module
+    from bestofl_models.verifiers import classifier as verifier_module
 
     calls = []
 
@@ -379,7 +379,7 @@ def test_padded_batch_pads_like_the_tokenizer(tiny_tokenizer_dir):
     import torch
     from transformers import AutoTokenizer
 
-    from bestofl_models.backends.hf import padded_batch
+    from bestofl_models.generation.backends.hf import padded_batch
 
     tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
     texts = ["How much is 2+3?", "2+3=5. The answer is 5.", "5"]
@@ -398,7 +398,7 @@ def test_prompt_buckets_and_attention_kernels_change_nothing_on_a_cpu():
 
     import torch
 
-    from bestofl_models.backends.hf import PROMPT_BUCKET_TOKENS, attention_kernels, prompt_bucket
+    from bestofl_models.generation.backends.hf import PROMPT_BUCKET_TOKENS, attention_kernels, prompt_bucket
 
     assert prompt_bucket(torch.device("cpu")) is None
     assert prompt_bucket(torch.device("cuda")) == PROMPT_BUCKET_TOKENS
@@ -408,7 +408,7 @@ def test_prompt_buckets_and_attention_kernels_change_nothing_on_a_cpu():
 
 def test_an_adapter_is_merged_for_inference_and_its_files_are_untouched(tiny_generator_dir,
                                                                         tiny_verifier_adapter_dir):
-    from bestofl_models.verifier import merge_for_inference
+    from bestofl_models.verifiers.classifier import merge_for_inference
 
     before = {p.name: p.read_bytes() for p in tiny_verifier_adapter_dir.iterdir() if p.is_file()}
     loaded = load_verifier(verifier_config(tiny_generator_dir, tiny_verifier_adapter_dir))

@@ -1,4 +1,4 @@
-"""bestofl_models.backends.sizing: the GPU batch size as a pure function of free memory, model dims and lengths
+"""bestofl_models.generation.backends.sizing: the GPU batch size as a pure function of free memory, model dims and lengths
 (checked on CPU: arithmetic only, nothing is allocated)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bestofl_models.backends import sizing
+from bestofl_models.generation.backends import sizing
 
 GIB = 2**30
 #: Qwen2.5-7B-Instruct and Qwen2.5-3B-Instruct (config.json), bf16.
@@ -74,7 +74,7 @@ def test_the_cpu_has_no_free_memory_to_size_by():
 
 
 def test_auto_is_remembered_with_the_cap_and_a_number_is_not_auto():
-    from bestofl_models.config import parse_model_args
+    from bestofl_models.harness.model_args import parse_model_args
 
     auto = parse_model_args({"pretrained": "x", "store": "none", "batch_size": "auto"},
                             harness_args={"max_batch_size": 48})
@@ -96,9 +96,9 @@ def test_auto_is_remembered_with_the_cap_and_a_number_is_not_auto():
 
 def test_the_generator_and_verifier_size_by_free_memory_on_a_gpu_only(tiny_generator_dir, tiny_verifier_adapter_dir,
                                                                      monkeypatch):
-    from bestofl_models.backends.hf import HFBackend
-    from bestofl_models.config import parse_model_args
-    from bestofl_models.verifier import load_verifier
+    from bestofl_models.generation.backends.hf import HFBackend
+    from bestofl_models.harness.model_args import parse_model_args
+    from bestofl_models.verifiers.classifier import load_verifier
 
     config = parse_model_args({"pretrained": str(tiny_generator_dir), "store": "none",
                                "verifier": str(tiny_verifier_adapter_dir), "batch_size": "auto",
@@ -122,7 +122,7 @@ def test_the_generator_and_verifier_size_by_free_memory_on_a_gpu_only(tiny_gener
 def test_the_harness_sizes_generation_batches_only_when_auto_on_one_process():
     from types import SimpleNamespace
 
-    from bestofl_models.harness import BestOfLLM
+    from bestofl_models.harness.generate import generation_batch_size
 
     class Backend:
         def auto_batch_size(self, longest, new_tokens, cap=None):
@@ -130,27 +130,27 @@ def test_the_harness_sizes_generation_batches_only_when_auto_on_one_process():
 
     order = [SimpleNamespace(length=300)]
     config = SimpleNamespace(batch_size=16, batch_size_auto=True, max_gen_toks=512, max_batch_size=None)
-    lm = SimpleNamespace(config=config, world_size=1)
-    assert BestOfLLM._generation_batch_size(lm, Backend(), order) == 40
-    assert BestOfLLM._generation_batch_size(SimpleNamespace(config=SimpleNamespace(**{**vars(config),
+    run = SimpleNamespace(config=config, world_size=1)
+    assert generation_batch_size(run, Backend(), order) == 40
+    assert generation_batch_size(SimpleNamespace(config=SimpleNamespace(**{**vars(config),
                                                                                      "max_batch_size": 24}),
                                                             world_size=1), Backend(), order) == 24
-    assert BestOfLLM._generation_batch_size(SimpleNamespace(config=config, world_size=2), Backend(), order) == 16
-    assert BestOfLLM._generation_batch_size(lm, object(), order) == 16  # a backend that does not size (vLLM)
+    assert generation_batch_size(SimpleNamespace(config=config, world_size=2), Backend(), order) == 16
+    assert generation_batch_size(run, object(), order) == 16  # a backend that does not size (vLLM)
     fixed = SimpleNamespace(config=SimpleNamespace(**{**vars(config), "batch_size_auto": False}), world_size=1)
-    assert BestOfLLM._generation_batch_size(fixed, Backend(), order) == 16
+    assert generation_batch_size(fixed, Backend(), order) == 16
 
     class CPU(Backend):
         def auto_batch_size(self, longest, new_tokens, cap=None):
             return None
 
-    assert BestOfLLM._generation_batch_size(lm, CPU(), order) == 16
+    assert generation_batch_size(run, CPU(), order) == 16
 
 
 def test_the_results_record_the_largest_verifier_batch_of_the_call(tiny_generator_dir, tiny_verifier_adapter_dir):
     from lm_eval.api.instance import Instance
 
-    from bestofl_models import harness
+    from bestofl_models.harness import model as harness
     from bestofl_tasks.data import load_docs
 
     lm = harness.BestOfL(pretrained=str(tiny_generator_dir), verifier=str(tiny_verifier_adapter_dir), n=4,

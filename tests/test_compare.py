@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from bestofl_models.report import cli
-from bestofl_models.report.compare import load_run, unique_labels
+from bestofl_models.report.lm_eval_runs import load_run, unique_labels
 from bestofl_models.report.compare_render import COMPARE_CSV, PLOT_PNG, SUMMARY_MD
 from bestofl_models.report.paired import discordant, mcnemar_exact, paired_bootstrap
 

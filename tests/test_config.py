@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from lm_eval.utils import simple_parse_args_string
 
-from bestofl_models.config import (
+from bestofl_models.harness.model_args import (
     AUTO_BATCH_SIZE,
     PRESETS,
     check_target,
     default_store,
-    looks_like_local_path,
     parse_model_args,
 )
+from bestofl_models.generation.model_path import looks_like_local_path
 from bestofl_tasks.languages import DEFAULT_POOL
 
 
@@ -153,7 +153,7 @@ def test_local_paths_and_hub_ids_are_told_apart(tmp_path, monkeypatch):
 
 
 def test_adaptive_rules_are_read_canonically_and_recorded():
-    from bestofl_models.adaptive import AdaptiveRule
+    from bestofl_models.selection.adaptive import AdaptiveRule
 
     config = cli("pretrained=m,verifier=v,adaptive=margin:2+score:0.9")
     assert config.adaptive == AdaptiveRule(score=0.9, margin=2)
@@ -176,7 +176,7 @@ def test_bad_adaptive_rules_fail_at_parse_time_saying_what_to_write(text, preset
 def test_languages_auto_reads_a_recommend_pool_file_or_its_folder(tmp_path):
     import json
 
-    from bestofl_models.pool import RECOMMENDED_POOL_FILE, RECOMMENDED_POOL_FORMAT
+    from bestofl_models.selection.pool import RECOMMENDED_POOL_FILE, RECOMMENDED_POOL_FORMAT
 
     file = tmp_path / RECOMMENDED_POOL_FILE
     file.write_text(json.dumps({"format": RECOMMENDED_POOL_FORMAT, "version": 1, "pool": ["fr", "de", "ja"],

@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 from lm_eval.api.instance import Instance
 
-from bestofl_models import harness
-from bestofl_models.backends import SamplingSettings
-from bestofl_models.backends import vllm as vllm_backend
-from bestofl_models.config import ModelArgsError, parse_model_args
-from bestofl_models.distributed import ProcessGroup, balanced_split, merge_in_order, split_interleaved
-from bestofl_models.store import CandidateStore
+from bestofl_models.harness import model as harness
+from bestofl_models.generation.backends import SamplingSettings
+from bestofl_models.generation.backends import vllm as vllm_backend
+from bestofl_models.errors import ModelArgsError
+from bestofl_models.harness.model_args import parse_model_args
+from bestofl_models.generation.distributed import ProcessGroup, balanced_split, merge_in_order, split_interleaved
+from bestofl_models.store.store import CandidateStore
 from fixtures import DATA_DIR
 from bestofl_tasks.data import load_docs
 
@@ -86,7 +87,7 @@ def test_accelerate_launch_cpu_without_mpi_is_one_process_and_says_how_to_get_mo
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ACCELERATE_USE_CPU", "True")  # what `accelerate launch --num_processes 2 --cpu` sets
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
-    with caplog.at_level(logging.WARNING, logger="bestofl_models.distributed"):
+    with caplog.at_level(logging.WARNING, logger="bestofl_models.generation.distributed"):
         group = ProcessGroup()
     assert group.world_size == 1
     assert any("--multi_gpu --num_processes N" in r.message for r in caplog.records)
@@ -160,7 +161,7 @@ def test_two_ranks_generate_and_score_each_candidate_once_and_answer_like_one_pr
         stores, tiny_generator_dir, tiny_verifier_adapter_dir, tmp_path, monkeypatch):
     """Rank 0 asks the German versions of 4 problems, rank 1 the French ones: every candidate is wanted by both
     ranks, each is generated and scored once, in the single process's very batches."""
-    monkeypatch.setattr("bestofl_models.verifier.score_responses", fake_scores)
+    monkeypatch.setattr("bestofl_models.verifiers.classifier.score_responses", fake_scores)
     args = {"pretrained": str(tiny_generator_dir), "verifier": str(tiny_verifier_adapter_dir),
             "languages": "en:de:fr", "n": 6, "max_gen_toks": 8, "batch_size": 4}
     de = [request(doc, "mgsm_xling_de", i) for i, doc in enumerate(load_docs("mgsm", "de")[:4])]

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from bestofl_models import embedded
+from bestofl_models.generation import embedded
 
 
 def test_other_values_pass_through_unchanged():
@@ -45,7 +45,7 @@ def test_converted_once_into_a_plain_folder_and_reused(tmp_path):
 def test_model_args_resolve_the_alias_for_the_generator_and_a_judge(monkeypatch, tmp_path):
     from lm_eval.utils import simple_parse_args_string
 
-    from bestofl_models.config import parse_model_args
+    from bestofl_models.harness.model_args import parse_model_args
 
     folder = tmp_path / "smollm2-135m-instruct-v1"
     folder.mkdir()
@@ -59,7 +59,7 @@ def test_model_args_resolve_the_alias_for_the_generator_and_a_judge(monkeypatch,
 
 
 def test_python_m_prints_the_converted_folder(monkeypatch, tmp_path, capsys):
-    """`python -m bestofl_models.embedded smollm2-135m`: the folder alone on stdout, for tools that take a path."""
+    """`python -m bestofl_models.generation.embedded smollm2-135m`: the folder alone on stdout, for tools that take a path."""
     folder = tmp_path / "smollm2-135m-instruct-v1"
     monkeypatch.setattr(embedded, "converted_folder", lambda alias, cache=None: folder)
     assert embedded.main(["smollm2-135m"]) == 0

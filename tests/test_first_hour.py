@@ -14,7 +14,7 @@ import pytest
 
 from fixtures import DATA_DIR  # tests/ is on sys.path (rootdir conftest)
 
-from bestofl_models import embedded
+from bestofl_models.generation import embedded
 from training.cli import main
 from training.config import ConfigError, load_config, validate
 

@@ -50,7 +50,7 @@ def test_batches_must_be_positive_integers(batches, capsys):
 
 @pytest.mark.slow
 def test_tiny_run_goes_through_fit_scoring_and_generation(tmp_path, capsys, monkeypatch):
-    from bestofl_models.backends import sizing
+    from bestofl_models.generation.backends import sizing
 
     monkeypatch.setattr(sizing, "free_memory_bytes", lambda device: 8 * 2**30)  # as if a GPU had 8 GiB free
     code = gpu_check.main(["--tiny", "--batches", "1,4", "--json", str(tmp_path / "report.json")])

@@ -8,9 +8,10 @@ import math
 import pytest
 from lm_eval.api.instance import Instance
 
-from bestofl_models import harness, run_log
-from bestofl_models.selection import METHODS, Scored, select
-from bestofl_models.store import CandidateStore
+from bestofl_models.harness import model as harness
+from bestofl_models.harness import run_log
+from bestofl_models.selection.methods import METHODS, Scored, select
+from bestofl_models.store.store import CandidateStore
 from bestofl_tasks.answers import extract_answer
 from bestofl_tasks.data import load_docs
 
@@ -129,7 +130,7 @@ def test_rerun_generates_nothing_and_repeats_get_the_same_answer(model_args, mon
     monkeypatch.setattr(lm, "_load_verifier", lambda: pytest.fail("nothing should be scored"))
     run_log.warn_repeats.cache_clear()
     repeated = request(doc, "mgsm_xling_de", 1, repeats=2)
-    with caplog.at_level(logging.WARNING, logger="bestofl_models.harness"):
+    with caplog.at_level(logging.WARNING, logger="bestofl_models.harness.model"):
         again = lm.generate_until([repeated, repeated])
     assert again == first * 2
     assert any("repeats=2" in r.message for r in caplog.records)
@@ -160,7 +161,7 @@ def test_few_shot_context_is_reported_as_unused(tiny_generator_dir, caplog):
     lm = harness.SelfConsistency(pretrained=str(tiny_generator_dir), n=1, max_gen_toks=4, store=None)
     zero_shot = user_prompt(doc["question"], "de")
     run_log.warn_fewshot_ignored.cache_clear()
-    with caplog.at_level(logging.WARNING, logger="bestofl_models.harness"):
+    with caplog.at_level(logging.WARNING, logger="bestofl_models.harness.model"):
         lm.generate_until([request(doc, "mgsm_xling_de", 0, ctx=zero_shot)])
         assert "few-shot" not in caplog.text
         lm.generate_until([request(doc, "mgsm_xling_de", 0, ctx=zero_shot + " 5.\n\n" + zero_shot)])

@@ -13,7 +13,7 @@ import pytest
 
 
 def test_the_atomic_writer_never_follows_a_link_planted_at_its_temporary_name(tmp_path):
-    from bestofl_models.atomic import atomic_open, atomic_write
+    from bestofl_models.store.atomic import atomic_open, atomic_write
 
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
@@ -100,7 +100,7 @@ def test_a_damaged_store_is_a_message_in_report_and_export(tmp_path, capsys, how
 def test_a_non_numeric_schema_version_is_a_message(tmp_path, capsys):
     import sqlite3
 
-    from bestofl_models.store import CandidateStore, StoreError
+    from bestofl_models.store.store import CandidateStore, StoreError
 
     store = _store(tmp_path / "S")
     with sqlite3.connect(store / "store.sqlite") as db:
@@ -137,7 +137,7 @@ def test_adaptive_refuses_a_tolerance_that_is_not_a_finite_non_negative_number(t
 
 
 def _problem(question: str, doc_id: int = 0):
-    from bestofl_models.problems import Problem
+    from bestofl_models.harness.problems import Problem
 
     return Problem(f"gsm8k-{doc_id:04d}", "gsm8k", doc_id, "en", {"en": question}, source_lang="en")
 
@@ -164,12 +164,12 @@ class _Scripted:
     ("It weighs 1,250 kg.", "Es wiegt 1,250 kg und 2,5 t.", "de"),  # a decimal comma elsewhere: 1,250 is 1.25
 ])
 def test_a_number_whose_value_changes_is_refused(source, translation, target):
-    from bestofl_models.translation import missing_numbers
+    from bestofl_models.generation.translation import missing_numbers
 
     assert missing_numbers(source, translation, "en", target) != []
     problems = [_problem(source)]
-    from bestofl_models.store import CandidateStore
-    from bestofl_models.translation import TranslationCounts, translate_problems
+    from bestofl_models.store.store import CandidateStore
+    from bestofl_models.generation.translation import TranslationCounts, translate_problems
 
     counts = TranslationCounts()
     out = translate_problems(problems, ("en", target if target != "en" else "de"), _Scripted(lambda t, lang: translation),
@@ -188,7 +188,7 @@ def test_a_number_whose_value_changes_is_refused(source, translation, target):
     ("pages 10 - 20", "Seiten 10-20", "de"),
 ])
 def test_a_faithful_change_of_separators_passes(source, translation, target):
-    from bestofl_models.translation import missing_numbers
+    from bestofl_models.generation.translation import missing_numbers
 
     assert missing_numbers(source, translation, "en", target) == []
 
@@ -203,8 +203,8 @@ class _WordTokenizer:
 
 
 def test_a_translation_cut_at_its_budget_is_refused_and_counted_and_the_budget_follows_the_source():
-    from bestofl_models.store import CandidateStore
-    from bestofl_models.translation import SelfTranslator, TranslationCounts, translate_problems
+    from bestofl_models.store.store import CandidateStore
+    from bestofl_models.generation.translation import SelfTranslator, TranslationCounts, translate_problems
 
     calls = []
 
@@ -240,8 +240,8 @@ def test_a_translation_cut_at_its_budget_is_refused_and_counted_and_the_budget_f
 
 
 def test_two_runs_translating_one_question_use_the_text_the_store_holds(tmp_path):
-    from bestofl_models.store import CandidateStore, Translation, translation_key
-    from bestofl_models.translation import TranslationCounts, translate_problems
+    from bestofl_models.store.store import CandidateStore, Translation, translation_key
+    from bestofl_models.generation.translation import TranslationCounts, translate_problems
 
     question = "Anna has 5 apples and buys 7 more."
     store = CandidateStore(tmp_path / "S")
@@ -264,7 +264,7 @@ def test_two_runs_translating_one_question_use_the_text_the_store_holds(tmp_path
 
 
 def _candidate(key: str, gold: str, target: str = "de", answer: str = "19"):
-    from bestofl_models.store import Candidate
+    from bestofl_models.store.store import Candidate
 
     return Candidate(key=key, problem_id="mgsm-0007", task=f"mgsm_xling_{target}", doc_id=7, target_lang=target,
                      lang="de", sample_idx=0, generator="g", prompt_hash="p", settings={"temperature": 0.7},
@@ -274,7 +274,7 @@ def _candidate(key: str, gold: str, target: str = "de", answer: str = "19"):
 def test_a_rerun_with_a_corrected_gold_answer_replaces_the_old_gold_everywhere(tmp_path, capsys, caplog):
     import json
 
-    from bestofl_models.store import CandidateStore, Use
+    from bestofl_models.store.store import CandidateStore, Use
 
     store = CandidateStore(tmp_path / "S")
     store.add_candidates([_candidate("k1", "18"), _candidate("k2", "18", answer="18")])
@@ -297,7 +297,7 @@ def test_a_rerun_with_a_corrected_gold_answer_replaces_the_old_gold_everywhere(t
 
 
 def test_an_in_place_edit_of_a_large_file_changes_the_identity_and_only_changed_files_are_read(tmp_path, monkeypatch):
-    from bestofl_models import identity
+    from bestofl_models.store import identity
 
     monkeypatch.setenv("BESTOFL_CACHE", str(tmp_path / "cache"))
     model = tmp_path / "model"
@@ -324,7 +324,7 @@ def test_an_in_place_edit_of_a_large_file_changes_the_identity_and_only_changed_
 
 @pytest.mark.parametrize("damage", ["garbage", "folder", "unwritable"])
 def test_an_unusable_hash_cache_is_not_used(tmp_path, monkeypatch, damage):
-    from bestofl_models import identity
+    from bestofl_models.store import identity
 
     model = tmp_path / "model"
     model.mkdir()
@@ -347,8 +347,8 @@ def test_an_unusable_hash_cache_is_not_used(tmp_path, monkeypatch, damage):
 
 
 def test_an_unusable_bestofl_cache_names_the_variable(tmp_path, monkeypatch):
-    from bestofl_models import embedded
-    from bestofl_models.cache import CacheError
+    from bestofl_models.generation import embedded
+    from bestofl_models.store.cache import CacheError
 
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("x")
@@ -362,7 +362,7 @@ def test_a_killed_conversion_leaves_no_staging_folder_behind_after_the_next_run(
     import subprocess
     import sys
 
-    from bestofl_models import embedded
+    from bestofl_models.generation import embedded
 
     folder = tmp_path / f"{embedded.ALIASES['smollm2-135m'][2]}-v{embedded.CONVERSION_VERSION}"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -405,7 +405,7 @@ MOUNTINFO = """\
     ("/srv/data/s", "9p"),  # mounted over: the later line wins
 ])
 def test_network_file_systems_are_recognised_from_the_mount_table(path, fstype):
-    from bestofl_models.store import mount_type, network_filesystem
+    from bestofl_models.store.store import mount_type, network_filesystem
 
     assert network_filesystem(MOUNTINFO, path) == fstype
     mounts = "\n".join(f"{line.split(' - ')[1].split()[1]} {line.split()[4]} {line.split(' - ')[1].split()[0]} rw 0 0"
@@ -415,8 +415,8 @@ def test_network_file_systems_are_recognised_from_the_mount_table(path, fstype):
 
 
 def test_a_store_on_a_network_file_system_is_refused_naming_the_alternative(tmp_path, monkeypatch):
-    from bestofl_models import store as store_module
-    from bestofl_models.store import CandidateStore, StoreError
+    from bestofl_models.store import store as store_module
+    from bestofl_models.store.store import CandidateStore, StoreError
 
     _store(tmp_path / "R")
     monkeypatch.setattr(store_module, "_read_mountinfo",
@@ -467,7 +467,8 @@ def test_a_training_config_that_is_not_plain_yaml_is_a_config_error(tmp_path, ca
 
 @pytest.mark.parametrize("value", ["/no/such/model", "./models/missing", "~/no-such-model-dir", "a/b/c"])
 def test_a_missing_pretrained_path_says_no_such_folder(value):
-    from bestofl_models.config import ModelArgsError, parse_model_args
+    from bestofl_models.errors import ModelArgsError
+    from bestofl_models.harness.model_args import parse_model_args
 
     with pytest.raises(ModelArgsError, match=f"pretrained={value}: no such folder"):
         parse_model_args({"pretrained": value}, "self-consistency")
@@ -477,7 +478,9 @@ def test_a_missing_pretrained_path_says_no_such_folder(value):
 def test_the_lm_eval_cli_prints_a_store_or_cache_error_as_one_line(capsys, error):
     import types
 
-    from bestofl_models import cache, config, store
+    from bestofl_models.store import cache
+    from bestofl_models.harness import model_args as config
+    from bestofl_models.store import store
     from bestofl_tasks._autoload import patch_cli
 
     kinds = {"StoreError": store.StoreError, "StoreNotWritableError": store.StoreNotWritableError,
@@ -528,7 +531,7 @@ def test_the_lm_eval_cli_refuses_a_symlinked_store_in_one_line(tmp_path):
 
 
 def test_a_use_without_a_gold_never_erases_a_known_gold(tmp_path):
-    from bestofl_models.store import CandidateStore, Use
+    from bestofl_models.store.store import CandidateStore, Use
 
     store = CandidateStore(tmp_path / "S")
     store.add_candidates([_candidate("k1", "18")])

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from bestofl_models import identity
+from bestofl_models.store import identity
 
 
 def test_a_local_folder_is_its_content_not_its_path(tmp_path, tiny_generator_dir):
@@ -45,14 +45,14 @@ def test_a_hub_id_is_its_commit_from_the_cache_offline(tmp_path, monkeypatch, ca
     assert identity.fingerprint("org/model", revision="b" * 40) == f"hub:org/model@{'b' * 40}"  # a pinned commit
     (refs / "main").write_text("c" * 40)  # the repository moved on
     assert identity.fingerprint("org/model") == f"hub:org/model@{'c' * 40}"
-    with caplog.at_level("WARNING", logger="bestofl_models.identity"):
+    with caplog.at_level("WARNING", logger="bestofl_models.store.identity"):
         assert identity.fingerprint("org/unknown", revision="v1") == "hub:org/unknown@v1"
     assert "its commit is unknown" in caplog.text
 
 
 @pytest.mark.parametrize("change", [{"dtype": "float32"}, {"backend": "vllm"}, {"quantization": "awq"}])
 def test_settings_that_change_outputs_change_the_identity(tiny_generator_dir, change):
-    from bestofl_models.config import parse_model_args
+    from bestofl_models.harness.model_args import parse_model_args
 
     base = {"pretrained": str(tiny_generator_dir), "n": 2}
     before = identity.identity_id(identity.generator_identity(parse_model_args(base, "self-consistency")), "g")

@@ -15,10 +15,11 @@ from pathlib import Path
 import lm_eval
 import pytest
 
-from bestofl_models import harness, testing
-from bestofl_models.config import LmEvalOptionError
-from bestofl_models.lm_eval_options import BEFORE_PLAIN_PROMPT, SYSTEM_TURN, USER_TURN_START, prompt_with_system
-from bestofl_models.store import CandidateStore
+from bestofl_models.harness import model as harness
+from bestofl_models import testing
+from bestofl_models.errors import LmEvalOptionError
+from bestofl_models.harness.lm_eval_options import BEFORE_PLAIN_PROMPT, SYSTEM_TURN, USER_TURN_START, prompt_with_system
+from bestofl_models.store.store import CandidateStore
 
 TASK = "mgsm_xling_de"
 

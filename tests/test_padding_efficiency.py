@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks import run_all  # noqa: E402
-from bestofl_models import verifier  # noqa: E402
+from bestofl_models.verifiers import classifier as verifier  # noqa: E402
 
 
 def padding_line(argv_out: str) -> tuple[float, str]:
@@ -49,7 +49,7 @@ def test_batches_without_a_padding_mask_score_as_single_candidates(tiny_generato
     from transformers import BertConfig, BertForSequenceClassification
 
     from benchmarks.common import mgsm_candidates
-    from bestofl_models.verifier_config import VerifierConfig
+    from bestofl_models.verifiers.config import VerifierConfig
     from bestofl_tasks.prompts import verifier_text
 
     loaded = verifier.load_verifier(VerifierConfig(str(tiny_verifier_adapter_dir)))

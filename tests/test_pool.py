@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bestofl_models.pool import plan_samples, samples_per_language
+from bestofl_models.selection.pool import plan_samples, samples_per_language
 
 
 def test_round_robin_over_the_pool():

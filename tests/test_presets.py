@@ -1,4 +1,4 @@
-"""One table of registered models (bestofl_models.presets): the harness classes, the start-up hook's registry
+"""One table of registered models (bestofl_models.harness.presets): the harness classes, the start-up hook's registry
 entries and pyproject's entry points agree with it, and every preset names a registered selection."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import importlib
 import tomllib
 from pathlib import Path
 
-from bestofl_models.presets import PRESETS
-from bestofl_models.selection import METHODS
+from bestofl_models.harness.presets import PRESETS
+from bestofl_models.selection.methods import METHODS
 from bestofl_tasks import _autoload
 
 

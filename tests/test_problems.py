@@ -7,8 +7,8 @@ import logging
 import pytest
 from lm_eval.api.instance import Instance
 
-from bestofl_models import problems
-from bestofl_models.problems import problem_from_instance
+from bestofl_models.harness import problems
+from bestofl_models.harness.problems import problem_from_instance
 from bestofl_tasks.data import DataAlignmentError, load_docs
 
 
@@ -86,7 +86,7 @@ def test_unknown_question_text_raises_even_when_golds_collide():
 def test_other_tasks_fall_back_to_their_own_prompt_with_one_warning(caplog):
     problems._warn_fallback.cache_clear()
     doc = {"question": "What is 2+2?", "answer": "Two and two.\n#### 4"}
-    with caplog.at_level(logging.WARNING, logger="bestofl_models.problems"):
+    with caplog.at_level(logging.WARNING, logger="bestofl_models.harness.problems"):
         first = problem_from_instance(instance(doc, "gsm8k", 0, ctx="Q: 2+2?\nA:", gen_kwargs={"until": "Q:"}))
         problem_from_instance(instance(doc, "gsm8k", 1))
     assert first.is_fallback and first.own_prompt == "Q: 2+2?\nA:" and first.until == ("Q:",)

@@ -80,7 +80,7 @@ def test_the_first_hour_runs_as_written_in_order(tmp_path, smollm2_dir):
     (its converted folder is the test fixture's, so nothing outside the checkout is read)."""
     cache = tmp_path / "bestofl-cache"
     (cache / "embedded").mkdir(parents=True)
-    from bestofl_models import embedded
+    from bestofl_models.generation import embedded
 
     (cache / "embedded" / f"{embedded.ALIASES['smollm2-135m'][2]}-v{embedded.CONVERSION_VERSION}").symlink_to(
         smollm2_dir, target_is_directory=True)

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from bestofl_models.pool import RECOMMENDED_POOL_FILE, read_recommended_pool
+from bestofl_models.selection.pool import RECOMMENDED_POOL_FILE, read_recommended_pool
 from bestofl_models.report import cli, recommend
 from bestofl_models.report.build import Options, ReportContext
 from bestofl_models.report.data import build_data, load_stores

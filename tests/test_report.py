@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bestofl_models.pool import plan_samples, samples_per_language
+from bestofl_models.selection.pool import plan_samples, samples_per_language
 from bestofl_models.report import cli
 from bestofl_models.report.build import AVERAGE, Options, ReportContext, build_report
 from bestofl_models.report.data import build_data, load_stores, settings_id
@@ -23,9 +23,9 @@ from bestofl_models.report.estimators import draw_steps
 from bestofl_models.report.export import EXPORT_FIELDS
 from bestofl_models.report.render import PLOTS, REPORT_MARKER, SUMMARY_MD, summary_markdown
 from bestofl_models.report.synthetic import build_synthetic_store
-from bestofl_models.selection import METHODS, Scored, select
+from bestofl_models.selection.methods import METHODS, Scored, select
 from fixtures import DATA_DIR
-from bestofl_models.store import Candidate, CandidateStore
+from bestofl_models.store.store import Candidate, CandidateStore
 
 POOL = ("en", "de", "fr")
 CONTRACT_FIELDS = {"problem_id", "task", "doc_id", "target_lang", "lang", "sample_idx", "generator", "text",
@@ -444,7 +444,7 @@ def test_the_report_uses_the_runs_pool_order_and_the_readme_commands_run_as_writ
 
     from lm_eval.api.instance import Instance
 
-    from bestofl_models import harness
+    from bestofl_models.harness import model as harness
     from bestofl_tasks.data import load_docs
 
     monkeypatch.setenv("BESTOFL_DATA_DIR", str(DATA_DIR))

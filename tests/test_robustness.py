@@ -28,9 +28,11 @@ from pathlib import Path
 import pytest
 from lm_eval.api.instance import Instance
 
-from bestofl_models import harness, run_log
-from bestofl_models import store as store_module
-from bestofl_models.store import STORE_FILE, CandidateStore, StoreNotWritableError
+from bestofl_models.harness import model as harness
+from bestofl_models.harness import choose as choose_stage
+from bestofl_models.harness import run_log
+from bestofl_models.store import store as store_module
+from bestofl_models.store.store import STORE_FILE, CandidateStore, StoreNotWritableError
 from fixtures import DATA_DIR
 from bestofl_tasks.data import load_docs
 from bestofl_tasks.languages import get_language
@@ -85,11 +87,13 @@ def assert_exact(store_dir: Path, keys: int, verifiers: int = 0) -> list:
 DRIVER = """
 import json, sys, time
 from lm_eval.api.instance import Instance
-from bestofl_models import harness, verifier
+from bestofl_models.harness import model as harness
+from bestofl_models.harness import score as score_stage
+from bestofl_models.verifiers import classifier as verifier
 from bestofl_tasks.data import load_docs
 
 spec = json.loads(sys.argv[1])
-harness.SCORE_CHUNK = 1  # append each score at once, so the store shows progress while scoring
+score_stage.SCORE_CHUNK = 1  # append each score at once, so the store shows progress while scoring
 original = verifier.HFVerifier.score
 
 def slow_score(self, texts, progress=True):  # a slow verifier: time to kill the process while it scores
@@ -145,8 +149,8 @@ def test_kill_9_while_scoring_then_rerun_scores_each_candidate_once(args, tmp_pa
 def test_a_lost_candidate_is_regenerated_and_rescored_never_paired_with_its_old_score(args, monkeypatch):
     """A candidate row lost from the store (here: deleted) is regenerated; its new text gets its own score, and
     the old text's score, still in the store, is never read for it."""
-    from bestofl_models.backends import hf
-    from bestofl_models.verifier import score_responses
+    from bestofl_models.generation.backends import hf
+    from bestofl_models.verifiers.classifier import score_responses
 
     store = Path(args["store"])
     _, lm = run(args)
@@ -294,7 +298,7 @@ def test_generator_without_chat_template_samples_the_plain_prompt(args, tmp_path
 
 
 def test_empty_generations_are_candidates_without_an_answer(args, monkeypatch):
-    from bestofl_models.backends import hf
+    from bestofl_models.generation.backends import hf
 
     original = hf.HFBackend.generate
 
@@ -320,7 +324,7 @@ def test_empty_generations_are_candidates_without_an_answer(args, monkeypatch):
 
 @pytest.mark.parametrize("selection", ["cross_orm", "multi_orm", "weighted_vote"])
 def test_nan_scores_never_crash_and_never_beat_a_real_score(args, selection, monkeypatch):
-    from bestofl_models import verifier as verifier_module
+    from bestofl_models.verifiers import classifier as verifier_module
 
     original = verifier_module.HFVerifier.score
     monkeypatch.setattr(verifier_module.HFVerifier, "score",
@@ -334,7 +338,7 @@ def test_nan_scores_never_crash_and_never_beat_a_real_score(args, selection, mon
         return [math.nan if i % 2 else p for i, p in enumerate(original(self, texts, progress))]
 
     monkeypatch.setattr(verifier_module.HFVerifier, "score", some_nan)
-    monkeypatch.setattr(harness, "select", _recording_select(chosen := []))
+    monkeypatch.setattr(choose_stage, "select", _recording_select(chosen := []))
     run({**args, "selection": selection, "store": str(Path(args["store"]).parent / "some-nan")})
     for winner, pool in chosen:
         rivals = [c for c in pool if c.answer is not None and c.score is not None and not math.isnan(c.score)]
@@ -345,7 +349,7 @@ def test_nan_scores_never_crash_and_never_beat_a_real_score(args, selection, mon
 
 
 def _recording_select(log: list):
-    from bestofl_models.selection import select
+    from bestofl_models.selection.methods import select
 
     def recording(method, candidates, target_lang, pool):
         candidates = list(candidates)
@@ -435,7 +439,7 @@ def test_models_replaced_in_place_or_run_differently_are_never_reused_silently(a
 def test_unwritable_store_fails_before_loading_the_generator(args, tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")  # root ignores chmod; a path below a file fails for everyone
-    monkeypatch.setattr("bestofl_models.backends.load_backend", lambda c: pytest.fail("generator loaded"))
+    monkeypatch.setattr("bestofl_models.generation.backends.load_backend", lambda c: pytest.fail("generator loaded"))
     with pytest.raises(StoreNotWritableError, match=r"store directory .*a-file/store is not writable.*pass store="):
         harness.BestOfL(**{**args, "store": str(blocker / "store")})
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from bestofl_models.selection import (
+from bestofl_models.selection.methods import (
     METHODS,
     TOP_K,
     Method,

@@ -13,8 +13,8 @@ import yaml
 from fixtures import DATA_DIR  # tests/ is on sys.path (rootdir conftest)
 
 from bestofl_models import testing
-from bestofl_models.selection import METHODS
-from bestofl_models.store import Candidate, CandidateStore
+from bestofl_models.selection.methods import METHODS
+from bestofl_models.store.store import Candidate, CandidateStore
 from bestofl_tasks.answers import extract_answer
 from training import label, translate
 from training.cli import main, run_stages
@@ -249,8 +249,8 @@ def test_balance_dedups_splits_by_problem_and_balances_per_language(tmp_path):
 
 
 def _harness_scores(adapter: Path, rows: list[dict]) -> list[float]:
-    from bestofl_models.verifier import load_verifier, score_responses
-    from bestofl_models.verifier_config import VerifierConfig
+    from bestofl_models.verifiers.classifier import load_verifier, score_responses
+    from bestofl_models.verifiers.config import VerifierConfig
 
     verifier = load_verifier(VerifierConfig(str(adapter)))
     try:
@@ -433,8 +433,8 @@ def test_fit_never_cuts_an_input_it_drops_over_long_rows(tiny_tokenizer_dir):
     that would remove the chat template's start)."""
     from transformers import AutoTokenizer
 
-    from bestofl_models.backends import add_special_tokens
-    from bestofl_models.verifier import prepare_verifier_tokenizer
+    from bestofl_models.generation.backends import add_special_tokens
+    from bestofl_models.verifiers.classifier import prepare_verifier_tokenizer
     from bestofl_tasks.prompts import verifier_text
     from training import fit
 

@@ -16,15 +16,16 @@ from fixtures import DATA_DIR  # tests/ is on sys.path (rootdir conftest)
 from translation_fixtures import copy_mt_model, local_task_dir
 
 from bestofl_models import testing
-from bestofl_models.config import ModelArgsError, parse_model_args
-from bestofl_models.lm_eval_tasks import (
+from bestofl_models.errors import ModelArgsError
+from bestofl_models.harness.model_args import parse_model_args
+from bestofl_models.harness.lm_eval_tasks import (
     filter_output,
     isolate_question,
     with_answer_line,
 )
-from bestofl_models.problems import Problem
-from bestofl_models.store import CandidateStore, Translation, translation_key
-from bestofl_models.translation import (
+from bestofl_models.harness.problems import Problem
+from bestofl_models.store.store import CandidateStore, Translation, translation_key
+from bestofl_models.generation.translation import (
     MTTranslator,
     SelfTranslator,
     TranslationCounts,
@@ -116,7 +117,7 @@ def test_when_no_form_parses_the_text_is_unchanged_with_one_warning(tasks, caplo
     task = tasks["gsm8k_cot"]
     doc = task.instances[0].doc
     selected = "First guess: The answer is 17. Then 9 * 2 = 18."  # strict-match takes the first "The answer is"
-    with caplog.at_level(logging.WARNING, logger="bestofl_models.lm_eval_tasks"):
+    with caplog.at_level(logging.WARNING, logger="bestofl_models.harness.lm_eval_tasks"):
         assert with_answer_line(task, doc, selected, "18", "en") == (selected, None)
         assert with_answer_line(task, doc, selected + " ", "18", "en") == (selected + " ", None)
     assert len([r for r in caplog.records if "parses none of bestofl's answer lines" in r.message]) == 1
@@ -198,10 +199,10 @@ def gsm8k_questions(count: int) -> list[str]:
 
 
 def test_the_generator_translates_greedily_one_batch_per_language_and_only_once():
-    from bestofl_models.backends import load_backend, load_tokenizer
-    from bestofl_models.identity import generator_identity
-    from bestofl_models.store import CUT_AT_BUDGET
-    from bestofl_models.translation import CUT_MARGIN, missing_numbers
+    from bestofl_models.generation.backends import load_backend, load_tokenizer
+    from bestofl_models.store.identity import generator_identity
+    from bestofl_models.store.store import CUT_AT_BUDGET
+    from bestofl_models.generation.translation import CUT_MARGIN, missing_numbers
 
     config = parse_model_args({"pretrained": str(testing.tiny_generator()), "languages": "en:de:fr"})
     backend = load_backend(config)
@@ -275,7 +276,7 @@ def test_translator_values_and_errors_that_say_what_to_change(copy_mt, tmp_path)
 def test_the_harness_translates_a_task_without_parallel_versions_and_samples_the_pool(copy_mt, caplog):
     from lm_eval.api.instance import Instance
 
-    from bestofl_models import harness
+    from bestofl_models.harness import model as harness
     from bestofl_tasks.prompts import generator_prompt
 
     question = gsm8k_questions(1)[0]

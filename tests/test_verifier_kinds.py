@@ -14,12 +14,13 @@ import pytest
 import torch
 from lm_eval.api.instance import Instance
 
-from bestofl_models import harness, testing
-from bestofl_models.config import parse_model_args
-from bestofl_models.identity import verifier_identity
-from bestofl_models.judge import VLLMJudge, answer_token_ids, judge_text, yes_probability
-from bestofl_models.verifier import CHAT_FORMAT, TEXT_FORMAT, VLLMVerifier, chat_rm_text
-from bestofl_models.verifier_spec import load_scorer, resolve_verifier
+from bestofl_models.harness import model as harness
+from bestofl_models import testing
+from bestofl_models.harness.model_args import parse_model_args
+from bestofl_models.store.identity import verifier_identity
+from bestofl_models.verifiers.judge import VLLMJudge, answer_token_ids, judge_text, yes_probability
+from bestofl_models.verifiers.classifier import CHAT_FORMAT, TEXT_FORMAT, VLLMVerifier, chat_rm_text
+from bestofl_models.verifiers.spec import load_scorer, resolve_verifier
 from bestofl_tasks.data import load_docs
 from bestofl_tasks.prompts import user_prompt
 
@@ -227,7 +228,7 @@ def test_no_verifier_means_the_generator_judges_and_says_so_once(judge_dir, capl
 
 
 def test_a_prompts_candidates_share_one_batch_even_at_batch_size_1(tiny_generator_dir):
-    from bestofl_models.backends import prompt_batches
+    from bestofl_models.generation.backends import prompt_batches
 
     items = ["a", "a", "a", "b", "c", "c"]
     assert prompt_batches(items, 1, key=str) == [["a", "a", "a"], ["b"], ["c", "c"]]

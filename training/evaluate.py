@@ -1,7 +1,7 @@
 """Stage 6: how good is the trained verifier, and is it biased towards some languages?
 
 Every candidate of every validation problem (all of them, not only the balanced subset) is scored by the
-harness verifier (``bestofl_models.verifier_spec``: same loading, same ``verifier_text``, same batching as
+harness verifier (``bestofl_models.verifiers.spec``: same loading, same ``verifier_text``, same batching as
 ``lm_eval --model bestofl``) into the generate stage's candidate store (``generate/store``), keyed by the
 verifier's identity as the harness keys it (fingerprints of the adapter and its base, dtype, text format). A
 killed run resumes from the store, a rerun of the same adapter scores nothing, and ``bestofl-report --store
@@ -58,7 +58,7 @@ def store_dir(out_dir):
 def verifier_config(config: TrainConfig, path):
     """The verifier at ``path`` (our adapter, or its merged classifier) as the harness runs it, on our verifier text,
     at evaluate's batch size."""
-    from bestofl_models.verifier_config import VerifierConfig
+    from bestofl_models.verifiers.config import VerifierConfig
 
     return VerifierConfig(str(path), format="bestofl", batch_size=config.evaluate.batch_size)
 
@@ -93,8 +93,8 @@ def classification(rows: list[dict], scores: dict[str, float | None], threshold:
 
 def score_rows(out_dir, config: TrainConfig, store, rows: list[dict]) -> str:
     """Score the rows the store holds no score of the fit stage's adapter for; return the verifier's id."""
-    from bestofl_models.identity import identity_id, verifier_identity
-    from bestofl_models.verifier_spec import load_scorer, resolve_verifier
+    from bestofl_models.store.identity import identity_id, verifier_identity
+    from bestofl_models.verifiers.spec import load_scorer, resolve_verifier
 
     verifier = verifier_config(config, out_dir / "fit" / "adapter")
     spec = resolve_verifier(verifier)
@@ -208,7 +208,7 @@ def _mean(results: dict[str, tuple[dict, dict]]) -> tuple[dict, dict]:
 
 
 def run(out_dir, config: TrainConfig) -> dict:
-    from bestofl_models.store import CandidateStore
+    from bestofl_models.store.store import CandidateStore
 
     current = stage(out_dir, config)
     current.begin()

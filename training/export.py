@@ -3,7 +3,7 @@
 * ``OUT/adapter``: the LoRA adapter (+ trained ``score`` head, tokenizer): ``verifier=OUT/adapter`` for the
   harness models (PeftModel over ``AutoModelForSequenceClassification(base, num_labels=1)``).
 * ``OUT/merged``: ``merge_and_unload`` saved as a full one-logit classifier (transformers, vLLM pooling runner);
-  both folders are then loaded and scored by the harness verifier (``bestofl_models.verifier``) on a few
+  both folders are then loaded and scored by the harness verifier (``bestofl_models.verifiers.classifier``) on a few
   validation inputs: ``merged_max_abs_score_diff`` (probabilities) in the manifest.
 * ``OUT/metrics.json`` (from evaluate) and ``OUT/README.md`` (model card: data per language, metrics, config),
   also copied into both model folders.
@@ -17,7 +17,7 @@ import shutil
 
 import yaml
 
-from bestofl_models.config import normalize_model_path
+from bestofl_models.generation.model_path import normalize_model_path
 
 from .common import Stage, logger, read_jsonl
 from .config import TrainConfig
@@ -33,7 +33,7 @@ def stage(out_dir, config: TrainConfig) -> Stage:
 
 def harness_scores(config: TrainConfig, verifier_dir, rows: list[dict]) -> list[float]:
     """What the harness verifier (``verifier=verifier_dir``) scores for ``rows``."""
-    from bestofl_models.verifier_spec import load_scorer, resolve_verifier
+    from bestofl_models.verifiers.spec import load_scorer, resolve_verifier
 
     settings = verifier_config(config, verifier_dir)
     verifier = load_scorer(settings, resolve_verifier(settings))
@@ -48,7 +48,7 @@ def write_merged(config: TrainConfig, adapter_dir, merged_dir, check_rows: list[
     adapter and on the merged folder. Returns the largest probability difference."""
     from transformers import AutoTokenizer
 
-    from bestofl_models.verifier import load_seqcls, prepare_verifier_tokenizer
+    from bestofl_models.verifiers.classifier import load_seqcls, prepare_verifier_tokenizer
 
     tokenizer = prepare_verifier_tokenizer(AutoTokenizer.from_pretrained(str(adapter_dir)))
     model = load_seqcls(normalize_model_path(config.verifier_base), adapter=str(adapter_dir),

@@ -4,7 +4,7 @@
   problem_type="multi_label_classification")``, so transformers' loss is ``BCEWithLogitsLoss`` on float
   labels shaped ``[batch, 1]`` (with ``problem_type`` unset a single label would mean MSE regression).
   Tokenizer and model are set up by the harness verifier's own ``prepare_verifier_tokenizer`` and
-  ``load_seqcls`` (``bestofl_models.verifier``): pad token (the EOS token when there is none), right padding,
+  ``load_seqcls`` (``bestofl_models.verifiers.classifier``): pad token (the EOS token when there is none), right padding,
   ``pad_token_id`` on the model, so batches pool on the last real token as at inference.
 * PEFT LoRA (``task_type=SEQ_CLS``: the new ``score`` head is trained in full and saved with the adapter).
 * Inputs: ``bestofl_tasks.prompts.verifier_text`` with the verifier base's tokenizer, special tokens as the
@@ -24,7 +24,7 @@ import os
 import shutil
 from pathlib import Path
 
-from bestofl_models.config import normalize_model_path
+from bestofl_models.generation.model_path import normalize_model_path
 
 from .common import Stage, StageError, logger, read_jsonl, write_jsonl
 from .config import TrainConfig
@@ -41,13 +41,13 @@ def encode(tokenizer, rows: list[dict], max_length: int):
     ``max_length`` tokens, and the rows left out because they are longer.
 
     Length rule (the same in training and at inference): a verifier input is never truncated. The harness
-    verifier (``bestofl_models.verifier``, transformers and vLLM alike) scores the whole ``verifier_text``,
+    verifier (``bestofl_models.verifiers.classifier``, transformers and vLLM alike) scores the whole ``verifier_text``,
     so training uses only whole texts too: a longer row is dropped, not cut. Every training input is then
     exactly an input the verifier sees at inference (BOS, chat template, question, response, final answer).
     """
     import datasets
 
-    from bestofl_models.backends import add_special_tokens
+    from bestofl_models.generation.backends import add_special_tokens
     from bestofl_tasks.prompts import verifier_text
 
     texts = [verifier_text(tokenizer, r["question"], r["response"], r["lang"]) for r in rows]
@@ -66,7 +66,7 @@ def encode(tokenizer, rows: list[dict], max_length: int):
 def build_model(config: TrainConfig, tokenizer):
     from peft import LoraConfig, TaskType, get_peft_model
 
-    from bestofl_models.verifier import load_seqcls
+    from bestofl_models.verifiers.classifier import load_seqcls
 
     fit = config.fit
     model = load_seqcls(normalize_model_path(config.verifier_base), dtype=fit.model_dtype, pad_token_id=tokenizer.pad_token_id,
@@ -142,7 +142,7 @@ def run(out_dir, config: TrainConfig) -> dict:
         set_seed,
     )
 
-    from bestofl_models.verifier import prepare_verifier_tokenizer
+    from bestofl_models.verifiers.classifier import prepare_verifier_tokenizer
 
     current = stage(out_dir, config)
     current.begin()

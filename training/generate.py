@@ -89,7 +89,7 @@ def sample(config: TrainConfig, generator: str, docs: dict[str, list[dict]],
     candidates read back from the model's store (before it is closed)."""
     import lm_eval
 
-    from bestofl_models.harness import SelfConsistency
+    from bestofl_models.harness.model import SelfConsistency
 
     tasks = [build_task(config, lang, lang_docs) for lang, lang_docs in docs.items() if lang_docs]
     model = SelfConsistency.create_from_arg_obj(harness_model_args(config, generator, store_dir))
@@ -108,7 +108,7 @@ def sample(config: TrainConfig, generator: str, docs: dict[str, list[dict]],
 def read_back(config: TrainConfig, generator: str, docs: dict[str, list[dict]], model) -> list[dict]:
     """The k candidates per (problem, language) that the harness ``model`` made for our prompts, from its store
     (already in memory: the store is not read again) and rendered with its tokenizer."""
-    from bestofl_models.store import prompt_hash
+    from bestofl_models.store.store import prompt_hash
     from bestofl_tasks.prompts import generator_prompt
 
     model_config = model.config

@@ -21,7 +21,7 @@ from collections import Counter
 
 from tqdm.auto import tqdm
 
-from bestofl_models.translation import Seq2SeqTranslator, missing_numbers
+from bestofl_models.generation.translation import Seq2SeqTranslator, missing_numbers
 
 from .common import AppendLog, Stage, StageError, batched, logger, resolve_device, write_jsonl
 from .config import NLLB_CODES, TrainConfig

@@ -1,6 +1,6 @@
 """Adaptive-budget simulation from stored candidates (``bestofl-report adaptive``).
 
-Each rule of a grid (:mod:`bestofl_models.adaptive`) is replayed the way the harness runs it: rounds of one
+Each rule of a grid (:mod:`bestofl_models.selection.adaptive`) is replayed the way the harness runs it: rounds of one
 candidate per pool language, the rule checked after each round, ``cross_orm`` (the ``bestofl`` preset, tie
 rule of ``selection.py``) choosing among the candidates drawn when the problem stops. The stored candidates of
 each language are taken in seeded random orders (the report's Monte Carlo draws), so every estimate averages
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..adaptive import AdaptiveRule, samples_used
+from ..selection.adaptive import AdaptiveRule, samples_used
 from .build import ReportContext
 from .estimators import draw_steps
 from .paired import paired_bootstrap

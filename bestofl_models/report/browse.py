@@ -9,7 +9,7 @@ disk with nothing fetched; a Content-Security-Policy allows only the page's own 
 ``data:`` images. The selection is the report's (:func:`bestofl_models.report.data.build_data`: one generator, one
 sampling-settings id, at most one verifier); a problem is shown once per target language it was asked in (the
 store's ``uses``), routed as ``index.html#TASK/DOC_ID``. Each selection method's pick is
-:func:`bestofl_models.selection.select` over every stored candidate of the problem (the pool: every stored language),
+:func:`bestofl_models.selection.methods.select` over every stored candidate of the problem (the pool: every stored language),
 so the overview's accuracy is the full-budget accuracy of those picks.
 
 Model output, questions and ids are untrusted: the JSON escapes ``<``, ``>``, ``&``, U+2028 and U+2029 (no string
@@ -32,8 +32,8 @@ from pathlib import Path
 
 from bestofl_tasks.languages import LANGUAGES
 
-from ..selection import METHODS, Scored, select
-from ..store import CandidateStore, StoreError, damaged_store_error
+from ..selection.methods import METHODS, Scored, select
+from ..store.store import CandidateStore, StoreError, damaged_store_error
 from .data import Loaded, ReportData, build_data, is_correct, load_stores, sampling_settings
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Compute every report table from :class:`ReportData`: budget curves, pool ablations, pass@k, picks.
 
-Methods (``METHOD_ORDER``): every selection of the registry ``bestofl_models.selection.METHODS``, then
+Methods (``METHOD_ORDER``): every selection of the registry ``bestofl_models.selection.methods.METHODS``, then
 the baselines ``random`` and ``oracle`` (one sample picked uniformly / pass@n, among target-language
 samples) and ``cross_random`` and ``cross_oracle`` (the same over the pool). Target-only methods spend the
 budget ``n`` in the target language; the cross-lingual ones spread it over the pool with ``plan_samples``.
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..pool import validate_pool
-from ..selection import METHODS, Method
+from ..selection.pool import validate_pool
+from ..selection.methods import METHODS, Method
 from .data import ReportData, language_order
 from .estimators import (
     draw_orders,

@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from ..pool import validate_pool
+from ..selection.pool import validate_pool
 
 
 def _languages(value: str) -> tuple[str, ...]:
@@ -42,7 +42,7 @@ def _positive(value: str) -> int:
 
 
 def _default_store() -> str:
-    from ..config import default_store
+    from ..harness.model_args import default_store
 
     return default_store()
 
@@ -102,7 +102,7 @@ def report_parser() -> argparse.ArgumentParser:
 
 
 def _rule(value: str):
-    from ..adaptive import AdaptiveRule
+    from ..selection.adaptive import AdaptiveRule
 
     try:
         return AdaptiveRule.parse(value)
@@ -241,7 +241,7 @@ def export_parser() -> argparse.ArgumentParser:
 
 
 def _export(argv: Sequence[str]) -> int:
-    from ..atomic import atomic_write
+    from ..store.atomic import atomic_write
     from .export import check_export_target, export_records
 
     parser = export_parser()

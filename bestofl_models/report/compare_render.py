@@ -8,14 +8,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from .lm_eval_runs import Run
 from .render import _figure_bytes, _table
-
-if TYPE_CHECKING:
-    from .compare import Run
 
 COMPARE_CSV = "compare.csv"
 SUMMARY_MD = "summary.md"

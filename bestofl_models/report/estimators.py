@@ -1,6 +1,6 @@
 """Budget-curve estimators over stored candidates, vectorized over problems with numpy.
 
-Subsets are drawn the way :func:`bestofl_models.pool.plan_samples` spreads a budget: for a total
+Subsets are drawn the way :func:`bestofl_models.selection.pool.plan_samples` spreads a budget: for a total
 budget ``n`` over a pool of ``L`` languages, language ``l`` (pool position) contributes
 ``m_l(n) = n // L + (l < n % L)`` candidates, a uniformly random subset of its stored ones,
 independently per language. Every estimate is the average over all such stratified subsets:
@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..pool import samples_per_language
+from ..selection.pool import samples_per_language
 
 #: A rank larger than any real one (candidates that cannot win a tie).
 UNRANKED = np.iinfo(np.int32).max
@@ -34,7 +34,7 @@ UNRANKED = np.iinfo(np.int32).max
 
 def budget_counts(pool_size: int, max_budget: int) -> np.ndarray:
     """``(max_budget, pool_size)`` samples per pool language for budgets ``1..max_budget``: the split of
-    :func:`bestofl_models.pool.samples_per_language` (the plan_samples rule), as a new array."""
+    :func:`bestofl_models.selection.pool.samples_per_language` (the plan_samples rule), as a new array."""
     return _budget_counts(pool_size, max_budget).copy()
 
 

@@ -3,7 +3,7 @@
 Fields (CONTRACT.md): ``problem_id``, ``task``, ``doc_id``, ``target_lang``, ``lang``, ``sample_idx``,
 ``generator``, ``text``, ``answer``, ``score``, ``verifier``, ``gold``, ``correct``, plus ``key``,
 ``prompt_hash``, ``settings``, ``created``, ``generator_id`` and ``verifier_id`` (the identities behind the
-names, see :mod:`bestofl_models.identity`). ``task``/``doc_id``/``target_lang`` are those of the problem's
+names, see :mod:`bestofl_models.store.identity`). ``task``/``doc_id``/``target_lang`` are those of the problem's
 first use. ``score``/``verifier`` are null for a candidate the verifier has not scored; ``score`` alone is null
 when it scored but produced no number (NaN).
 """
@@ -14,7 +14,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
-from ..store import LEGACY_CANDIDATES, STORE_FILE
+from ..store.store import LEGACY_CANDIDATES, STORE_FILE
 from .data import choose, is_correct, load_stores
 
 #: The files of a store directory an export must never replace (SQLite's own side files included).

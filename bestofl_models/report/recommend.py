@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..pool import (
+from ..selection.pool import (
     RECOMMENDED_POOL_FILE,
     RECOMMENDED_POOL_FORMAT,
     RECOMMENDED_POOL_VERSION,

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ..atomic import process_running
-from ..selection import METHODS
+from ..store.atomic import process_running
+from ..selection.methods import METHODS
 from .build import (
     AVERAGE,
     CROSS_BASELINES,

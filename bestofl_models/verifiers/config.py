@@ -1,5 +1,5 @@
 """How to load and run a verifier, on its own: what the harness, ``bestofl-train`` (evaluate, export) and scripts
-hand to :func:`bestofl_models.verifier_spec.resolve_verifier` / ``load_scorer``. No harness config is needed;
+hand to :func:`bestofl_models.verifiers.spec.resolve_verifier` / ``load_scorer``. No harness config is needed;
 the harness builds one from its ``--model_args`` (``BestOfLConfig.verifier_config``)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-#: ``verifier=self``: the generator judges; ``verifier=judge:ID``: model ID judges (``bestofl_models.judge``).
+#: ``verifier=self``: the generator judges; ``verifier=judge:ID``: model ID judges (``bestofl_models.verifiers.judge``).
 SELF_JUDGE = "self"
 JUDGE_PREFIX = "judge:"
 

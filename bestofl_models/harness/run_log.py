@@ -7,9 +7,9 @@ import functools
 import logging
 from typing import Any
 
-from .config import BestOfLConfig
+from .model_args import BestOfLConfig
 from .problems import Problem
-from .selection import Scored
+from ..selection.methods import Scored
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .pool import plan_samples, validate_pool
-from .selection import Scored, is_valid_score, vote_counts
+from .methods import Scored, is_valid_score, vote_counts
 
 _SYNTAX = ("write score:T (0 < T <= 1), margin:M (an integer >= 1), or both joined by + "
            "(e.g. adaptive=score:0.9+margin:3)")

@@ -1,6 +1,6 @@
 """Generator backends: one small interface over transformers and vLLM.
 
-A backend is built from a :class:`~bestofl_models.config.BestOfLConfig` and offers
+A backend is built from a :class:`~bestofl_models.harness.model_args.BestOfLConfig` and offers
 
 * ``tokenizer``: the generator's tokenizer (prompts are rendered with its chat template);
 * ``generate(prompts, seeds, stops, settings) -> texts``: one sampled continuation per prompt, cut at the
@@ -95,3 +95,12 @@ def tokenizer_for(model: str, trust_remote_code: bool = False, revision: str | N
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def device_of(config) -> str:
+    """Where a config's generator runs, as the results name it."""
+    if config.backend == "vllm":
+        return "vllm (tensor_parallel_size={})".format(config.backend_options.get("tensor_parallel_size", 1))
+    from .hf import pick_device
+
+    return str(pick_device(config.device))

@@ -7,7 +7,7 @@ vllm``.
 
 Data parallel (``data_parallel_size=K``): K engines, each a Ray actor holding ``tensor_parallel_size`` GPUs (as
 lm-eval's vllm model does, but the actors live for the whole run instead of one ``generate`` call); a batch is
-dealt out round-robin and the texts are merged back in order (``bestofl_models.distributed``). Several nodes: start
+dealt out round-robin and the texts are merged back in order (``bestofl_models.generation.distributed``). Several nodes: start
 a Ray cluster first and point ``RAY_ADDRESS`` at it.
 """
 

@@ -8,7 +8,7 @@ language and question, so training and evaluation see the same input.
 A public chat reward model (``verifier_format=chat``, e.g. Skywork-Reward-V2) is scored on
 :func:`chat_rm_text` instead: the question as prompted (user turn) and the candidate (assistant turn) through the
 reward model's own chat template, version :data:`CHAT_FORMAT`. Which format a checkpoint gets is decided in
-``bestofl_models.verifier_spec``. Every score is stored as ``sigmoid(logit)`` (computed in float64 by
+``bestofl_models.verifiers.spec``. Every score is stored as ``sigmoid(logit)`` (computed in float64 by
 transformers): a probability for our BCE-trained verifiers, a monotone squashing of a chat reward model's raw
 reward (the order, hence the selection, is the reward's).
 
@@ -28,8 +28,8 @@ from tqdm.auto import tqdm
 
 from bestofl_tasks.prompts import chat_messages, verifier_text
 
-from .config import looks_like_local_path
-from .verifier_config import VerifierConfig
+from ..generation.model_path import looks_like_local_path
+from .config import VerifierConfig
 
 logger = logging.getLogger(__name__)
 
@@ -338,7 +338,7 @@ class HFVerifier(_ScoresTexts):
         ``text_format``: a key of :data:`TEXTS`."""
         import torch
 
-        from .backends.hf import pick_device
+        from ..generation.backends.hf import pick_device
 
         self.name = config.path
         self.batch_size = config.batch_size
@@ -373,10 +373,10 @@ class HFVerifier(_ScoresTexts):
         Each text is tokenized once (its length sorts it, its ids are padded into its batch), no key/value cache is
         built, the logits stay on the device until the last batch (no host sync per batch, so the next batch is
         prepared while the device computes), and attention runs on kernels without a per-shape set-up
-        (:func:`bestofl_models.backends.hf.attention_kernels`). ``benchmarks/scoring_overhead.py`` holds this
+        (:func:`bestofl_models.generation.backends.hf.attention_kernels`). ``benchmarks/scoring_overhead.py`` holds this
         against a plain ``transformers`` forward of the same (merged) model on the same batches."""
-        from .backends import add_special_tokens
-        from .backends.hf import attention_kernels, padded_batch
+        from ..generation.backends import add_special_tokens
+        from ..generation.backends.hf import attention_kernels, padded_batch
 
         torch = self._torch
         ids = self.tokenizer(list(texts), add_special_tokens=add_special_tokens(self.tokenizer))["input_ids"]
@@ -405,10 +405,10 @@ class HFVerifier(_ScoresTexts):
 
     def batch_size_for(self, longest: int) -> int:
         """``batch_size``, or with ``batch_size_auto`` on a GPU the largest batch of texts up to ``longest`` tokens
-        that fits the free memory (``bestofl_models.backends.sizing``, at most ``max_batch_size``)."""
+        that fits the free memory (``bestofl_models.generation.backends.sizing``, at most ``max_batch_size``)."""
         if not self.batch_size_auto:
             return self.batch_size
-        from .backends import sizing
+        from ..generation.backends import sizing
 
         free = sizing.free_memory_bytes(self.device)
         if free is None:
@@ -417,7 +417,7 @@ class HFVerifier(_ScoresTexts):
         return sizing.largest_batch(free, dims, longest, "score", cap=self.max_batch_size)
 
     def close(self) -> None:
-        from .backends.hf import free_memory
+        from ..generation.backends.hf import free_memory
 
         del self.model
         free_memory()
@@ -427,7 +427,7 @@ class VLLMVerifier(_ScoresTexts):
     """A full one-logit classifier on vLLM's pooling runner."""
 
     def __init__(self, config: VerifierConfig, text_format: str = "bestofl", llm=None):
-        from .backends.vllm import build_llm
+        from ..generation.backends.vllm import build_llm
 
         self.name = config.path
         self.text_format = text_format
@@ -435,13 +435,13 @@ class VLLMVerifier(_ScoresTexts):
         self.llm = llm if llm is not None else build_llm(self.name, config, generator=False, runner="pooling")
 
     def score(self, texts: Sequence[str], progress: bool = True) -> list[float]:
-        from .backends.vllm import token_prompts
+        from ..generation.backends.vllm import token_prompts
 
         outputs = self.llm.classify(token_prompts(self.tokenizer, texts), use_tqdm=progress)
         return [float(output.outputs.probs[0]) for output in outputs]
 
     def close(self) -> None:
-        from .backends.vllm import shutdown
+        from ..generation.backends.vllm import shutdown
 
         shutdown(self.llm)
         del self.llm

@@ -21,7 +21,7 @@ class Preset:
     selection: str
     #: ``languages``: the ``languages`` pool; ``target``: the request's target language alone.
     pool: str
-    #: The class in ``bestofl_models.harness``.
+    #: The class in ``bestofl_models.harness.model``.
     class_name: str
 
     @property

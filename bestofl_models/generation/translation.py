@@ -6,7 +6,7 @@ codes from ``bestofl_tasks.languages.NLLB_CODES``); ``translator=none`` switches
 and the seq2seq model are also ``bestofl-train translate``'s.
 
 Every translation is stored (``translations`` table of the candidate store) under
-:func:`~bestofl_models.store.translation_key`: translator identity, source text, both languages, settings. So a
+:func:`~bestofl_models.store.store.translation_key`: translator identity, source text, both languages, settings. So a
 question is translated once across runs, targets, tasks and presets. Missing ones are translated one language
 at a time, in length-sorted batches, each batch one store transaction. A translation that loses a number of the
 source (:func:`missing_numbers`: values, each text read with its own language's decimal and thousands separators
@@ -28,8 +28,8 @@ from bestofl_tasks.answers import numbers_in
 from bestofl_tasks.languages import LANGUAGES, NLLB_CODES, get_language
 from bestofl_tasks.prompts import has_chat_template
 
-from .identity import identity_id
-from .store import CUT_AT_BUDGET, CandidateStore, Translation, translation_key
+from ..store.identity import identity_id
+from ..store.store import CUT_AT_BUDGET, CandidateStore, Translation, translation_key
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class MTTranslator:
     NUM_BEAMS, MAX_NEW_TOKENS = 4, 512
 
     def __init__(self, model: str, device: str):
-        from .identity import fingerprint
+        from ..store.identity import fingerprint
 
         self.name, self.device = model, device
         self.settings = {"num_beams": self.NUM_BEAMS, "max_new_tokens": self.MAX_NEW_TOKENS}
@@ -189,7 +189,7 @@ class MTTranslator:
         """The model is a seq2seq model with a language token for each of ``languages`` (ModelArgsError)."""
         from transformers import AutoConfig, AutoTokenizer
 
-        from .config import ModelArgsError
+        from ..errors import ModelArgsError
 
         try:
             is_seq2seq = AutoConfig.from_pretrained(self.name).is_encoder_decoder

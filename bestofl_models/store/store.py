@@ -190,7 +190,7 @@ class Candidate:
     """One stored sample, seen from one request that used it (``problem_id`` .. ``gold``: that use).
 
     ``generator`` is the generator's name (Hub id or path), ``generator_id`` its identity (model fingerprint and
-    the settings that change outputs; see :mod:`bestofl_models.identity`), the name when not given."""
+    the settings that change outputs; see :mod:`bestofl_models.store.identity`), the name when not given."""
 
     key: str
     problem_id: str

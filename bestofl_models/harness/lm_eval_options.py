@@ -24,7 +24,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .config import BestOfLConfig, LmEvalOptionError
+from ..errors import LmEvalOptionError
+from .model_args import BestOfLConfig
 
 #: ``--gen_kwargs`` keys the models honour: they bound the work and do not contradict sampling.
 HONOURED_GEN_KWARGS = ("max_gen_toks", "until")
@@ -179,7 +180,7 @@ def describe_top_level(results: dict, lm, arguments: Mapping[str, Any]) -> None:
     block = config.get("bestofl")
     if not isinstance(block, dict):
         return
-    from .results_info import device_of
+    from ..generation.backends import device_of
 
     corrected: dict[str, Any] = {}
     device = device_of(lm.config)

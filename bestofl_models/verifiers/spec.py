@@ -6,7 +6,7 @@
   ``auto`` (the default) decides from the checkpoint, in this order: a LoRA adapter is ours (``bestofl``); a
   model card tagged ``bestofl`` (bestofl-train's export writes one) is ours; a tokenizer with a chat template
   makes a chat reward model (``chat``); otherwise ``bestofl`` (its plain text format).
-* a judge: ``verifier=self`` (the generator) or ``verifier=judge:ID`` (``bestofl_models.judge``).
+* a judge: ``verifier=self`` (the generator) or ``verifier=judge:ID`` (``bestofl_models.verifiers.judge``).
 
 The decision is logged once, recorded in the verifier identity (so scores of one format are never reused for
 another) and in the results JSON (``verifier_format``).
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from bestofl_tasks.prompts import has_chat_template
 
-from .config import looks_like_local_path
-from .verifier_config import SELF_JUDGE, VerifierConfig
+from ..generation.model_path import looks_like_local_path
+from .config import SELF_JUDGE, VerifierConfig
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def model_card_tags(name: str) -> list[str]:
 
 def auto_format(name: str, base: str | None, trust_remote_code: bool = False) -> tuple[str, str]:
     """``(format, reason)`` for a classifier verifier (see the module docstring)."""
-    from .verifier import verifier_tokenizer
+    from .classifier import verifier_tokenizer
 
     if base is not None:
         return "bestofl", "a LoRA adapter (bestofl-train's verifier)"
@@ -116,7 +116,7 @@ def resolve_verifier(config: VerifierConfig, generator_tokenizer=None) -> Verifi
     and what it scores. Errors (a missing path, a wrong-shaped classifier, ``verifier_format=chat`` without a chat
     template, a judge without single yes/no tokens) come here, before any sampling."""
     from .judge import JUDGE_PROMPT_VERSION
-    from .verifier import CHAT_FORMAT, TEXT_FORMAT, check_verifier, verifier_tokenizer
+    from .classifier import CHAT_FORMAT, TEXT_FORMAT, check_verifier, verifier_tokenizer
 
     judge = config.judge_model
     if judge is not None:
@@ -150,6 +150,6 @@ def load_scorer(config: VerifierConfig, spec: VerifierSpec):
         from .judge import load_judge
 
         return load_judge(config, spec.model)
-    from .verifier import load_verifier
+    from .classifier import load_verifier
 
     return load_verifier(config, spec.base, text_format=spec.format)

@@ -5,7 +5,7 @@ repository that moved on, keeps its name. So the store keys candidates and score
 
 * a local folder (or file): a fingerprint of its top-level files (names, sizes and the sha256 of every byte).
   Hidden files and ``*.md`` are left out; the folder's path is not part of it, so a moved folder keeps its
-  identity. Each file's hash is cached (``file-hashes.json`` in bestofl's cache folder, :mod:`bestofl_models.cache`)
+  identity. Each file's hash is cached (``file-hashes.json`` in bestofl's cache folder, :mod:`bestofl_models.store.cache`)
   under its path, size, modification and change times, device and inode, so a file is read again only when one of
   them changed (an in-place edit always changes its change time): a 15 GB checkpoint is read once, not per load.
   A cache that cannot be read or written is not used (every file is hashed);

@@ -83,7 +83,7 @@ def yes_probability(logprobs: dict[int, float], yes: Sequence[int], no: Sequence
 def judge_tokenizer(config, model: str):
     """The judge's tokenizer (``config``: a ``VerifierConfig``): the generator's own, at its revision, for
     ``verifier=self``."""
-    from .backends import tokenizer_for
+    from ..generation.backends import tokenizer_for
 
     revision = config.generator_revision if model == config.generator else None
     return tokenizer_for(model, config.trust_remote_code, revision)
@@ -97,7 +97,7 @@ class HFJudge:
         import transformers
         from lm_eval.models.utils_hf import get_dtype
 
-        from .backends.hf import pick_device
+        from ..generation.backends.hf import pick_device
 
         self.name = model
         self.batch_size = config.batch_size
@@ -116,8 +116,8 @@ class HFJudge:
 
     def score_items(self, items: Sequence[tuple[str, str, str]], progress: bool = True) -> list[float]:
         """P(yes) per ``(question, response, lang)``."""
-        from .backends import add_special_tokens
-        from .verifier import length_sorted_batches
+        from ..generation.backends import add_special_tokens
+        from .classifier import length_sorted_batches
 
         torch = self._torch
         texts = [judge_text(self.tokenizer, question, response) for question, response, _ in items]
@@ -145,7 +145,7 @@ class HFJudge:
         return scores
 
     def close(self) -> None:
-        from .backends.hf import free_memory
+        from ..generation.backends.hf import free_memory
 
         del self.model
         free_memory()
@@ -155,7 +155,7 @@ class VLLMJudge:
     """The judge on vLLM: one greedy token per text with its top log-probabilities."""
 
     def __init__(self, config, model: str, llm=None):
-        from .backends.vllm import build_llm
+        from ..generation.backends.vllm import build_llm
 
         self.name = model
         self.tokenizer = judge_tokenizer(config, model)
@@ -165,7 +165,7 @@ class VLLMJudge:
     def score_items(self, items: Sequence[tuple[str, str, str]], progress: bool = True) -> list[float]:
         from vllm import SamplingParams
 
-        from .backends.vllm import token_prompts
+        from ..generation.backends.vllm import token_prompts
 
         texts = [judge_text(self.tokenizer, question, response) for question, response, _ in items]
         params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=VLLM_TOP_LOGPROBS)
@@ -177,7 +177,7 @@ class VLLMJudge:
         return scores
 
     def close(self) -> None:
-        from .backends.vllm import shutdown
+        from ..generation.backends.vllm import shutdown
 
         shutdown(self.llm)
         del self.llm

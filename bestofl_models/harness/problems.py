@@ -12,7 +12,7 @@ Three kinds of task are understood:
   checked by gold answer;
 * anything else (lm-eval's ``gsm8k``, ``gsm8k_cot``, a user's YAML): with a translator (``translator=``, the
   default ``self``), the question is isolated from the doc (``lm_eval_tasks.isolate_question``), taken to be
-  English, and ``bestofl_models.translation`` adds the other pool languages; without one, or when no question
+  English, and ``bestofl_models.generation.translation`` adds the other pool languages; without one, or when no question
   can be isolated, the task's own prompt (``ctx``) is the only prompt, with one warning per task.
 """
 
@@ -91,7 +91,7 @@ def problem_from_instance(instance, task_obj=None, translate: bool = False, doc_
         return problem
     if translate:
         from .lm_eval_tasks import isolate_question
-        from .translation import SOURCE_LANG
+        from ..generation.translation import SOURCE_LANG
 
         question, how = isolate_question(doc, instance.args[0], task_obj)
         if question is not None:

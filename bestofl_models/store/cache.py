@@ -1,7 +1,7 @@
 """bestofl's own cache folder: ``$BESTOFL_CACHE``, default ``$XDG_CACHE_HOME/bestofl`` (``~/.cache/bestofl``).
 
-It holds the embedded generator's conversion (``embedded/``, :mod:`bestofl_models.embedded`) and the full content
-hashes of model files (``file-hashes.json``, :mod:`bestofl_models.identity`). A cache that cannot be used is a
+It holds the embedded generator's conversion (``embedded/``, :mod:`bestofl_models.generation.embedded`) and the full content
+hashes of model files (``file-hashes.json``, :mod:`bestofl_models.store.identity`). A cache that cannot be used is a
 :class:`CacheError` naming the variable where something must be written (the embedded conversion), and is simply
 not used where it only saves time (the file hashes).
 """

@@ -9,7 +9,7 @@
   (language, answer, score); the start-up hook (``bestofl_tasks._autoload``) adds it to the sample rows.
 * :func:`ignored_options`: lm-eval options that do not reach our sampling (``--gen_kwargs`` other than
   ``max_gen_toks`` and ``until``, ``--seed``, ``--apply_chat_template``), one warning each; the results block lists
-  them beside what applied (``applied_settings``, ``bestofl_models.lm_eval_options``).
+  them beside what applied (``applied_settings``, ``bestofl_models.harness.lm_eval_options``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import functools
 import hashlib
 import logging
 from typing import Any, Iterable, Mapping
+
+from ..generation.backends import device_of
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +48,6 @@ def data_source(sources: Iterable[str]) -> dict[str, str]:
 def doc_source(doc) -> str:
     """A doc's data source: ours name it (``source``); lm-eval's MGSM tasks are joined to MGSM."""
     return doc.get("source", "mgsm") if isinstance(doc, Mapping) else "mgsm"
-
-
-def device_of(config) -> str:
-    if config.backend == "vllm":
-        return "vllm (tensor_parallel_size={})".format(config.backend_options.get("tensor_parallel_size", 1))
-    from .backends.hf import pick_device
-
-    return str(pick_device(config.device))
 
 
 def model_info(lm) -> dict[str, Any]:

@@ -16,14 +16,14 @@ Defaults chosen here (documented in the README):
   which wins; ``auto`` means the backend's default (:data:`AUTO_BATCH_SIZE`).
 * ``keep_generator=false``: the generator is freed before the verifier loads (they may share one GPU).
 * ``languages=auto:FILE``: the pool a ``bestofl-report recommend-pool`` file (or its folder) names, read here.
-* ``adaptive=RULE`` (``bestofl_models.adaptive``): sample in rounds and stop a problem once the rule holds; off
+* ``adaptive=RULE`` (``bestofl_models.selection.adaptive``): sample in rounds and stop a problem once the rule holds; off
   by default (every problem gets ``n``).
 * ``translator=self``: tasks without parallel versions (lm-eval's ``gsm8k``, ...) get their question translated
-  into the pool's languages by the generator (``bestofl_models.translation``); ``translator=ID`` uses a seq2seq
+  into the pool's languages by the generator (``bestofl_models.generation.translation``); ``translator=ID`` uses a seq2seq
   MT model, ``translator=none`` samples such tasks' own prompt only.
 * ``verifier``: a selection that needs one and no ``verifier=`` uses ``self`` (the generator as a yes/no judge,
-  ``bestofl_models.judge``); ``verifier_format=auto`` decides a classifier's input format from the checkpoint
-  (``bestofl_models.verifier_spec``).
+  ``bestofl_models.verifiers.judge``); ``verifier_format=auto`` decides a classifier's input format from the checkpoint
+  (``bestofl_models.verifiers.spec``).
 """
 
 from __future__ import annotations
@@ -38,12 +38,13 @@ from typing import Any, Callable, Mapping
 
 from bestofl_tasks.languages import DEFAULT_POOL, LANGUAGES, NLLB_CODES
 
-from . import embedded
-from .adaptive import AdaptiveRule
-from .pool import RecommendedPool, load_recommended_pool
+from ..errors import ModelArgsError
+from ..generation.model_path import check_local_model, normalize_model_path
+from ..selection.adaptive import AdaptiveRule
+from ..selection.pool import RecommendedPool, load_recommended_pool
 from .presets import PRESETS, Preset
-from .selection import METHODS
-from .verifier_config import JUDGE_PREFIX, SELF_JUDGE, VerifierConfig
+from ..selection.methods import METHODS
+from ..verifiers.config import JUDGE_PREFIX, SELF_JUDGE, VerifierConfig
 
 logger = logging.getLogger(__name__)
 
@@ -54,17 +55,6 @@ VERIFIER_FORMATS = ("auto", "bestofl", "chat")
 #: Candidates per backend call when ``batch_size`` is ``auto``.
 AUTO_BATCH_SIZE = {"hf": 16, "vllm": 512}
 STORE_ENV = "BESTOFL_STORE"
-
-
-class ModelArgsError(ValueError):
-    """A ``--model_args`` value that cannot work; the message says what to write instead. The ``lm_eval`` CLI
-    prints it as one line (the start-up hook), without a traceback."""
-
-
-class LmEvalOptionError(ValueError):
-    """An lm-eval option (``--use_cache``, a ``--system_instruction`` map missing a pool language, ...) that our
-    models cannot honour truthfully; the message says why and what to use instead. The ``lm_eval`` CLI prints it
-    as one line (the start-up hook), without a traceback."""
 
 
 def default_store() -> str:
@@ -99,7 +89,7 @@ class BestOfLConfig:
     batch_size: int = AUTO_BATCH_SIZE["hf"]
     verifier_batch_size: int = 16
     #: ``batch_size`` / ``verifier_batch_size`` were ``auto`` (or not given): on a GPU the hf backend and verifier
-    #: size their batches to the free memory (``bestofl_models.backends.sizing``), at most ``max_batch_size``
+    #: size their batches to the free memory (``bestofl_models.generation.backends.sizing``), at most ``max_batch_size``
     #: when lm-eval's ``--max_batch_size`` is given; on a CPU (and on vLLM, which batches itself) the sizes above.
     batch_size_auto: bool = False
     verifier_batch_size_auto: bool = False
@@ -464,32 +454,8 @@ def parse_model_args(
         backend_options=MappingProxyType(options),
     )
     _check(config)
-    _check_local_model("pretrained", config.pretrained)
+    check_local_model("pretrained", config.pretrained)
     return config
-
-
-def looks_like_local_path(name: str) -> bool:
-    """A filesystem path rather than a Hub id (``org/name``): absolute, relative to ``.``/``~``, deeper than
-    ``org/name``, or an existing file or directory."""
-    return (os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1
-            or os.path.exists(os.path.expanduser(name)))
-
-
-def _check_local_model(key: str, name: str) -> None:
-    """A value that can only be a path (absolute, ``./``, ``~``, deeper than ``org/name``) must exist: otherwise
-    transformers would try it as a Hub id ("Repo id must be in the form ..."), which names nothing to fix."""
-    if looks_like_local_path(name) and name not in embedded.ALIASES and not os.path.exists(os.path.expanduser(name)):
-        raise ModelArgsError(f"{key}={name}: no such folder; give a local model folder (config.json and weights), "
-                             "a Hub id (org/name) or smollm2-135m.")
-
-
-def normalize_model_path(name: str) -> str:
-    """Local paths become absolute (the store names generators/verifiers by them, an adapter_config its base
-    model); an embedded alias (``smollm2-135m``) becomes its converted folder; Hub ids stay."""
-    if not os.path.exists(os.path.expanduser(name)):
-        name = embedded.resolve_pretrained(name)
-    path = Path(name).expanduser()
-    return str(path.resolve()) if path.exists() else name
 
 
 def _verifier_name(value: str | None) -> str | None:

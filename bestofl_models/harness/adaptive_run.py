@@ -1,10 +1,10 @@
 """The harness side of ``adaptive=RULE``: draw each request's samples in rounds and stop once the rule holds.
 
 A request's slots are the ones a fixed budget ``n`` plans (``plan_samples`` order, the same keys and seeds), cut
-into rounds of one slot per pool language by :func:`bestofl_models.adaptive.plan_rounds`. Round ``r`` draws round
+into rounds of one slot per pool language by :func:`bestofl_models.selection.adaptive.plan_rounds`. Round ``r`` draws round
 ``r`` of every request still running in one call (one generation batch list, then one scoring pass), so the store
 holds exactly what a fixed-budget run's first slots would, and either run reuses the other's candidates. After each
-round, :func:`~bestofl_models.adaptive.should_stop` decides per request; a request stops at its last round anyway.
+round, :func:`~bestofl_models.selection.adaptive.should_stop` decides per request; a request stops at its last round anyway.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from .adaptive import AdaptiveRule, plan_rounds, should_stop
-from .distributed import ProcessGroup
-from .selection import Scored
+from ..selection.adaptive import AdaptiveRule, plan_rounds, should_stop
+from ..generation.distributed import ProcessGroup
+from ..selection.methods import Scored
 
 logger = logging.getLogger(__name__)
 
