@@ -64,7 +64,7 @@ def planned(config, problems: int) -> list[dict]:
     from bestofl_models.harness.model import candidate_seed
     from bestofl_models.store.identity import generator_identity, identity_id
     from bestofl_models.selection.pool import plan_samples
-    from bestofl_models.store.store import candidate_key
+    from bestofl_models.store import candidate_key
     from bestofl_tasks.data import load_docs
     from bestofl_tasks.languages import get_language
     from bestofl_tasks.prompts import generator_prompt, has_chat_template
@@ -173,7 +173,7 @@ def measure(ctx: Context) -> dict:
     )
 
     # The bare side really did the harness's work: same prompts (by hash), same number of candidates.
-    from bestofl_models.store.store import CandidateStore
+    from bestofl_models.store import CandidateStore
 
     stored = {c.key: c for c in CandidateStore(last_store["one_task"], read_only=True).candidates()}
     slots = bare_texts["slots"]

@@ -48,7 +48,7 @@ FILTER_TIMING = """async ([id, value]) => {
 
 def build_store(directory: Path, problems: int) -> None:
     from bestofl_models.report.synthetic import build_synthetic_store
-    from bestofl_models.store.store import Use
+    from bestofl_models.store import Use
     from bestofl_tasks.languages import MGSM_LANGUAGES
 
     store = build_synthetic_store(str(directory), problems=problems, samples_per_language=16)

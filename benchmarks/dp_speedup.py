@@ -70,7 +70,7 @@ def _worker(args: argparse.Namespace) -> None:
 
 
 def run(ctx: Context) -> Result:
-    from bestofl_models.store.store import CandidateStore
+    from bestofl_models.store import CandidateStore
 
     setup_environment()
     limit, n, tokens, rounds = ctx.pick(2, 8, 16), ctx.pick(4, 8, 8), ctx.pick(8, 128, 128), ctx.pick(1, 3, 5)

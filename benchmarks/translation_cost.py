@@ -44,7 +44,7 @@ def run(ctx: Context) -> Result:
     from bestofl_models.store.identity import generator_identity
     from bestofl_models.selection.pool import plan_samples
     from bestofl_models.harness.problems import Problem
-    from bestofl_models.store.store import CandidateStore
+    from bestofl_models.store import CandidateStore
     from bestofl_models.generation.translation import (
         SelfTranslator,
         TranslationCounts,

@@ -84,7 +84,7 @@ def main(argv=None) -> int:
 
     import lm_eval
 
-    from bestofl_models.store.store import CandidateStore
+    from bestofl_models.store import CandidateStore
 
     model_args = {
         "pretrained": args.model,

@@ -6,7 +6,7 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-from bestofl_models.store.store import STORE_FILE
+from bestofl_models.store import STORE_FILE
 
 COLUMNS = {"candidates": "key, text_hash, text, created", "scores": "key, text_hash, verifier, score, created",
            "uses": "key, task, doc_id, target_lang, problem_id"}

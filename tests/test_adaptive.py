@@ -31,7 +31,7 @@ from bestofl_models.report.data import build_data, load_stores
 from bestofl_models.report.estimators import draw_steps
 from bestofl_models.report.synthetic import build_synthetic_store
 from bestofl_models.selection.methods import Scored, select
-from bestofl_models.store.store import CandidateStore
+from bestofl_models.store import CandidateStore
 
 POOL = ("en", "de", "fr")
 RULES = [AdaptiveRule(score=0.8), AdaptiveRule(score=0.5), AdaptiveRule(margin=1), AdaptiveRule(margin=2),

@@ -21,7 +21,7 @@ from bestofl_models.report.build import Options, ReportContext
 from bestofl_models.report.data import build_data, load_stores
 from bestofl_models.harness.results_info import model_info
 from bestofl_models.selection.methods import Scored, select
-from bestofl_models.store.store import CandidateStore
+from bestofl_models.store import CandidateStore
 from bestofl_tasks.answers import extract_answer
 from bestofl_tasks.data import load_docs
 

@@ -22,7 +22,7 @@ import pytest
 
 from bestofl_models.report.cli import main as report_main
 from bestofl_models.selection.methods import METHODS, Scored, select
-from bestofl_models.store.store import STORE_FILE, Candidate, CandidateStore, Use, candidate_key, prompt_hash
+from bestofl_models.store import STORE_FILE, Candidate, CandidateStore, Use, candidate_key, prompt_hash
 from bestofl_tasks import data as tasks_data
 from bestofl_tasks.answers import answers_equal
 

@@ -24,7 +24,7 @@ from bestofl_models.generation.backends import vllm as vllm_backend
 from bestofl_models.errors import ModelArgsError
 from bestofl_models.harness.model_args import parse_model_args
 from bestofl_models.generation.distributed import ProcessGroup, balanced_split, merge_in_order, split_interleaved
-from bestofl_models.store.store import CandidateStore
+from bestofl_models.store import CandidateStore
 from fixtures import DATA_DIR
 from bestofl_tasks.data import load_docs
 

@@ -11,7 +11,7 @@ from lm_eval.api.instance import Instance
 from bestofl_models.harness import model as harness
 from bestofl_models.harness import run_log
 from bestofl_models.selection.methods import METHODS, Scored, select
-from bestofl_models.store.store import CandidateStore
+from bestofl_models.store import CandidateStore
 from bestofl_tasks.answers import extract_answer
 from bestofl_tasks.data import load_docs
 

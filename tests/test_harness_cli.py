@@ -21,7 +21,7 @@ import lm_eval
 import pytest
 import yaml
 
-from bestofl_models.store.store import CandidateStore
+from bestofl_models.store import CandidateStore
 from fixtures import DATA_DIR
 from bestofl_tasks.data import load_docs
 from store_tables import row_count, snapshot

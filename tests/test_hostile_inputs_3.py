@@ -100,7 +100,7 @@ def test_a_damaged_store_is_a_message_in_report_and_export(tmp_path, capsys, how
 def test_a_non_numeric_schema_version_is_a_message(tmp_path, capsys):
     import sqlite3
 
-    from bestofl_models.store.store import CandidateStore, StoreError
+    from bestofl_models.store import CandidateStore, StoreError
 
     store = _store(tmp_path / "S")
     with sqlite3.connect(store / "store.sqlite") as db:
@@ -168,7 +168,7 @@ def test_a_number_whose_value_changes_is_refused(source, translation, target):
 
     assert missing_numbers(source, translation, "en", target) != []
     problems = [_problem(source)]
-    from bestofl_models.store.store import CandidateStore
+    from bestofl_models.store import CandidateStore
     from bestofl_models.generation.translation import TranslationCounts, translate_problems
 
     counts = TranslationCounts()
@@ -203,7 +203,7 @@ class _WordTokenizer:
 
 
 def test_a_translation_cut_at_its_budget_is_refused_and_counted_and_the_budget_follows_the_source():
-    from bestofl_models.store.store import CandidateStore
+    from bestofl_models.store import CandidateStore
     from bestofl_models.generation.translation import SelfTranslator, TranslationCounts, translate_problems
 
     calls = []
@@ -240,7 +240,7 @@ def test_a_translation_cut_at_its_budget_is_refused_and_counted_and_the_budget_f
 
 
 def test_two_runs_translating_one_question_use_the_text_the_store_holds(tmp_path):
-    from bestofl_models.store.store import CandidateStore, Translation, translation_key
+    from bestofl_models.store import CandidateStore, Translation, translation_key
     from bestofl_models.generation.translation import TranslationCounts, translate_problems
 
     question = "Anna has 5 apples and buys 7 more."
@@ -264,7 +264,7 @@ def test_two_runs_translating_one_question_use_the_text_the_store_holds(tmp_path
 
 
 def _candidate(key: str, gold: str, target: str = "de", answer: str = "19"):
-    from bestofl_models.store.store import Candidate
+    from bestofl_models.store import Candidate
 
     return Candidate(key=key, problem_id="mgsm-0007", task=f"mgsm_xling_{target}", doc_id=7, target_lang=target,
                      lang="de", sample_idx=0, generator="g", prompt_hash="p", settings={"temperature": 0.7},
@@ -274,7 +274,7 @@ def _candidate(key: str, gold: str, target: str = "de", answer: str = "19"):
 def test_a_rerun_with_a_corrected_gold_answer_replaces_the_old_gold_everywhere(tmp_path, capsys, caplog):
     import json
 
-    from bestofl_models.store.store import CandidateStore, Use
+    from bestofl_models.store import CandidateStore, Use
 
     store = CandidateStore(tmp_path / "S")
     store.add_candidates([_candidate("k1", "18"), _candidate("k2", "18", answer="18")])
@@ -405,7 +405,7 @@ MOUNTINFO = """\
     ("/srv/data/s", "9p"),  # mounted over: the later line wins
 ])
 def test_network_file_systems_are_recognised_from_the_mount_table(path, fstype):
-    from bestofl_models.store.store import mount_type, network_filesystem
+    from bestofl_models.store import mount_type, network_filesystem
 
     assert network_filesystem(MOUNTINFO, path) == fstype
     mounts = "\n".join(f"{line.split(' - ')[1].split()[1]} {line.split()[4]} {line.split(' - ')[1].split()[0]} rw 0 0"
@@ -415,8 +415,8 @@ def test_network_file_systems_are_recognised_from_the_mount_table(path, fstype):
 
 
 def test_a_store_on_a_network_file_system_is_refused_naming_the_alternative(tmp_path, monkeypatch):
-    from bestofl_models.store import store as store_module
-    from bestofl_models.store.store import CandidateStore, StoreError
+    from bestofl_models.store import files as store_module
+    from bestofl_models.store import CandidateStore, StoreError
 
     _store(tmp_path / "R")
     monkeypatch.setattr(store_module, "_read_mountinfo",
@@ -478,9 +478,9 @@ def test_a_missing_pretrained_path_says_no_such_folder(value):
 def test_the_lm_eval_cli_prints_a_store_or_cache_error_as_one_line(capsys, error):
     import types
 
+    from bestofl_models import errors as config
+    from bestofl_models import store
     from bestofl_models.store import cache
-    from bestofl_models.harness import model_args as config
-    from bestofl_models.store import store
     from bestofl_tasks._autoload import patch_cli
 
     kinds = {"StoreError": store.StoreError, "StoreNotWritableError": store.StoreNotWritableError,
@@ -531,7 +531,7 @@ def test_the_lm_eval_cli_refuses_a_symlinked_store_in_one_line(tmp_path):
 
 
 def test_a_use_without_a_gold_never_erases_a_known_gold(tmp_path):
-    from bestofl_models.store.store import CandidateStore, Use
+    from bestofl_models.store import CandidateStore, Use
 
     store = CandidateStore(tmp_path / "S")
     store.add_candidates([_candidate("k1", "18")])

@@ -19,7 +19,7 @@ from bestofl_models.harness import model as harness
 from bestofl_models import testing
 from bestofl_models.errors import LmEvalOptionError
 from bestofl_models.harness.lm_eval_options import BEFORE_PLAIN_PROMPT, SYSTEM_TURN, USER_TURN_START, prompt_with_system
-from bestofl_models.store.store import CandidateStore
+from bestofl_models.store import CandidateStore
 
 TASK = "mgsm_xling_de"
 

@@ -25,7 +25,7 @@ from bestofl_models.report.render import PLOTS, REPORT_MARKER, SUMMARY_MD, summa
 from bestofl_models.report.synthetic import build_synthetic_store
 from bestofl_models.selection.methods import METHODS, Scored, select
 from fixtures import DATA_DIR
-from bestofl_models.store.store import Candidate, CandidateStore
+from bestofl_models.store import Candidate, CandidateStore
 
 POOL = ("en", "de", "fr")
 CONTRACT_FIELDS = {"problem_id", "task", "doc_id", "target_lang", "lang", "sample_idx", "generator", "text",

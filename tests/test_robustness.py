@@ -32,7 +32,7 @@ from bestofl_models.harness import model as harness
 from bestofl_models.harness import choose as choose_stage
 from bestofl_models.harness import run_log
 from bestofl_models.store import store as store_module
-from bestofl_models.store.store import STORE_FILE, CandidateStore, StoreNotWritableError
+from bestofl_models.store import STORE_FILE, CandidateStore, StoreNotWritableError
 from fixtures import DATA_DIR
 from bestofl_tasks.data import load_docs
 from bestofl_tasks.languages import get_language

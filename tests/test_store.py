@@ -17,7 +17,7 @@ import time
 import pytest
 
 from bestofl_models.store import store as store_module
-from bestofl_models.store.store import (
+from bestofl_models.store import (
     LEGACY_CANDIDATES,
     MISSING,
     STORE_FILE,
@@ -136,7 +136,7 @@ def test_two_and_three_concurrent_writers_do_not_duplicate(tmp_path):
         import sys
         sys.path.insert(0, {os.path.dirname(__file__)!r})
         from test_store import make
-        from bestofl_models.store.store import CandidateStore
+        from bestofl_models.store import CandidateStore
         store = CandidateStore({str(tmp_path / "shared")!r})
         worker = int(sys.argv[1])
         for batch in range(30):
@@ -158,7 +158,7 @@ def test_a_writer_killed_mid_transaction_loses_only_its_open_batch(tmp_path):
         sys.path.insert(0, {os.path.dirname(__file__)!r})
         from test_store import make
         from bestofl_models.store import store as store_module
-        from bestofl_models.store.store import CandidateStore
+        from bestofl_models.store import CandidateStore
 
         real_insert = store_module.CandidateStore._insert
         def slow_insert(self, candidates):  # each batch sits uncommitted for a while
@@ -313,7 +313,7 @@ def test_a_legacy_jsonl_store_is_imported_once_without_touching_it(tmp_path, cap
     _legacy_store(directory, [good[0], b"garbage", {**good[1], "key": ["a", "list"]}, {**good[1], "text": None},
                               {**good[1], "sample_idx": "one"}, good[1]])
     before = {name: (directory / name).read_bytes() for name in os.listdir(directory)}
-    with caplog.at_level(logging.WARNING, logger="bestofl_models.store.store"):
+    with caplog.at_level(logging.WARNING, logger="bestofl_models.store.database"):
         reader = CandidateStore(directory, read_only=True)
     assert [c.key for c in reader.candidates()] == [make(0).key, make(1).key]
     assert reader.scores() == {}  # 0.1 scores do not say which text they scored

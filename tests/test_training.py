@@ -14,7 +14,7 @@ from fixtures import DATA_DIR  # tests/ is on sys.path (rootdir conftest)
 
 from bestofl_models import testing
 from bestofl_models.selection.methods import METHODS
-from bestofl_models.store.store import Candidate, CandidateStore
+from bestofl_models.store import Candidate, CandidateStore
 from bestofl_tasks.answers import extract_answer
 from training import label, translate
 from training.cli import main, run_stages

@@ -18,7 +18,7 @@ import pytest
 from fixtures import DATA_DIR  # tests/ is on sys.path (rootdir conftest)
 
 from bestofl_models import testing
-from bestofl_models.store.store import CandidateStore
+from bestofl_models.store import CandidateStore
 from training.cli import main, run_stages
 from training.common import read_jsonl
 from training.config import load_config

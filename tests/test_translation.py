@@ -24,7 +24,7 @@ from bestofl_models.harness.lm_eval_tasks import (
     with_answer_line,
 )
 from bestofl_models.harness.problems import Problem
-from bestofl_models.store.store import CandidateStore, Translation, translation_key
+from bestofl_models.store import CandidateStore, Translation, translation_key
 from bestofl_models.generation.translation import (
     MTTranslator,
     SelfTranslator,
@@ -201,7 +201,7 @@ def gsm8k_questions(count: int) -> list[str]:
 def test_the_generator_translates_greedily_one_batch_per_language_and_only_once():
     from bestofl_models.generation.backends import load_backend, load_tokenizer
     from bestofl_models.store.identity import generator_identity
-    from bestofl_models.store.store import CUT_AT_BUDGET
+    from bestofl_models.store import CUT_AT_BUDGET
     from bestofl_models.generation.translation import CUT_MARGIN, missing_numbers
 
     config = parse_model_args({"pretrained": str(testing.tiny_generator()), "languages": "en:de:fr"})

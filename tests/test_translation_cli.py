@@ -17,7 +17,7 @@ import pytest
 from store_tables import row_count, snapshot
 from translation_fixtures import copy_mt_model, local_task_dir
 
-from bestofl_models.store.store import STORE_FILE
+from bestofl_models.store import STORE_FILE
 from fixtures import DATA_DIR
 from bestofl_tasks.answers import extract_answer
 

@@ -208,7 +208,7 @@ def _mean(results: dict[str, tuple[dict, dict]]) -> tuple[dict, dict]:
 
 
 def run(out_dir, config: TrainConfig) -> dict:
-    from bestofl_models.store.store import CandidateStore
+    from bestofl_models.store import CandidateStore
 
     current = stage(out_dir, config)
     current.begin()

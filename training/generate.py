@@ -108,7 +108,7 @@ def sample(config: TrainConfig, generator: str, docs: dict[str, list[dict]],
 def read_back(config: TrainConfig, generator: str, docs: dict[str, list[dict]], model) -> list[dict]:
     """The k candidates per (problem, language) that the harness ``model`` made for our prompts, from its store
     (already in memory: the store is not read again) and rendered with its tokenizer."""
-    from bestofl_models.store.store import prompt_hash
+    from bestofl_models.store import prompt_hash
     from bestofl_tasks.prompts import generator_prompt
 
     model_config = model.config

@@ -6,7 +6,7 @@ codes from ``bestofl_tasks.languages.NLLB_CODES``); ``translator=none`` switches
 and the seq2seq model are also ``bestofl-train translate``'s.
 
 Every translation is stored (``translations`` table of the candidate store) under
-:func:`~bestofl_models.store.store.translation_key`: translator identity, source text, both languages, settings. So a
+:func:`~bestofl_models.store.translation_key`: translator identity, source text, both languages, settings. So a
 question is translated once across runs, targets, tasks and presets. Missing ones are translated one language
 at a time, in length-sorted batches, each batch one store transaction. A translation that loses a number of the
 source (:func:`missing_numbers`: values, each text read with its own language's decimal and thousands separators
@@ -29,7 +29,7 @@ from bestofl_tasks.languages import LANGUAGES, NLLB_CODES, get_language
 from bestofl_tasks.prompts import has_chat_template
 
 from ..store.identity import identity_id
-from ..store.store import CUT_AT_BUDGET, CandidateStore, Translation, translation_key
+from ..store import CUT_AT_BUDGET, CandidateStore, Translation, translation_key
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any
 from bestofl_tasks.languages import final_answer_line
 
 from ..selection.methods import Scored
-from ..store.store import Candidate
+from ..store import Candidate
 from .lm_eval_tasks import with_answer_line
 from .problems import Problem
 

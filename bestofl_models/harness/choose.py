@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from ..selection.methods import Scored, select
-from ..store.store import MISSING, Candidate
+from ..store import MISSING, Candidate
 from .plan import Slot
 from .problems import Problem
 

@@ -16,7 +16,7 @@ from bestofl_tasks.answers import extract_answer
 
 from ..generation.backends import prompt_batches
 from ..generation.distributed import balanced_split
-from ..store.store import Candidate, Use, prompt_hash
+from ..store import Candidate, Use, prompt_hash
 from .plan import Slot, use_of
 from .problems import Problem
 from .run import Run

@@ -5,7 +5,7 @@ the later stages only see the one store."""
 
 from __future__ import annotations
 
-from ..store.store import Candidate
+from ..store import Candidate
 from .plan import Slot
 from .run import Run
 

@@ -26,7 +26,7 @@ from lm_eval.utils import simple_parse_args_string
 
 from ..errors import LmEvalOptionError, ModelArgsError
 from ..generation.distributed import ProcessGroup
-from ..store.store import Candidate, CandidateStore
+from ..store import Candidate, CandidateStore
 from .adaptive_run import draw_in_rounds, rounds_of
 from .answer import answer_text
 from .choose import choose, scored

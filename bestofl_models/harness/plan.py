@@ -10,7 +10,7 @@ from bestofl_tasks.languages import get_language
 from bestofl_tasks.prompts import generator_prompt, has_chat_template
 
 from ..selection.pool import plan_samples
-from ..store.store import Use, candidate_key
+from ..store import Use, candidate_key
 from .lm_eval_options import SystemInstruction, prompt_with_system
 from .model_args import BestOfLConfig, check_target
 from .problems import Problem

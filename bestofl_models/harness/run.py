@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..generation.distributed import ProcessGroup
-from ..store.store import CandidateStore
+from ..store import CandidateStore
 from .model_args import BestOfLConfig
 
 

@@ -10,7 +10,7 @@ import math
 from tqdm.auto import tqdm
 
 from ..generation.distributed import balanced_split
-from ..store.store import Candidate, text_hash
+from ..store import Candidate, text_hash
 from .plan import Slot
 from .run import Run
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from bestofl_tasks.languages import LANGUAGES
 
 from ..selection.methods import METHODS, Scored, select
-from ..store.store import CandidateStore, StoreError, damaged_store_error
+from ..store import CandidateStore, StoreError, damaged_store_error
 from .data import Loaded, ReportData, build_data, is_correct, load_stores, sampling_settings
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ import numpy as np
 
 from bestofl_tasks.languages import LANGUAGES, MGSM_LANGUAGES
 
-from ..store.store import Candidate, CandidateStore, canonical_json, damaged_store_error, normalize_settings
+from ..store import Candidate, CandidateStore, canonical_json, damaged_store_error, normalize_settings
 
 logger = logging.getLogger(__name__)
 

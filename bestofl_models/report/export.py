@@ -14,7 +14,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
-from ..store.store import LEGACY_CANDIDATES, STORE_FILE
+from ..store import LEGACY_CANDIDATES, STORE_FILE
 from .data import choose, is_correct, load_stores
 
 #: The files of a store directory an export must never replace (SQLite's own side files included).

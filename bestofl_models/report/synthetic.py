@@ -13,7 +13,7 @@ import numpy as np
 
 from bestofl_tasks.languages import MGSM_LANGUAGES
 
-from ..store.store import Candidate, CandidateStore, candidate_key, prompt_hash
+from ..store import Candidate, CandidateStore, candidate_key, prompt_hash
 
 SYNTHETIC_SETTINGS = {"temperature": 0.7, "top_p": 1.0, "max_gen_toks": 512, "seed": 1234, "stop": []}
 #: About 200 tokens of filler reasoning, so stores have the size of real ones.
