@@ -62,7 +62,8 @@ def tiny_vllm_classifier(directory: str) -> str:
 
 def hf_vs_vllm_scores(model_args: dict, verifier: str, store, candidates) -> float:
     """Largest |transformers score - stored score| over the candidates: how far vLLM's pooling is from HF's."""
-    from bestofl_models.harness.model_args import PASS_THROUGH_KEYS, parse_model_args
+    from bestofl_models.harness.model_arg_keys import PASS_THROUGH_KEYS
+    from bestofl_models.harness.model_args import parse_model_args
     from bestofl_models.verifiers.classifier import HFVerifier, score_responses
     from bestofl_tasks.data import load_docs
 

@@ -5,13 +5,9 @@ from __future__ import annotations
 import pytest
 from lm_eval.utils import simple_parse_args_string
 
-from bestofl_models.harness.model_args import (
-    AUTO_BATCH_SIZE,
-    PRESETS,
-    check_target,
-    default_store,
-    parse_model_args,
-)
+from bestofl_models.harness.config import AUTO_BATCH_SIZE, default_store
+from bestofl_models.harness.model_args import check_target, parse_model_args
+from bestofl_models.harness.presets import PRESETS
 from bestofl_models.generation.model_path import looks_like_local_path
 from bestofl_tasks.languages import DEFAULT_POOL
 

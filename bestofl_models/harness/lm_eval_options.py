@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import LmEvalOptionError
-from .model_args import BestOfLConfig
+from .config import BestOfLConfig
 
 #: ``--gen_kwargs`` keys the models honour: they bound the work and do not contradict sampling.
 HONOURED_GEN_KWARGS = ("max_gen_toks", "until")

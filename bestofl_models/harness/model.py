@@ -33,7 +33,8 @@ from .choose import choose, scored
 from .generate import generate_missing, record_uses
 from .lm_eval_options import SystemInstruction, honoured_gen_kwargs
 from .lookup import stored_candidates, stored_scores
-from .model_args import BestOfLConfig, parse_model_args
+from .config import BestOfLConfig
+from .model_args import parse_model_args
 from .plan import Planner, Slot, planned_by_key
 from .problems import Problem, has_fewshot_examples, problem_from_instance
 from .run import Run

@@ -12,7 +12,8 @@ from bestofl_tasks.prompts import generator_prompt, has_chat_template
 from ..selection.pool import plan_samples
 from ..store import Use, candidate_key
 from .lm_eval_options import SystemInstruction, prompt_with_system
-from .model_args import BestOfLConfig, check_target
+from .config import BestOfLConfig
+from .model_args import check_target
 from .problems import Problem
 from .run_log import warn_no_pool, warn_target_outside_pool
 

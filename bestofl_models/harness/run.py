@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from ..generation.distributed import ProcessGroup
 from ..store import CandidateStore
-from .model_args import BestOfLConfig
+from .config import BestOfLConfig
 
 
 @dataclass

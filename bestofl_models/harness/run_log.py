@@ -7,7 +7,7 @@ import functools
 import logging
 from typing import Any
 
-from .model_args import BestOfLConfig
+from .config import BestOfLConfig
 from .problems import Problem
 from ..selection.methods import Scored
 

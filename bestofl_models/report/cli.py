@@ -42,7 +42,7 @@ def _positive(value: str) -> int:
 
 
 def _default_store() -> str:
-    from ..harness.model_args import default_store
+    from ..harness.config import default_store
 
     return default_store()
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from bestofl_tasks.languages import LANGUAGES
 
 from ..generation.embedded import ALIASES
-from ..harness.model_args import PRESETS
+from ..harness.presets import PRESETS
 
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # lm-eval writes custom filter functions as "<function f at 0x..>"
