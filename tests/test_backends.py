@@ -14,7 +14,8 @@ from fixtures import two_logit_classifier  # tests/ is on sys.path (rootdir conf
 from bestofl_models.generation.backends import SamplingSettings
 from bestofl_models.generation.backends.hf import HFBackend, StopStringsPerRow
 from bestofl_models.harness.model_args import parse_model_args
-from bestofl_models.verifiers.classifier import HFVerifier, inspect_verifier, load_verifier, score_responses
+from bestofl_models.verifiers.checkpoint import inspect_verifier
+from bestofl_models.verifiers.classifier import HFVerifier, load_verifier, score_responses
 from bestofl_tasks.prompts import generator_prompt
 
 REPO = Path(__file__).resolve().parents[1]
@@ -236,7 +237,7 @@ def test_shared_loading_helpers_for_training(tiny_generator_dir, tiny_verifier_a
     import torch
     from transformers import AutoTokenizer
 
-    from bestofl_models.verifiers.classifier import load_seqcls, prepare_verifier_tokenizer
+    from bestofl_models.verifiers.checkpoint import load_seqcls, prepare_verifier_tokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
     tok.pad_token, tok.padding_side = None, "left"
@@ -278,7 +279,8 @@ def test_loading_our_verifiers_prints_no_false_missing_head_alarm(tiny_generator
     import transformers
     from peft import LoraConfig, get_peft_model
 
-    from bestofl_models.verifiers.classifier import HFVerifier, load_seqcls
+    from bestofl_models.verifiers.checkpoint import load_seqcls
+    from bestofl_models.verifiers.classifier import HFVerifier
 
     seen = _Reports()
     source = logging.getLogger("transformers.modeling_utils")
@@ -310,6 +312,7 @@ def test_generator_revision_is_not_applied_to_the_verifier(tiny_generator_dir, t
     import peft
     import transformers
 
+    from bestofl_models.verifiers import checkpoint
     from bestofl_models.verifiers import classifier as verifier_module
 
     calls = []
@@ -327,7 +330,7 @@ def test_generator_revision_is_not_applied_to_the_verifier(tiny_generator_dir, t
         spy(owner, "from_pretrained")
     for verifier in (tiny_verifier_dir, tiny_verifier_adapter_dir):
         settings = verifier_config(tiny_generator_dir, verifier, revision="generator-only-rev")
-        verifier_module.check_verifier(settings)
+        checkpoint.check_verifier(settings)
         load_verifier(settings).close()
     llm_kwargs = {}
     fake_vllm = types.SimpleNamespace(LLM=lambda **kwargs: llm_kwargs.update(kwargs))
@@ -408,7 +411,7 @@ def test_prompt_buckets_and_attention_kernels_change_nothing_on_a_cpu():
 
 def test_an_adapter_is_merged_for_inference_and_its_files_are_untouched(tiny_generator_dir,
                                                                         tiny_verifier_adapter_dir):
-    from bestofl_models.verifiers.classifier import merge_for_inference
+    from bestofl_models.verifiers.checkpoint import merge_for_inference
 
     before = {p.name: p.read_bytes() for p in tiny_verifier_adapter_dir.iterdir() if p.is_file()}
     loaded = load_verifier(verifier_config(tiny_generator_dir, tiny_verifier_adapter_dir))

@@ -434,7 +434,7 @@ def test_fit_never_cuts_an_input_it_drops_over_long_rows(tiny_tokenizer_dir):
     from transformers import AutoTokenizer
 
     from bestofl_models.generation.backends import add_special_tokens
-    from bestofl_models.verifiers.classifier import prepare_verifier_tokenizer
+    from bestofl_models.verifiers.checkpoint import prepare_verifier_tokenizer
     from bestofl_tasks.prompts import verifier_text
     from training import fit
 

@@ -48,7 +48,7 @@ def write_merged(config: TrainConfig, adapter_dir, merged_dir, check_rows: list[
     adapter and on the merged folder. Returns the largest probability difference."""
     from transformers import AutoTokenizer
 
-    from bestofl_models.verifiers.classifier import load_seqcls, prepare_verifier_tokenizer
+    from bestofl_models.verifiers.checkpoint import load_seqcls, prepare_verifier_tokenizer
 
     tokenizer = prepare_verifier_tokenizer(AutoTokenizer.from_pretrained(str(adapter_dir)))
     model = load_seqcls(normalize_model_path(config.verifier_base), adapter=str(adapter_dir),

@@ -66,7 +66,7 @@ def encode(tokenizer, rows: list[dict], max_length: int):
 def build_model(config: TrainConfig, tokenizer):
     from peft import LoraConfig, TaskType, get_peft_model
 
-    from bestofl_models.verifiers.classifier import load_seqcls
+    from bestofl_models.verifiers.checkpoint import load_seqcls
 
     fit = config.fit
     model = load_seqcls(normalize_model_path(config.verifier_base), dtype=fit.model_dtype, pad_token_id=tokenizer.pad_token_id,
@@ -142,7 +142,7 @@ def run(out_dir, config: TrainConfig) -> dict:
         set_seed,
     )
 
-    from bestofl_models.verifiers.classifier import prepare_verifier_tokenizer
+    from bestofl_models.verifiers.checkpoint import prepare_verifier_tokenizer
 
     current = stage(out_dir, config)
     current.begin()

@@ -78,7 +78,7 @@ def model_card_tags(name: str) -> list[str]:
 
 def auto_format(name: str, base: str | None, trust_remote_code: bool = False) -> tuple[str, str]:
     """``(format, reason)`` for a classifier verifier (see the module docstring)."""
-    from .classifier import verifier_tokenizer
+    from .checkpoint import verifier_tokenizer
 
     if base is not None:
         return "bestofl", "a LoRA adapter (bestofl-train's verifier)"
@@ -116,7 +116,8 @@ def resolve_verifier(config: VerifierConfig, generator_tokenizer=None) -> Verifi
     and what it scores. Errors (a missing path, a wrong-shaped classifier, ``verifier_format=chat`` without a chat
     template, a judge without single yes/no tokens) come here, before any sampling."""
     from .judge import JUDGE_PROMPT_VERSION
-    from .classifier import CHAT_FORMAT, TEXT_FORMAT, check_verifier, verifier_tokenizer
+    from .checkpoint import check_verifier, verifier_tokenizer
+    from .classifier import CHAT_FORMAT, TEXT_FORMAT
 
     judge = config.judge_model
     if judge is not None:
