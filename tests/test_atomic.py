@@ -1,4 +1,4 @@
-"""bestofl_models.atomic: a write is all or nothing."""
+"""bestofl_models.store.atomic: a write is all or nothing."""
 
 from __future__ import annotations
 

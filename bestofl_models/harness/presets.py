@@ -1,8 +1,8 @@
 """The registered harness models (``--model NAME``): one table.
 
-``config.parse_model_args`` reads a preset's default selection and pool here, the start-up hook
-(``bestofl_tasks._autoload``) registers ``target`` under ``name`` with lm-eval, and ``harness`` defines the
-classes; ``pyproject.toml``'s ``lm_eval.models`` entry points must list the same names and targets, which
+``model_args.parse_model_args`` reads a preset's default selection and pool here, the start-up hook
+(``bestofl_tasks._autoload``) registers ``target`` under ``name`` with lm-eval, and ``model`` defines the
+classes (``bestofl_models.harness`` exports them); ``pyproject.toml``'s ``lm_eval.models`` entry points must list the same names and targets, which
 ``tests/test_presets.py`` checks. No imports beyond the standard library: the start-up hook reads this module
 when lm-eval imports its model registry.
 """

@@ -197,7 +197,7 @@ class VLLMVerifier(_ScoresTexts):
 
 
 def score_responses(verifier, items: Sequence[tuple[str, str, str]], progress: bool = True) -> list[float]:
-    """Score ``(question, response, lang)`` triples with any loaded verifier (``verifier_spec.load_scorer``): a
+    """Score ``(question, response, lang)`` triples with any loaded verifier (``verifiers.spec.load_scorer``): a
     classifier in its text format (``verifier_text`` for ours), a judge on its prompt."""
     return verifier.score_items(items, progress=progress)
 
