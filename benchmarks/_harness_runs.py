@@ -61,7 +61,7 @@ def planned(config, problems: int) -> list[dict]:
 
     Built with the same public functions the harness uses; checked against the store after the run."""
     from bestofl_models.generation.backends import load_tokenizer
-    from bestofl_models.harness.model import candidate_seed
+    from bestofl_models.harness.generate import candidate_seed
     from bestofl_models.store.identity import generator_identity, identity_id
     from bestofl_models.selection.pool import plan_samples
     from bestofl_models.store import candidate_key

@@ -111,7 +111,7 @@ def test_killed_generate_resumes_without_regenerating(tmp_path, tiny_generator_d
     before = {c.key: c.text for c in CandidateStore(store_dir, read_only=True).candidates()}
     assert 4 <= len(before) < 36
 
-    with caplog.at_level(logging.INFO, logger="bestofl_models.harness.model"):
+    with caplog.at_level(logging.INFO, logger="bestofl_models.harness.generate"):
         assert main(args) == 0
     assert f"{36 - len(before)} to generate" in caplog.text
     rows = read_jsonl(tmp_path / "generate" / "candidates.jsonl")
