@@ -96,8 +96,8 @@ def bare_run(config, slots: list[dict], timings: dict) -> list[str]:
     texts = []
     for i in range(0, len(slots), config.batch_size):
         batch = slots[i : i + config.batch_size]
-        texts += backend.generate([s["prompt"] for s in batch], [s["seed"] for s in batch],
-                                  [s["stop"] for s in batch], settings)
+        texts += [g.text for g in backend.generate([s["prompt"] for s in batch], [s["seed"] for s in batch],
+                                                   [s["stop"] for s in batch], settings)]
     timings.setdefault("generate", []).append(time.perf_counter() - start)
     backend.close()
     verifier = load_verifier(config.verifier_config())

@@ -62,13 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = SamplingSettings(temperature=0.7, top_p=0.95, max_gen_toks=args.max_gen_toks)
 
     start = time.perf_counter()
-    alone = [backend.generate([p], [s], [()], settings)[0] for p, s in zip(prompts, seeds)]
+    alone = [backend.generate([p], [s], [()], settings)[0].text for p, s in zip(prompts, seeds)]
     alone_s = time.perf_counter() - start
     start = time.perf_counter()
     batched = []
     for i in range(0, len(prompts), args.batch):
-        batched += backend.generate(prompts[i:i + args.batch], seeds[i:i + args.batch],
-                                    [()] * len(prompts[i:i + args.batch]), settings)
+        batched += [g.text for g in backend.generate(prompts[i:i + args.batch], seeds[i:i + args.batch],
+                                                     [()] * len(prompts[i:i + args.batch]), settings)]
     batched_s = time.perf_counter() - start
 
     same = sum(a == b for a, b in zip(alone, batched))

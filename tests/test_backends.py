@@ -57,11 +57,11 @@ def test_a_candidates_text_depends_on_its_seed_not_on_its_batch_mates(backend):
     """Each row samples from its own seed: alone, beside other prompts, or twice in one batch with two seeds."""
     hot = SamplingSettings(temperature=1.0, top_p=0.95, max_gen_toks=16)
     texts = prompts(backend.tokenizer)
-    alone = backend.generate(texts[:1], [11], [()], hot)[0]
-    with_others = backend.generate([texts[0], texts[1], texts[0]], [11, 12, 13], [(), (), ()], hot)
+    alone = backend.generate(texts[:1], [11], [()], hot)[0].text
+    with_others = [g.text for g in backend.generate([texts[0], texts[1], texts[0]], [11, 12, 13], [(), (), ()], hot)]
     assert with_others[0] == alone
     assert with_others[2] != alone  # same prompt, another seed: another sample
-    assert backend.generate(texts[1:], [12], [()], hot)[0] == with_others[1]
+    assert backend.generate(texts[1:], [12], [()], hot)[0].text == with_others[1]
 
 
 def test_per_row_sampling_draws_from_the_warped_distribution():
@@ -108,10 +108,13 @@ def test_stop_strings_apply_per_row(backend):
     settings = SamplingSettings(temperature=1.0, top_p=1.0, max_gen_toks=24)
     texts = prompts(backend.tokenizer)
     free = backend.generate(texts, [1, 2], [(), ()], settings)
-    stop = free[0][3:6]  # a string the first row is known to produce
+    stop = free[0].text[3:6]  # a string the first row is known to produce
     cut = backend.generate(texts, [1, 2], [(stop,), ()], settings)
-    assert cut[0] == free[0].split(stop)[0]
+    assert cut[0].text == free[0].text.split(stop)[0]
     assert cut[1] == free[1]
+    # the stopped row counts the tokens it ran until its stop string appeared, no more; it did not hit the cap
+    assert cut[0].gen_tokens < free[0].gen_tokens and not cut[0].hit_cap
+    assert cut[0].prompt_tokens == free[0].prompt_tokens
 
 
 def test_checkpoint_sampling_defaults_are_not_applied(backend, tiny_generator_dir, tmp_path):

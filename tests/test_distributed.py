@@ -19,7 +19,7 @@ import pytest
 from lm_eval.api.instance import Instance
 
 from bestofl_models.harness import model as harness
-from bestofl_models.generation.backends import SamplingSettings
+from bestofl_models.generation.backends import Generation, SamplingSettings
 from bestofl_models.generation.backends import vllm as vllm_backend
 from bestofl_models.errors import ModelArgsError
 from bestofl_models.harness.model_args import parse_model_args
@@ -135,7 +135,7 @@ class FakeBackend:
 
     def generate(self, prompts, seeds, stops, settings):
         self.batches.append(tuple(seeds))
-        return [f"Schritt {seed}. The answer is {seed % 5}." for seed in seeds]
+        return [Generation(f"Schritt {seed}. The answer is {seed % 5}.", 10, 6, False) for seed in seeds]
 
 
 def fake_scores(verifier, items, progress=False):
@@ -199,7 +199,7 @@ class FakeEngine:
 
     def generate(self, prompt_ids, seeds, stops, settings):
         self.calls.append((list(prompt_ids), list(seeds), list(stops)))
-        return [f"text-{seed}" for seed in seeds]
+        return [(f"text-{seed}", seed % 5, seed == 14) for seed in seeds]
 
     def close(self):
         self.closed = True
@@ -214,8 +214,11 @@ def test_vllm_backend_deals_a_batch_over_replicas_and_merges_in_order(tiny_gener
     backend = vllm_backend.VLLMBackend(vllm_config(tiny_generator_dir), replicas=vllm_backend.LocalReplicas(engines))
     prompts = [f"Question {i}: " + "x" * i for i in range(5)]
     stops = [("a",), (), ("c",), (), ("e",)]
-    texts = backend.generate(prompts, [10, 11, 12, 13, 14], stops, SamplingSettings(0.7, 1.0, 8))
-    assert texts == ["text-10", "text-11", "text-12", "text-13", "text-14"]
+    made = backend.generate(prompts, [10, 11, 12, 13, 14], stops, SamplingSettings(0.7, 1.0, 8))
+    assert [g.text for g in made] == ["text-10", "text-11", "text-12", "text-13", "text-14"]
+    assert [(g.gen_tokens, g.hit_cap) for g in made] == [(0, False), (1, False), (2, False), (3, False), (4, True)]
+    prompt_ids = vllm_backend.token_prompts(backend.tokenizer, prompts)
+    assert [g.prompt_tokens for g in made] == [len(p["prompt_token_ids"]) for p in prompt_ids]
     ids, seeds, stops = engines[0].calls[0]
     assert seeds == [10, 12, 14] and stops == [("a",), ("c",), ("e",)] and engines[1].calls[0][1] == [11, 13]
     assert ids[1] == vllm_backend.token_prompts(backend.tokenizer, [prompts[2]])[0]["prompt_token_ids"]
@@ -245,8 +248,8 @@ def test_data_parallel_size_starts_ray_actors_and_is_not_passed_to_vllm(tiny_gen
     assert len(made) == 3 and fake_ray.started == [1]
     options = made[0].engine.options
     assert options["tensor_parallel_size"] == 2 and "data_parallel_size" not in options
-    assert backend.generate(["a", "b", "c", "d"], [1, 2, 3, 4], [()] * 4, SamplingSettings(0.7, 1.0, 8)) == \
-        ["text-1", "text-2", "text-3", "text-4"]
+    generated = backend.generate(["a", "b", "c", "d"], [1, 2, 3, 4], [()] * 4, SamplingSettings(0.7, 1.0, 8))
+    assert [g.text for g in generated] == ["text-1", "text-2", "text-3", "text-4"]
     assert [a.engine.calls[0][1] for a in made] == [[1, 4], [2], [3]]
     backend.close()
     assert fake_ray.killed == made

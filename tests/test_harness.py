@@ -8,6 +8,7 @@ import math
 import pytest
 from lm_eval.api.instance import Instance
 
+from bestofl_models.generation.backends import Generation
 from bestofl_models.harness import model as harness
 from bestofl_models.harness import run_log
 from bestofl_models.selection.methods import METHODS, Scored, select
@@ -109,7 +110,7 @@ def test_generation_batches_go_longest_prompt_first_and_keep_a_prompts_candidate
 
         def generate(self, prompts, seeds, stops, settings):
             self.batches.append(list(prompts))
-            return [f"The answer is {len(p)}." for p in prompts]
+            return [Generation(f"The answer is {len(p)}.", len(p), 5, False) for p in prompts]
 
     lm = harness.SelfConsistency(pretrained=str(tiny_generator_dir), n=3, max_gen_toks=8, store=None, batch_size=4)
     backend = RecordingBackend(lm.tokenizer)

@@ -203,6 +203,7 @@ class _WordTokenizer:
 
 
 def test_a_translation_cut_at_its_budget_is_refused_and_counted_and_the_budget_follows_the_source():
+    from bestofl_models.generation.backends import Generation
     from bestofl_models.store import CandidateStore
     from bestofl_models.generation.translation import SelfTranslator, TranslationCounts, translate_problems
 
@@ -220,7 +221,7 @@ def test_a_translation_cut_at_its_budget_is_refused_and_counted_and_the_budget_f
                     outs.append(" ".join(words[: settings.max_gen_toks]))
                 else:
                     outs.append(question)
-            return outs
+            return [Generation(out, len(prompt.split()), len(out.split()), False) for out, prompt in zip(outs, prompts)]
 
     translator = SelfTranslator(_WordTokenizer(), {"fingerprint": "x"}, lambda: Backend())
     long_question = " ".join(f"Tom has {i} apples." for i in range(150))  # 600 words

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -28,6 +29,7 @@ from pathlib import Path
 import pytest
 from lm_eval.api.instance import Instance
 
+from bestofl_models.generation.backends import Generation
 from bestofl_models.harness import model as harness
 from bestofl_models.harness import choose as choose_stage
 from bestofl_models.harness import run_log
@@ -161,7 +163,7 @@ def test_a_lost_candidate_is_regenerated_and_rescored_never_paired_with_its_old_
         db.execute("DELETE FROM candidates WHERE key = ?", (lost.key,))
     original = hf.HFBackend.generate
     monkeypatch.setattr(hf.HFBackend, "generate",
-                        lambda self, *a: [text + " Anyway, 41." for text in original(self, *a)])
+                        lambda self, *a: [dataclasses.replace(g, text=g.text + " Anyway, 41.") for g in original(self, *a)])
     _, lm = run(args)
     again = lm.store.get(lost.key)
     assert again.text.endswith(" Anyway, 41.") and again.text != lost.text and again.answer == "41"
@@ -303,8 +305,8 @@ def test_empty_generations_are_candidates_without_an_answer(args, monkeypatch):
     original = hf.HFBackend.generate
 
     def half_empty(self, prompts, seeds, stops, settings):
-        texts = original(self, prompts, seeds, stops, settings)
-        return ["" if i % 2 else text + "\nThe answer is 7." for i, text in enumerate(texts)]
+        made = original(self, prompts, seeds, stops, settings)
+        return [dataclasses.replace(g, text="" if i % 2 else g.text + "\nThe answer is 7.") for i, g in enumerate(made)]
 
     monkeypatch.setattr(hf.HFBackend, "generate", half_empty)
     outputs, lm = run(args)
@@ -314,7 +316,8 @@ def test_empty_generations_are_candidates_without_an_answer(args, monkeypatch):
     for output in outputs:  # an empty candidate never wins over one with an answer
         assert output.strip() and output.rstrip().endswith("Die Antwort lautet 7.")
 
-    monkeypatch.setattr(hf.HFBackend, "generate", lambda self, prompts, *a: [""] * len(prompts))
+    monkeypatch.setattr(hf.HFBackend, "generate",
+                        lambda self, prompts, *a: [Generation("", 10, 0, False) for _ in prompts])
     outputs, lm = run({**args, "store": str(Path(args["store"]).parent / "all-empty")})
     assert outputs == ["", ""]  # nothing to answer with: an empty answer, scored as wrong
     assert len(lm.store) == 2 * args["n"]

@@ -370,7 +370,7 @@ def test_the_schema_enforces_types_and_a_newer_schema_is_refused(tmp_path):
     with pytest.raises(TypeError, match="sample_idx must be an integer"):
         store.add_candidates([Candidate(**{**make(0).__dict__, "sample_idx": "0"})])
     with pytest.raises(sqlite3.IntegrityError):  # STRICT tables: no wrong type reaches the file
-        store._db.execute("INSERT INTO candidates VALUES ('k', 'en', 'zero', 'g', 'g', 'h', '{}', 't', 'h', NULL, 'c')")
+        store._db.execute("INSERT INTO candidates VALUES ('k', 'en', 'zero', 'g', 'g', 'h', '{}', 't', 'h', NULL, 'c', NULL, NULL, NULL)")
     store._db.execute("UPDATE meta SET value='99' WHERE name='schema_version'")
     with pytest.raises(StoreError, match="newer bestofl"):
         CandidateStore(tmp_path)

@@ -160,7 +160,7 @@ class SelfTranslator:
         settings = SamplingSettings(0.0, 1.0, max(self.budget(text, target) for text in texts) + CUT_MARGIN)
         outputs = self._backend().generate([self.prompt(t, source, target) for t in texts], [0] * len(texts),
                                            [stop] * len(texts), settings)
-        return [output.strip() for output in outputs]
+        return [output.text.strip() for output in outputs]
 
     def cut(self, texts: list[str], outputs: list[str], source: str, target: str) -> list[bool]:
         """Which ``outputs`` (translations of ``texts``) reached their budget: cut, or running on past it."""

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from bestofl_tasks.answers import extract_answer
 
-from ..generation.backends import prompt_batches
+from ..generation.backends import Generation, prompt_batches
 from ..generation.distributed import balanced_split
 from ..store import Candidate, Use, prompt_hash
 from .plan import Slot, use_of
@@ -76,14 +76,15 @@ def generate_missing(run: Run, problems: list[Problem], slots: list[list[Slot]],
         settings = SamplingSettings(run.config.temperature, run.config.top_p, run.config.max_gen_toks)
         with tqdm(total=sum(map(len, mine)), desc="bestofl: sampling", unit="cand", disable=not run.progress) as bar:
             for batch in mine:
-                texts = backend.generate(
+                generations = backend.generate(
                     [item.slot.prompt for item in batch],
                     [candidate_seed(item.slot.key) for item in batch],
                     [item.slot.stop for item in batch],
                     settings,
                 )
-                batch_made = [new_candidate(run, item.use, item.slot, text) for item, text in zip(batch, texts)]
+                batch_made = [new_candidate(run, item.use, item.slot, made) for item, made in zip(batch, generations)]
                 keep(run, batch_made, stored)
+                run.cost.add_generated(batch_made)
                 made += batch_made
                 bar.update(len(batch))
     if run.world_size > 1:
@@ -116,7 +117,7 @@ def keep(run: Run, made: list[Candidate], stored: dict[str, Candidate]) -> None:
         stored.update(run.store.get_many(c.key for c in made if c.key not in stored))
 
 
-def new_candidate(run: Run, use: Use, slot: Slot, text: str) -> Candidate:
+def new_candidate(run: Run, use: Use, slot: Slot, generation: Generation) -> Candidate:
     return Candidate(
         key=slot.key,
         problem_id=use.problem_id,
@@ -129,9 +130,12 @@ def new_candidate(run: Run, use: Use, slot: Slot, text: str) -> Candidate:
         generator_id=run.generator_id,
         prompt_hash=prompt_hash(slot.prompt),
         settings={**run.config.sampling_settings(), "stop": list(slot.stop)},
-        text=text,
-        answer=extract_answer(text, slot.lang),
+        text=generation.text,
+        answer=extract_answer(generation.text, slot.lang),
         gold=use.gold,
+        prompt_tokens=generation.prompt_tokens,
+        gen_tokens=generation.gen_tokens,
+        hit_cap=generation.hit_cap,
     )
 
 

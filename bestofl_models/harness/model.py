@@ -34,6 +34,7 @@ from .generate import generate_missing, record_uses
 from .lm_eval_options import SystemInstruction, honoured_gen_kwargs
 from .lookup import stored_candidates, stored_scores
 from .config import BestOfLConfig
+from .cost import CostLedger, loaded_parameters
 from .model_args import parse_model_args
 from .plan import Planner, Slot, planned_by_key
 from .problems import Problem, has_fewshot_examples, problem_from_instance
@@ -112,6 +113,8 @@ class BestOfLLM(LM):
         self.sample_records: dict[tuple[str, int], dict] = {}
         self.translation_counts = TranslationCounts()
         self.prompts_by_task: dict[str, set[str]] = collections.defaultdict(set)
+        self.cost = CostLedger()  # this rank's
+        self.cost_all = CostLedger()  # every rank's, after each generate_until
 
     @classmethod
     def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None) -> "BestOfLLM":
@@ -214,10 +217,12 @@ class BestOfLLM(LM):
         def draw(batch: list[list[Slot]], score: bool) -> None:
             """Look up, generate (and score) the slots of ``batch``, and record who used them."""
             planned = planned_by_key(batch)
-            candidates.update(generate_missing(run, problems, batch, planned, stored_candidates(run, planned)))
-            record_uses(run, problems, batch)
+            with run.cost.timed("sampling"):
+                candidates.update(generate_missing(run, problems, batch, planned, stored_candidates(run, planned)))
+                record_uses(run, problems, batch)
             if score:
-                scores.update(score_missing(run, planned, candidates, stored_scores(run, planned, candidates)))
+                with run.cost.timed("scoring"):
+                    scores.update(score_missing(run, planned, candidates, stored_scores(run, planned, candidates)))
 
         rule = self.config.adaptive
         if rule is None:
@@ -228,15 +233,26 @@ class BestOfLLM(LM):
                                    lambda drawn: scored(drawn, candidates, scores), self.group)
             if self.config.needs_verifier and not rule.needs_verifier:
                 planned = planned_by_key(slots)
-                scores.update(score_missing(run, planned, candidates, stored_scores(run, planned, candidates)))
+                with run.cost.timed("scoring"):
+                    scores.update(score_missing(run, planned, candidates, stored_scores(run, planned, candidates)))
         for requests_done, samples in self.group.all_gather([(len(slots), sum(map(len, slots)))]):
             self.run_counts.update(requests=requests_done, samples_used=samples)
-        return self._answers(requests, problems, slots, candidates, scores)
+        with self.cost.timed("selection"):
+            answers = self._answers(requests, problems, slots, candidates, scores)
+        self._count_used(slots, candidates)
+        return answers
+
+    def _count_used(self, slots: list[list[Slot]], candidates: dict[str, Candidate]) -> None:
+        """The cost of the candidates the answers used (each key once), then every rank's ledger added up."""
+        used = {slot.key: (slot.lang, candidates[slot.key]) for request_slots in slots for slot in request_slots}
+        tokens = self.store.score_tokens(self.verifier_id, used) if self.config.needs_verifier else None
+        self.cost.add_used(used.values(), tokens)
+        self.cost_all = CostLedger().merged(self.group.all_gather([self.cost]))
 
     def _run(self, progress: bool) -> Run:
         return Run(self.config, self.store, self.read_stores, self.group, self.rank, self.world_size,
                    self.generator_id, self.verifier_id, self.run_counts, self._generator, self._load_verifier,
-                   self._close_generator, progress)
+                   self._close_generator, self.cost, progress)
 
     def _problems(self, requests) -> list[Problem]:
         """Stage *problems*: each request's problem (``problems.py``), its question translated into the pool
@@ -255,8 +271,9 @@ class BestOfLLM(LM):
         if self.translator is not None:
             from ..generation.translation import translate_problems
 
-            problems = translate_problems(problems, self.config.languages, self.translator, self.store,
-                                          self.read_stores, self.config.batch_size, self.translation_counts)
+            with self.cost.timed("translation"):
+                problems = translate_problems(problems, self.config.languages, self.translator, self.store,
+                                              self.read_stores, self.config.batch_size, self.translation_counts)
         for request, problem in zip(requests, problems):
             if has_fewshot_examples(request.args[0], problem, self.tasks.get(problem.task)):
                 warn_fewshot_ignored(problem.task)
@@ -298,7 +315,14 @@ class BestOfLLM(LM):
             from ..generation.backends import load_backend
 
             self._backend = load_backend(self.config)
+            self._record_parameters(self.generator_id, self._backend, self.config.pretrained)
         return self._backend
+
+    def _record_parameters(self, model_id: str | None, loaded, folder: str | None) -> None:
+        """Keep a just-loaded model's parameter count in the store (the cost's ``flops_estimate``)."""
+        count = loaded_parameters(loaded, folder)
+        if model_id is not None and count is not None and count != self.store.parameters(model_id):
+            self.store.record_parameters(model_id, count)
 
     def _close_generator(self) -> None:
         if self._backend is not None:
@@ -310,6 +334,7 @@ class BestOfLLM(LM):
             from ..verifiers.spec import load_scorer
 
             self._verifier = load_scorer(self.verifier_config, self.verifier_spec)
+            self._record_parameters(self.verifier_id, self._verifier, getattr(self._verifier, "name", None))
         return self._verifier
 
     def _close_verifier(self) -> None:

@@ -4,7 +4,7 @@
   after the evaluation): generator and verifier with their fingerprints, verifier kind and format, dtype, batch
   sizes, device, pool (and ``languages_file``), n, ``adaptive`` rule, selection, sampling settings, data source,
   candidates generated vs reused, samples used per request, translations (made, reused, refused by the number
-  check, answer-line forms), version.
+  check, answer-line forms), version, and ``cost`` (tokens, seconds per stage, FLOPs estimate: ``cost.py``).
 * :func:`sample_record`: per request, the selected candidate's language and score and every candidate
   (language, answer, score); the start-up hook (``bestofl_tasks._autoload``) adds it to the sample rows.
 * :func:`ignored_options`: lm-eval options that do not reach our sampling (``--gen_kwargs`` other than
@@ -87,6 +87,9 @@ def model_info(lm) -> dict[str, Any]:
                          **lm.translation_counts.as_dict()} if lm.translator is not None else None),
         "scores": {key: lm.run_counts[key] for key in ("scored", "scores_reused")} if spec else None,
         "applied_settings": applied_settings(lm),
+        "cost": lm.cost_all.as_dict(lm.run_counts, {"generator": lm.store.parameters(lm.generator_id),
+                                                    "verifier": lm.store.parameters(lm.verifier_id) if spec else None},
+                                    scored=spec is not None),
     }
     return {"bestofl": info}
 

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from ..generation.distributed import ProcessGroup
 from ..store import CandidateStore
 from .config import BestOfLConfig
+from .cost import CostLedger
 
 
 @dataclass
@@ -30,4 +31,6 @@ class Run:
     #: The verifier (or judge), loaded on first call.
     verifier: Callable[[], Any]
     close_generator: Callable[[], None]
+    #: Seconds and tokens of this ``simple_evaluate`` call (``cost.py``).
+    cost: CostLedger
     progress: bool = True

@@ -51,7 +51,10 @@ def score_missing(run: Run, planned: dict[str, Slot], candidates: dict[str, Cand
                     logger.warning("verifier %s gave %d NaN/infinite score(s); those candidates rank after every "
                                    "real score.", run.config.verifier, unusable)
                 new = {slot.key: (text, score) for (slot, text), score in zip(chunk, scores)}
-                keep_scores(run, new, candidates, done)
+                tokens = getattr(verifier, "last_input_tokens", None) or []
+                tokens = dict(zip((slot.key for slot, _ in chunk), tokens)) if len(tokens) == len(chunk) else {}
+                run.cost.verifier_tokens_this_run += sum(tokens.values())
+                keep_scores(run, new, candidates, done, tokens)
                 made.update(new)
                 bar.update(len(chunk))
         run.counts["largest_verifier_batch"] = max(run.counts["largest_verifier_batch"],
@@ -65,13 +68,14 @@ def score_missing(run: Run, planned: dict[str, Slot], candidates: dict[str, Cand
 
 
 def keep_scores(run: Run, new: dict[str, tuple[str, float]], candidates: dict[str, Candidate],
-                done: dict[str, float | None]) -> None:
-    """Store the scores (key -> (text scored, score)) of candidates this store holds with that very text, and
-    put them, as stored, into ``done`` (another writer's may have won). Keys another rank planned are looked up
-    in the store (on a shared store they are there)."""
+                done: dict[str, float | None], input_tokens: dict[str, int] | None = None) -> None:
+    """Store the scores (key -> (text scored, score)) of candidates this store holds with that very text (with
+    the verifier's ``input_tokens`` per key where known), and put them, as stored, into ``done`` (another writer's
+    may have won). Keys another rank planned are looked up in the store (on a shared store they are there)."""
     others = run.store.get_many(key for key in new if key not in candidates)
     held = [candidates.get(key) or others.get(key) for key in new]
     keep = {key: score for (key, (text, score)), c in zip(new.items(), held) if c is not None and c.text == text}
     if keep:
-        run.store.add_scores(run.verifier_id, keep, texts={key: new[key][0] for key in keep})
+        run.store.add_scores(run.verifier_id, keep, texts={key: new[key][0] for key in keep},
+                             input_tokens={key: n for key, n in (input_tokens or {}).items() if key in keep})
         done.update(run.store.scores_for(run.verifier_id, keep))

@@ -3,7 +3,8 @@
 Fields (CONTRACT.md): ``problem_id``, ``task``, ``doc_id``, ``target_lang``, ``lang``, ``sample_idx``,
 ``generator``, ``text``, ``answer``, ``score``, ``verifier``, ``gold``, ``correct``, plus ``key``,
 ``prompt_hash``, ``settings``, ``created``, ``generator_id`` and ``verifier_id`` (the identities behind the
-names, see :mod:`bestofl_models.store.identity`). ``task``/``doc_id``/``target_lang`` are those of the problem's
+names, see :mod:`bestofl_models.store.identity`), and the candidate's cost: ``prompt_tokens``, ``gen_tokens``,
+``hit_cap`` (null where the store did not record them). ``task``/``doc_id``/``target_lang`` are those of the problem's
 first use. ``score``/``verifier`` are null for a candidate the verifier has not scored; ``score`` alone is null
 when it scored but produced no number (NaN).
 """
@@ -23,7 +24,7 @@ STORE_FILES = (STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm", f"{STORE_FI
 EXPORT_FIELDS = (
     "problem_id", "task", "doc_id", "target_lang", "lang", "sample_idx", "generator", "text", "answer",
     "score", "verifier", "gold", "correct", "key", "prompt_hash", "settings", "created", "generator_id",
-    "verifier_id",
+    "verifier_id", "prompt_tokens", "gen_tokens", "hit_cap",
 )
 
 
@@ -62,5 +63,6 @@ def export_records(stores: Sequence[str], verifier: str | None = None) -> Iterat
             "answer": c.answer, "score": loaded.scores.get((c.key, verifier)), "verifier": name if scored else None,
             "gold": c.gold, "correct": is_correct(c.answer, c.gold), "key": c.key, "prompt_hash": c.prompt_hash,
             "settings": c.settings, "created": c.created, "generator_id": c.generator_id,
-            "verifier_id": verifier if scored else None,
+            "verifier_id": verifier if scored else None, "prompt_tokens": c.prompt_tokens,
+            "gen_tokens": c.gen_tokens, "hit_cap": c.hit_cap,
         }

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 
 from .files import damaged_store_error, refuse_network_filesystem, refuse_symlinks, uri_path
-from .records import StoreError, StoreNotWritableError, canonical_json, chunks, legacy_candidate
+from .records import ADDED_COLUMNS, StoreError, StoreNotWritableError, canonical_json, chunks, legacy_candidate
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) STR
 CREATE TABLE IF NOT EXISTS candidates (
     key TEXT PRIMARY KEY, lang TEXT, sample_idx INTEGER NOT NULL, generator TEXT NOT NULL,
     generator_id TEXT NOT NULL, prompt_hash TEXT NOT NULL, settings TEXT NOT NULL, text TEXT NOT NULL,
-    text_hash TEXT NOT NULL, answer TEXT, created TEXT NOT NULL
+    text_hash TEXT NOT NULL, answer TEXT, created TEXT NOT NULL, prompt_tokens INTEGER,
+    gen_tokens INTEGER, hit_cap INTEGER
 ) STRICT;
 CREATE TABLE IF NOT EXISTS uses (
     key TEXT NOT NULL REFERENCES candidates(key), task TEXT NOT NULL, doc_id TEXT NOT NULL,
@@ -37,7 +38,7 @@ CREATE TABLE IF NOT EXISTS uses (
 CREATE INDEX IF NOT EXISTS uses_by_problem ON uses (problem_id);
 CREATE TABLE IF NOT EXISTS scores (
     key TEXT NOT NULL REFERENCES candidates(key), text_hash TEXT NOT NULL, verifier TEXT NOT NULL, score REAL,
-    created TEXT NOT NULL, PRIMARY KEY (key, text_hash, verifier)
+    created TEXT NOT NULL, input_tokens INTEGER, PRIMARY KEY (key, text_hash, verifier)
 ) STRICT;
 CREATE TABLE IF NOT EXISTS models (id TEXT PRIMARY KEY, role TEXT NOT NULL, name TEXT NOT NULL,
     identity TEXT NOT NULL, created TEXT NOT NULL) STRICT;
@@ -95,9 +96,24 @@ class Database:
         return db
 
     def _create(self) -> None:
-        """Create the tables if missing (idempotent, each statement its own transaction)."""
+        """Create the tables if missing and add the columns an older store lacks (idempotent, each statement its
+        own transaction)."""
         self._db.executescript(_SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        for table, column in self._absent_columns():
+            kind = next(k for t, c, k in ADDED_COLUMNS if (t, c) == (table, column))
+            try:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                if "duplicate column" not in str(exc):
+                    raise
+        self.absent = frozenset()
+
+    def _absent_columns(self) -> list[tuple[str, str]]:
+        """The :data:`ADDED_COLUMNS` this database's tables lack, as (table, column)."""
+        have = {table: {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                for table in {t for t, _, _ in ADDED_COLUMNS}}
+        return [(table, column) for table, column, _ in ADDED_COLUMNS if column not in have[table]]
 
     def _check_schema(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
@@ -122,6 +138,8 @@ class Database:
                 except sqlite3.OperationalError:  # a WAL database in a read-only directory: read it as immutable
                     self._db = self._connect(f"file:{uri_path(self.path)}?immutable=1", uri=True)
                     self._check_schema()
+                #: Columns of a store written before they were added: read as NULL (unknown).
+                self.absent = frozenset(column for _, column in self._absent_columns())
             except sqlite3.DatabaseError as exc:
                 raise damaged_store_error(self.path, exc) from None
             return

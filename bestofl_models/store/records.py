@@ -140,6 +140,11 @@ class Candidate:
     gold: str | None
     created: str = field(default_factory=timestamp)
     generator_id: str = ""
+    #: What it cost (None: not recorded, e.g. a store written before bestofl recorded it): the prompt's tokens,
+    #: the tokens generated (end-of-sequence and stop-string tokens included) and whether it ran to the token cap.
+    prompt_tokens: int | None = None
+    gen_tokens: int | None = None
+    hit_cap: bool | None = None
 
     @property
     def text_hash(self) -> str:
@@ -169,7 +174,11 @@ class Use:
 
 RECORD_FIELDS = tuple(f.name for f in fields(Candidate))
 CANDIDATE_COLUMNS = ("key", "lang", "sample_idx", "generator", "generator_id", "prompt_hash", "settings", "text",
-                      "text_hash", "answer", "created")
+                      "text_hash", "answer", "created", "prompt_tokens", "gen_tokens", "hit_cap")
+#: Columns added after schema version 1 was shipped: (table, column, SQL type). A store opened for writing gets
+#: them (``ALTER TABLE ... ADD COLUMN``, NULL in old rows); older bestofl versions name their columns and ignore them.
+ADDED_COLUMNS = (("candidates", "prompt_tokens", "INTEGER"), ("candidates", "gen_tokens", "INTEGER"),
+                 ("candidates", "hit_cap", "INTEGER"), ("scores", "input_tokens", "INTEGER"))
 USE_COLUMNS = ("key", "task", "doc_id", "target_lang", "problem_id", "gold")
 
 
@@ -200,8 +209,13 @@ def candidate_row(c: Candidate) -> tuple:
     for name in ("lang", "answer"):
         if getattr(c, name) is not None and not isinstance(getattr(c, name), str):
             raise TypeError(f"{name} must be a string or null, not {getattr(c, name)!r}")
+    for name in ("prompt_tokens", "gen_tokens"):
+        value = getattr(c, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise TypeError(f"{name} must be a count (an integer >= 0) or null, not {value!r}")
     return (c.key, c.lang, c.sample_idx, str(c.generator), c.generator_id or str(c.generator), str(c.prompt_hash),
-            canonical_json(c.settings), c.text, c.text_hash, c.answer, str(c.created))
+            canonical_json(c.settings), c.text, c.text_hash, c.answer, str(c.created), c.prompt_tokens,
+            c.gen_tokens, None if c.hit_cap is None else int(bool(c.hit_cap)))
 
 
 def use_row(u: Use, created: str) -> tuple:
@@ -233,8 +247,9 @@ def _parse_settings_cached(text: str) -> tuple:
     return tuple(settings.items())
 
 
-def select_columns() -> str:
-    return ", ".join(f"c.{name}" for name in CANDIDATE_COLUMNS)
+def select_columns(absent: frozenset[str] = frozenset()) -> str:
+    """The candidate columns to select, NULL for those in ``absent`` (an old store opened read-only)."""
+    return ", ".join(f"NULL AS {name}" if name in absent else f"c.{name}" for name in CANDIDATE_COLUMNS)
 
 
 def legacy_candidate(record: Any) -> Candidate:

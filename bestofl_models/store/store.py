@@ -93,8 +93,8 @@ class CandidateStore(Database):
     def rows(self) -> list[Candidate]:
         """One :class:`Candidate` per (candidate, problem that used it), with that problem's first use: what
         reports and export group by, so a question shared by two tasks is in both problems."""
-        query = (f"SELECT {select_columns()}, u.task, u.doc_id, u.target_lang, u.problem_id, u.gold FROM uses u "
-                 "JOIN candidates c ON c.key = u.key WHERE u.rowid IN (SELECT MIN(rowid) FROM uses GROUP BY key, "
+        query = (f"SELECT {select_columns(self.absent)}, u.task, u.doc_id, u.target_lang, u.problem_id, u.gold "
+                 "FROM uses u JOIN candidates c ON c.key = u.key WHERE u.rowid IN (SELECT MIN(rowid) FROM uses GROUP BY key, "
                  "problem_id) ORDER BY c.rowid, u.rowid")
         return [c for c in map(self._candidate, self._db.execute(query)) if c is not None]
 
@@ -118,6 +118,18 @@ class CandidateStore(Database):
         for chunk in chunks(list(dict.fromkeys(keys)), 900):
             marks = ",".join("?" * len(chunk))
             query = ("SELECT s.key, s.score FROM scores s JOIN candidates c ON c.key = s.key AND c.text_hash = "
+                     f"s.text_hash WHERE s.verifier = ? AND s.key IN ({marks})")
+            found.update(self._db.execute(query, (verifier, *chunk)))
+        return found
+
+    def score_tokens(self, verifier: str, keys: Iterable[str]) -> dict[str, int | None]:
+        """The verifier's input tokens for the scored stored texts of ``keys`` (None: not recorded)."""
+        if "input_tokens" in self.absent:
+            return {key: None for key in self.scores_for(verifier, keys)}
+        found: dict[str, int | None] = {}
+        for chunk in chunks(list(dict.fromkeys(keys)), 900):
+            marks = ",".join("?" * len(chunk))
+            query = ("SELECT s.key, s.input_tokens FROM scores s JOIN candidates c ON c.key = s.key AND c.text_hash = "
                      f"s.text_hash WHERE s.verifier = ? AND s.key IN ({marks})")
             found.update(self._db.execute(query, (verifier, *chunk)))
         return found
@@ -197,11 +209,12 @@ class CandidateStore(Database):
             return new
 
     def add_scores(self, verifier: str, scores: Mapping[str, float | None],
-                   texts: Mapping[str, str] | None = None) -> int:
+                   texts: Mapping[str, str] | None = None, input_tokens: Mapping[str, int] | None = None) -> int:
         """Store ``verifier``'s scores of candidates' texts it has not scored yet; return how many were new.
 
         ``texts``: the texts that were scored, by key (default: the stored ones). A score whose text is not the
-        candidate's stored text is refused (ValueError), as are keys that are not in the store."""
+        candidate's stored text is refused (ValueError), as are keys that are not in the store. ``input_tokens``:
+        the verifier's input tokens per key, where known."""
         if not verifier or not isinstance(verifier, str):
             raise ValueError(f"verifier must be a non-empty name, not {verifier!r}.")
         values = {key: score_value(score) for key, score in scores.items()}
@@ -213,11 +226,21 @@ class CandidateStore(Database):
                 if texts is not None and text_hash(texts[key]) != stored[key]:
                     raise ValueError(f"The text scored for candidate {key} is not its stored text; its score is not "
                                      "stored (score the stored text).")
-                rows.append((key, stored[key], verifier, value, timestamp()))
+                rows.append((key, stored[key], verifier, value, timestamp(), (input_tokens or {}).get(key)))
             before = self._db.total_changes
-            self._db.executemany("INSERT OR IGNORE INTO scores (key, text_hash, verifier, score, created) "
-                                 "VALUES (?,?,?,?,?)", rows)
+            self._db.executemany("INSERT OR IGNORE INTO scores (key, text_hash, verifier, score, created, "
+                                 "input_tokens) VALUES (?,?,?,?,?,?)", rows)
             return self._db.total_changes - before
+
+    def record_parameters(self, model_id: str, count: int) -> None:
+        """Keep a model's parameter count (counted when it was loaded) for runs that do not load it."""
+        with self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"parameters:{model_id}", str(int(count))))
+
+    def parameters(self, model_id: str | None) -> int | None:
+        """The parameter count :meth:`record_parameters` kept for ``model_id`` (None: never recorded)."""
+        value = self._meta(f"parameters:{model_id}") if model_id else None
+        return int(value) if value is not None and value.isdigit() else None
 
     def register_model(self, model_id: str, role: str, name: str, identity: Mapping[str, Any]) -> None:
         """Record what a generator or verifier id stands for (first record wins)."""
@@ -266,7 +289,8 @@ class CandidateStore(Database):
         self.add_uses(u for key in found for u in other.uses(key))
         if verifier is not None:
             scores = other.scores_for(verifier, found)
-            self.add_scores(verifier, scores, texts={key: found[key].text for key in scores})
+            tokens = {key: n for key, n in other.score_tokens(verifier, scores).items() if n is not None}
+            self.add_scores(verifier, scores, texts={key: found[key].text for key in scores}, input_tokens=tokens)
         return len(found)
 
     def close(self) -> None:
@@ -275,8 +299,8 @@ class CandidateStore(Database):
     # ------------------------------------------------------------------------------------------ internals
 
     def _read(self, where: str, args: Sequence[Any]) -> Iterator[Candidate]:
-        query = (f"SELECT {select_columns()}, u.task, u.doc_id, u.target_lang, u.problem_id, u.gold FROM candidates c "
-                 f"LEFT JOIN uses u ON u.rowid = (SELECT MIN(rowid) FROM uses WHERE key = c.key) {where} ORDER BY c.rowid")
+        query = (f"SELECT {select_columns(self.absent)}, u.task, u.doc_id, u.target_lang, u.problem_id, u.gold "
+                 f"FROM candidates c LEFT JOIN uses u ON u.rowid = (SELECT MIN(rowid) FROM uses WHERE key = c.key) {where} ORDER BY c.rowid")
         for row in self._db.execute(query, args):
             candidate = self._candidate(row)
             if candidate is not None:
@@ -284,14 +308,15 @@ class CandidateStore(Database):
 
     def _candidate(self, row: tuple) -> Candidate | None:
         (key, lang, sample_idx, generator, generator_id, p_hash, settings, text, _t_hash, answer, created,
-         task, doc_id, target_lang, problem_id, gold) = row
+         prompt_tokens, gen_tokens, hit_cap, task, doc_id, target_lang, problem_id, gold) = row
         try:
             settings = parse_settings(settings)
             return Candidate(key=key, problem_id=problem_id or "", task=task or "",
                              doc_id=parse_json(doc_id) if doc_id is not None else "",
                              target_lang=target_lang or None, lang=lang, sample_idx=sample_idx, generator=generator,
                              prompt_hash=p_hash, settings=settings, text=text, answer=answer, gold=gold,
-                             created=created, generator_id=generator_id)
+                             created=created, generator_id=generator_id, prompt_tokens=prompt_tokens,
+                             gen_tokens=gen_tokens, hit_cap=None if hit_cap is None else bool(hit_cap))
         except (ValueError, TypeError) as exc:
             logger.warning("%s: skipping candidate %s, a row that cannot be read (%s).",
                            getattr(self, "path", "store"), key, exc)

@@ -69,7 +69,8 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
 
 
 class _ScoresTexts:
-    """``score_items``: the texts of ``text_format`` for ``(question, response, lang)`` items, then ``score``."""
+    """``score_items``: the texts of ``text_format`` for ``(question, response, lang)`` items, then ``score``.
+    Every scorer keeps ``last_input_tokens``: the input tokens of each item of its last call (the run's cost)."""
 
     tokenizer: object
     text_format: str
@@ -129,6 +130,7 @@ class HFVerifier(_ScoresTexts):
 
         torch = self._torch
         ids = self.tokenizer(list(texts), add_special_tokens=add_special_tokens(self.tokenizer))["input_ids"]
+        self.last_input_tokens = [len(row) for row in ids]
         # For a causal decoder the mask changes no score; without it attention runs its causal kernel and builds no
         # [batch, 1, length, length] mask, which keeps batches as fast as single candidates on a CPU
         # (benchmarks/batched_scoring.py).
@@ -186,7 +188,9 @@ class VLLMVerifier(_ScoresTexts):
     def score(self, texts: Sequence[str], progress: bool = True) -> list[float]:
         from ..generation.backends.vllm import token_prompts
 
-        outputs = self.llm.classify(token_prompts(self.tokenizer, texts), use_tqdm=progress)
+        prompts = token_prompts(self.tokenizer, texts)
+        self.last_input_tokens = [len(prompt["prompt_token_ids"]) for prompt in prompts]
+        outputs = self.llm.classify(prompts, use_tqdm=progress)
         return [float(output.outputs.probs[0]) for output in outputs]
 
     def close(self) -> None:

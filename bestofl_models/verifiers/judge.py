@@ -123,6 +123,7 @@ class HFJudge:
         texts = [judge_text(self.tokenizer, question, response) for question, response, _ in items]
         special = add_special_tokens(self.tokenizer)
         lengths = [len(self.tokenizer.encode(t, add_special_tokens=special)) for t in texts]
+        self.last_input_tokens = lengths
         scores = [math.nan] * len(texts)
         ids = list(self.yes + self.no)
         with tqdm(total=len(texts), desc="bestofl: judging", unit="cand", disable=not progress) as bar:
@@ -169,7 +170,9 @@ class VLLMJudge:
 
         texts = [judge_text(self.tokenizer, question, response) for question, response, _ in items]
         params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=VLLM_TOP_LOGPROBS)
-        outputs = self.llm.generate(token_prompts(self.tokenizer, texts), params, use_tqdm=progress)
+        prompts = token_prompts(self.tokenizer, texts)
+        self.last_input_tokens = [len(prompt["prompt_token_ids"]) for prompt in prompts]
+        outputs = self.llm.generate(prompts, params, use_tqdm=progress)
         scores = []
         for output in outputs:
             top = output.outputs[0].logprobs[0]  # token id -> Logprob of the one generated position

@@ -3,8 +3,9 @@
 A backend is built from a :class:`~bestofl_models.harness.model_args.BestOfLConfig` and offers
 
 * ``tokenizer``: the generator's tokenizer (prompts are rendered with its chat template);
-* ``generate(prompts, seeds, stops, settings) -> texts``: one sampled continuation per prompt, cut at the
-  first stop string; ``seeds`` are per-candidate seeds (vLLM uses each; transformers seeds the batch from all);
+* ``generate(prompts, seeds, stops, settings) -> [Generation]``: one sampled continuation per prompt, cut at the
+  first stop string, with its token counts; ``seeds`` are per-candidate seeds (each candidate samples from its
+  own on both backends);
 * ``close()``: free the model's memory (the verifier may need the GPU next).
 """
 
@@ -23,6 +24,18 @@ class SamplingSettings:
     max_gen_toks: int
 
 
+@dataclass(frozen=True)
+class Generation:
+    """One sampled continuation: its text (cut at the first stop string) and its cost in tokens: the prompt's,
+    the generated ones (an end-of-sequence token and the stop string's tokens included: what the model ran) and
+    whether it ran to the token cap (``max_gen_toks``) without ending."""
+
+    text: str
+    prompt_tokens: int
+    gen_tokens: int
+    hit_cap: bool
+
+
 class Backend(Protocol):
     tokenizer: object
 
@@ -32,7 +45,7 @@ class Backend(Protocol):
         seeds: Sequence[int],
         stops: Sequence[Sequence[str]],
         settings: SamplingSettings,
-    ) -> list[str]: ...
+    ) -> list[Generation]: ...
 
     def close(self) -> None: ...
 

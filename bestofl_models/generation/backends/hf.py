@@ -13,7 +13,7 @@ import transformers
 from lm_eval.models.utils import postprocess_generated_text
 from lm_eval.models.utils_hf import get_dtype
 
-from . import SamplingSettings, add_special_tokens, load_tokenizer
+from . import Generation, SamplingSettings, add_special_tokens, load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +96,11 @@ class StopStringsPerRow(transformers.StoppingCriteria):
     decoded, by the Rust tokenizer directly. A stop string ending in whitespace (a token decoded alone may drop its
     leading space) or a tokenizer without a Rust backend, or one that cleans up spaces after decoding, gets every
     row decoded at every step instead. A row is reported at the step its stop string appears; ``generate`` keeps
-    it finished."""
+    it finished; ``stopped_at`` records, per row, how many tokens it had generated then."""
 
     def __init__(self, tokenizer, stops: Sequence[Sequence[str]], prompt_length: int):
         self.tokenizer = tokenizer
+        self.stopped_at: dict[int, int] = {}
         self.stops = [tuple(s for s in row if s) for row in stops]
         self.prompt_length = prompt_length
         distinct = {s for row in self.stops for s in row}
@@ -132,6 +133,8 @@ class StopStringsPerRow(transformers.StoppingCriteria):
         hits = [row for row, tail in zip(rows, tails) if any(s in tail for s in self.stops[row])]
         if not hits:
             return self._none
+        for row in hits:
+            self.stopped_at.setdefault(row, input_ids.shape[1] - self.prompt_length)
         done = torch.zeros(input_ids.shape[0], dtype=torch.bool)
         done[hits] = True
         return done.to(input_ids.device)
@@ -173,6 +176,23 @@ class SamplePerRow(transformers.LogitsProcessor):
         # the first token whose cumulative probability exceeds the draw (scaled to the row's total, about 1)
         tokens = torch.searchsorted(cdf, (draws * cdf[:, -1]).unsqueeze(1), right=True).clamp_(max=cdf.shape[1] - 1)
         return torch.full_like(scores, -float("inf")).scatter_(1, tokens, 0.0)
+
+
+def generated_counts(generated: torch.Tensor, eos_token_id, stopped_at: dict[int, int]) -> list[tuple[int, bool]]:
+    """Per row of ``generate``'s new tokens: how many the row generated before it finished (its first
+    end-of-sequence token included, or up to the step its stop string appeared, ``stopped_at``; the padding after
+    either is not counted) and whether it never finished, i.e. ran to the cap."""
+    eos = torch.tensor(eos_token_id if isinstance(eos_token_id, (list, tuple)) else [eos_token_id],
+                       device=generated.device)
+    is_eos = torch.isin(generated, eos)
+    ended = is_eos.any(dim=1).tolist()
+    first_eos = (is_eos.int().argmax(dim=1) + 1).tolist()
+    steps = generated.shape[1]
+    counts = []
+    for row, (has_eos, eos_at) in enumerate(zip(ended, first_eos)):
+        end = min(eos_at if has_eos else steps, stopped_at.get(row, steps))
+        counts.append((end, not has_eos and row not in stopped_at))
+    return counts
 
 
 class HFBackend:
@@ -231,15 +251,16 @@ class HFBackend:
         seeds: Sequence[int],
         stops: Sequence[Sequence[str]],
         settings: SamplingSettings,
-    ) -> list[str]:
+    ) -> list[Generation]:
         batch = self.tokenizer(
             list(prompts), return_tensors="pt", padding=True, pad_to_multiple_of=prompt_bucket(self.device),
             add_special_tokens=add_special_tokens(self.tokenizer),
         ).to(self.device)
         prompt_length = batch["input_ids"].shape[1]
         criteria = transformers.StoppingCriteriaList()
-        if any(stops):
-            criteria.append(StopStringsPerRow(self.tokenizer, stops, prompt_length))
+        stop_rows = StopStringsPerRow(self.tokenizer, stops, prompt_length) if any(stops) else None
+        if stop_rows is not None:
+            criteria.append(stop_rows)
         processors = transformers.LogitsProcessorList()
         if settings.temperature > 0:
             processors.append(SamplePerRow(seeds, settings, prompt_length))
@@ -248,8 +269,12 @@ class HFBackend:
                 **batch, generation_config=self._generation_config(settings), stopping_criteria=criteria,
                 logits_processor=processors,
             )
-        texts = self.tokenizer.batch_decode(output[:, prompt_length:], skip_special_tokens=True)
-        return [postprocess_generated_text(text, list(stop), None) for text, stop in zip(texts, stops)]
+        generated = output[:, prompt_length:]
+        texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
+        counts = generated_counts(generated, self.eos_token_id, stop_rows.stopped_at if stop_rows else {})
+        return [Generation(postprocess_generated_text(text, list(stop), None), int(prompt), gen, capped)
+                for text, stop, prompt, (gen, capped)
+                in zip(texts, stops, batch["attention_mask"].sum(dim=1).tolist(), counts)]
 
     def close(self) -> None:
         del self.model

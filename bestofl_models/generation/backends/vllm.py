@@ -18,7 +18,7 @@ import logging
 from typing import Sequence
 
 from ..distributed import merge_in_order, split_interleaved
-from . import SamplingSettings, add_special_tokens, load_tokenizer
+from . import Generation, SamplingSettings, add_special_tokens, load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,8 @@ class Engine:
         self.llm = import_vllm().LLM(**options)
 
     def generate(self, prompt_ids: Sequence[list[int]], seeds: Sequence[int], stops: Sequence[Sequence[str]],
-                 settings: SamplingSettings) -> list[str]:
+                 settings: SamplingSettings) -> list[tuple[str, int, bool]]:
+        """Per prompt: the text, the number of tokens generated and whether it stopped at ``max_tokens``."""
         if not prompt_ids:
             return []
         from vllm import SamplingParams
@@ -116,7 +117,8 @@ class Engine:
         ]
         prompts = [{"prompt_token_ids": list(ids)} for ids in prompt_ids]
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
-        return [output.outputs[0].text for output in outputs]
+        return [(output.outputs[0].text, len(output.outputs[0].token_ids), output.outputs[0].finish_reason == "length")
+                for output in outputs]
 
     def close(self) -> None:
         shutdown(self.llm)
@@ -132,7 +134,7 @@ class LocalReplicas:
     def __len__(self) -> int:
         return len(self.engines)
 
-    def run(self, shards: list[tuple]) -> list[list[str]]:
+    def run(self, shards: list[tuple]) -> list[list[tuple[str, int, bool]]]:
         return [engine.generate(*shard) for engine, shard in zip(self.engines, shards, strict=True)]
 
     def close(self) -> None:
@@ -160,7 +162,7 @@ class RayReplicas:
     def __len__(self) -> int:
         return len(self.actors)
 
-    def run(self, shards: list[tuple]) -> list[list[str]]:
+    def run(self, shards: list[tuple]) -> list[list[tuple[str, int, bool]]]:
         return self.ray.get([actor.generate.remote(*shard) for actor, shard in zip(self.actors, shards, strict=True)])
 
     def close(self) -> None:
@@ -194,12 +196,13 @@ class VLLMBackend:
         seeds: Sequence[int],
         stops: Sequence[Sequence[str]],
         settings: SamplingSettings,
-    ) -> list[str]:
+    ) -> list[Generation]:
         ids = [prompt["prompt_token_ids"] for prompt in token_prompts(self.tokenizer, prompts)]
         shards = split_interleaved(len(ids), len(self.replicas))
         results = self.replicas.run([([ids[i] for i in shard], [seeds[i] for i in shard], [stops[i] for i in shard],
                                       settings) for shard in shards])
-        return merge_in_order(shards, results)
+        return [Generation(text, len(prompt), gen_tokens, hit_cap)
+                for prompt, (text, gen_tokens, hit_cap) in zip(ids, merge_in_order(shards, results))]
 
     def close(self) -> None:
         self.replicas.close()
