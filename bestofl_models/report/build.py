@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from ..selection.pool import validate_pool
 from ..selection.methods import METHODS, Method
+from .costs import cost_tables
 from .data import ReportData, language_order
 from .estimators import (
     draw_orders,
@@ -79,6 +80,10 @@ class Report:
     pass_at_k: list[dict] = field(default_factory=list)
     selected: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: what the answers cost (:mod:`.costs`): per language, every curve row with its tokens, compute-matched
+    language_costs: list[dict] = field(default_factory=list)
+    token_curves: list[dict] = field(default_factory=list)
+    compute_matched: list[dict] = field(default_factory=list)
 
     @property
     def fixed(self) -> bool:
@@ -393,6 +398,7 @@ def build_report(data: ReportData, options: Options, show_progress: bool | None 
             report.curves += _rows(main.label, ctx.curves(view, view.codes, target_only, average=False)[0],
                                    len(view.rows))
         report.curves += _average_target_only(report.curves, targets)
+        cost_tables(report, main, target_views)
         exact = [m for m in cross if estimator(m) == EXACT]
         monte_carlo = [m for m in cross if estimator(m) == MONTE_CARLO]
         for kind, view in pools:

@@ -285,7 +285,8 @@ def _report(argv: Sequence[str]) -> int:
         max_budget=args.max_budget, seed=args.seed, mc_samples=args.mc_samples,
     )
     try:
-        data = build_data(load_stores(_stores(args), args.tasks), args.generator, args.settings, args.verifier)
+        data = build_data(load_stores(_stores(args), args.tasks), args.generator, args.settings, args.verifier,
+                          recount=True)
         report = build_report(data, options, show_progress=args.progress)
     except (ValueError, FileNotFoundError) as exc:
         parser.error(_store_error(exc, args))

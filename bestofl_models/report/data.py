@@ -248,6 +248,8 @@ class ReportData:
     generator_id: str = ""  # the store's identity ids behind ``generator`` and ``verifier``
     verifier_id: str | None = None
     tasks: tuple[str, ...] | None = None  # the tasks ``--tasks`` selected (None: every stored task)
+    gen_tokens: np.ndarray | None = None  # (P, X) generated tokens, stored or recounted; NaN unknown or padding
+    hit_cap: np.ndarray | None = None  # (P, X) 1.0 ran to the token cap, 0.0 stopped, NaN unknown or padding
 
     @property
     def has_scores(self) -> bool:
@@ -255,9 +257,11 @@ class ReportData:
 
 
 def build_data(
-    loaded: Loaded, generator: str | None = None, settings: str | None = None, verifier: str | None = None
+    loaded: Loaded, generator: str | None = None, settings: str | None = None, verifier: str | None = None,
+    recount: bool = False,
 ) -> ReportData:
-    """Pick generator/settings/verifier, check the candidates are unambiguous, and build the arrays."""
+    """Pick generator/settings/verifier, check the candidates are unambiguous, and build the arrays; with
+    ``recount``, candidates without stored token counts get them from their text (:func:`.costs.recount_tokens`)."""
     notes: list[str] = []
     if not loaded.candidates:
         selection = f" for the tasks {', '.join(loaded.tasks)}" if loaded.tasks else ""
@@ -321,6 +325,12 @@ def build_data(
     if not problem_ids:
         raise ValueError("No problem with a known gold answer in the store.")
 
+    recounted: dict[str, int] = {}
+    if recount:
+        from .costs import recount_tokens
+
+        recounted, recount_notes = recount_tokens([c for p in problem_ids for c in by_problem[p]], loaded.names)
+        notes += recount_notes
     run_order = loaded.pool_order(generator)
     languages = language_order((c.lang for c in mine), run_order)
     lang_index = {code: i for i, code in enumerate(languages)}
@@ -336,6 +346,8 @@ def build_data(
     score = np.full(shape, np.nan)
     answer = np.full(shape, -1, dtype=np.int32)
     correct = np.zeros(shape, dtype=bool)
+    gen_tokens = np.full(shape, np.nan)
+    hit_cap = np.full(shape, np.nan)
     answer_lists = []
     unscored = 0
     for p, problem_id in enumerate(problem_ids):
@@ -349,6 +361,8 @@ def build_data(
             if value is not None:
                 score[p, x] = value
             unscored += c.key not in scores
+            gen_tokens[p, x] = c.gen_tokens if c.gen_tokens is not None else recounted.get(c.key, np.nan)
+            hit_cap[p, x] = np.nan if c.hit_cap is None else float(c.hit_cap)
             if c.answer is not None:
                 if c.answer not in ids_here:
                     ids_here[c.answer] = len(ids_here)
@@ -382,4 +396,6 @@ def build_data(
         generator_id=generator,
         verifier_id=verifier,
         tasks=loaded.tasks,
+        gen_tokens=gen_tokens,
+        hit_cap=hit_cap,
     )

@@ -16,6 +16,8 @@ import numpy as np
 
 from ..store.atomic import process_running
 from ..selection.methods import METHODS
+from .cost_render import COMPUTE_MATCHED_CSV, LANGUAGE_COSTS_CSV, TOKEN_CURVES_CSV, TOKENS_PLOT, cost_files, \
+    cost_markdown
 from .build import (
     AVERAGE,
     CROSS_BASELINES,
@@ -137,6 +139,7 @@ def summary_markdown(report: Report) -> str:
     lines += _table(["method", *(f"n={n}" for n in budgets)],
                     ([m, *(_percent(curves(AVERAGE, m, n)) for n in budgets)] for m in methods))
     lines += _per_target_table(report, curves, methods)
+    lines += cost_markdown(report)
     scopes = list(dict.fromkeys(r["scope"] for r in report.pass_at_k))
     if report.fixed:
         lines += [f"## pass@k within each language vs across the pool (k = {report.budget})", ""]
@@ -179,7 +182,9 @@ def summary_markdown(report: Report) -> str:
               f"- `{ABLATION_CSV}`: the same for every ablation pool, each up to its largest budget",
               f"- `{PASS_AT_K_CSV}`: pass@k within each language and across the pool",
               f"- `{SELECTED_CSV}`: distribution of the language `cross_orm` picks, per target and budget",
-              *(f"- `{name}`" for name in PLOTS), ""]
+              f"- `{LANGUAGE_COSTS_CSV}`, `{TOKEN_CURVES_CSV}`, `{COMPUTE_MATCHED_CSV}`: generated tokens per language, "
+              "per budget curve point and at greedy's multiples",
+              *(f"- `{name}`" for name in (*PLOTS, TOKENS_PLOT)), ""]
     return "\n".join(lines)
 
 
@@ -393,6 +398,7 @@ def write_report(report: Report, out_dir: str) -> list[str]:
         SELECTED_CSV: _csv_bytes(report.selected),
         SUMMARY_MD: summary_markdown(report).encode("utf-8"),
         **plots(report),
+        **cost_files(report),
     }, out_dir)
 
 

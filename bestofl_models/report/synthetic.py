@@ -33,6 +33,7 @@ def build_synthetic_store(
     text: bool = True,
     accuracies: Sequence[float] | None = None,
     separation: float | Sequence[float] = 1.5,
+    tokens: bool = True,
 ) -> CandidateStore:
     """Fill a store (``directory`` None: in memory) with ``problems x languages x samples_per_language``
     candidates and, unless ``verifier`` is None, one score each. ``score_decimals`` rounds scores
@@ -40,8 +41,12 @@ def build_synthetic_store(
     ``text=False`` keeps the texts short. ``accuracies``: each language's accuracy on a problem of average
     difficulty (default: 0.75 down to 0.35); ``separation``: how far (in logits, one value or one per language)
     the verifier scores correct candidates above wrong ones (a score is ``sigmoid(N(0, 1) + separation)``
-    for a correct candidate, ``sigmoid(N(0, 1))`` for a wrong one)."""
+    for a correct candidate, ``sigmoid(N(0, 1))`` for a wrong one). ``tokens``: each candidate's generated tokens
+    (more in later languages, capped at ``max_gen_toks``; drawn from their own generator, so the rest is the same
+    either way); False leaves them unknown, as a store written before bestofl recorded them."""
     rng = np.random.default_rng(seed)
+    token_rng = np.random.default_rng([seed, 27])
+    cap = SYNTHETIC_SETTINGS["max_gen_toks"]
     store = CandidateStore(directory)
     accuracy = np.linspace(0.75, 0.35, len(languages)) if accuracies is None else np.asarray(accuracies, dtype=float)
     shift = np.broadcast_to(np.asarray(separation, dtype=float), (len(languages),))
@@ -61,12 +66,14 @@ def build_synthetic_store(
                 answer = str(gold) if right else (None if rng.random() < 0.1 else str(rng.choice(wrong)))
                 key = candidate_key(generator, prompt, SYNTHETIC_SETTINGS, i)
                 body = f"{_FILLER} " if text else ""
+                made = min(cap, int(token_rng.integers(60, 300) * (1 + 0.25 * languages.index(lang)))) if tokens else None
                 batch.append(Candidate(
                     key=key, problem_id=problem_id, task=f"synthetic_{languages[0]}", doc_id=p,
                     target_lang=languages[0], lang=lang, sample_idx=i, generator=generator,
                     prompt_hash=prompt_hash(prompt), settings=dict(SYNTHETIC_SETTINGS),
                     text=f"{body}The answer is {answer if answer is not None else 'unclear'}.",
                     answer=answer, gold=str(gold), created="2025-01-01T00:00:00+00:00",
+                    gen_tokens=made, hit_cap=None if made is None else made == cap,
                 ))
                 score = float(1 / (1 + np.exp(-(rng.normal(0.0, 1.0) + (lang_shift if right else 0.0)))))
                 if score_decimals is not None:
