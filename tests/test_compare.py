@@ -18,7 +18,7 @@ import pytest
 
 from bestofl_models.report import cli
 from bestofl_models.report.lm_eval_runs import load_run, unique_labels
-from bestofl_models.report.compare_render import COMPARE_CSV, PLOT_PNG, SUMMARY_MD
+from bestofl_models.report.compare_render import COMPARE_CSV, PLOT_PNG, RUN_COSTS_CSV, SUMMARY_MD
 from bestofl_models.report.paired import discordant, mcnemar_exact, paired_bootstrap
 
 HF = {"model": "hf", "model_args": {"pretrained": "/models/tiny-generator"}}
@@ -49,7 +49,8 @@ def write_run(root: Path, config: dict, tasks: dict[str, dict[int, float]], *, s
 def compare(tmp_path: Path, *paths: Path, extra: tuple[str, ...] = ()) -> list[dict]:
     out = tmp_path / "cmp"
     assert cli.main(["compare", *map(str, paths), "--out", str(out), "--bootstrap-iters", "2000", *extra]) == 0
-    assert {p.name for p in out.iterdir()} == {COMPARE_CSV, SUMMARY_MD, PLOT_PNG, ".bestofl-report"}
+    assert {p.name for p in out.iterdir()} == {COMPARE_CSV, RUN_COSTS_CSV, SUMMARY_MD, PLOT_PNG,
+                                                 ".bestofl-report"}
     assert (out / PLOT_PNG).read_bytes().startswith(b"\x89PNG")
     with open(out / COMPARE_CSV, newline="") as f:
         return list(csv.DictReader(f))

@@ -22,14 +22,17 @@ from .compare_render import (
     CSV_FIELDS,
     OVERALL,
     PLOT_PNG,
+    RUN_COSTS_CSV,
     SUMMARY_MD,
     csv_bytes,
+    run_costs_csv,
     plot_png,
     summary_markdown,
 )
 from .lm_eval_runs import Run, TaskRun, load_runs, pick_baseline, unique_labels
 from .paired import discordant, is_binary, mcnemar_exact, paired_bootstrap
 from .render import check_out_dir, write_folder
+from .run_costs import run_cost
 
 # ------------------------------------------------------------------------------------------------ comparing
 
@@ -119,6 +122,18 @@ def compare_runs(runs: Sequence[Run], baseline: int, *, iters: int = 10_000, see
     return rows, notes
 
 
+def run_cost_rows(runs: Sequence[Run], rows: Sequence[dict]) -> list[dict]:
+    """One row per run: its docs and accuracy over every doc it scored (its ``overall`` row, or its one task's)
+    beside what it cost (:func:`.run_costs.run_cost`)."""
+    table = []
+    for run in runs:
+        mine = [r for r in rows if r["run"] == run.label]
+        pooled = next((r for r in mine if r["task"] == OVERALL), mine[0] if len(mine) == 1 else None)
+        table.append({"run": run.label, "docs": pooled["docs"] if pooled else "",
+                      "accuracy": pooled["accuracy"] if pooled else "", **run_cost(run.results)})
+    return table
+
+
 # ------------------------------------------------------------------------------------------------ command
 
 
@@ -156,9 +171,11 @@ def main(argv: Sequence[str]) -> int:
         notes = [*skipped, *notes]
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
-    files = {COMPARE_CSV: csv_bytes(rows), PLOT_PNG: plot_png(rows, runs[baseline].label),
+    costs = run_cost_rows(runs, rows)
+    files = {COMPARE_CSV: csv_bytes(rows), RUN_COSTS_CSV: run_costs_csv(costs),
+             PLOT_PNG: plot_png(rows, runs[baseline].label),
              SUMMARY_MD: summary_markdown(runs, baseline, rows, notes, iters=args.bootstrap_iters,
-                                          seed=args.seed).encode("utf-8")}
+                                          seed=args.seed, costs=costs).encode("utf-8")}
     paths = write_folder(files, args.out)
     print(f"bestofl-report compare: {len(runs)} runs, baseline {runs[baseline].label!r} -> {len(paths)} files in "
           f"{args.out}", file=sys.stderr)

@@ -16,6 +16,8 @@ from .render import _figure_bytes, _table
 COMPARE_CSV = "compare.csv"
 SUMMARY_MD = "summary.md"
 PLOT_PNG = "difference_to_baseline.png"
+RUN_COSTS_CSV = "run_costs.csv"
+RUN_COSTS_FIELDS = ("run", "docs", "accuracy", "gen_tokens", "unknown_candidates", "verifier_tokens", "seconds")
 OVERALL = "overall"
 CSV_FIELDS = ("task", "lang", "metric", "run", "is_baseline", "docs", "accuracy", "shared_docs", "baseline_accuracy",
               "run_accuracy", "difference", "ci_low", "ci_high", "baseline_only_correct", "run_only_correct",
@@ -34,8 +36,36 @@ def _paired_cells(row: dict) -> list[str]:
             f"{row['baseline_only_correct']} / {row['run_only_correct']}", p]
 
 
+def _count(value: object) -> str:
+    return "unknown" if value is None or value == "" else f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _cost_table(costs: Sequence[dict]) -> list[str]:
+    """Each run's accuracy beside its cost (from its results' ``config.bestofl.cost``; unknown without one)."""
+    lines = ["## Accuracy and cost per run (every doc it scored)", "",
+             "- Generated tokens: of every candidate the answers used, made in that run or read from the store "
+             "(`+ N unknown`: candidates stored before bestofl recorded tokens); seconds: every stage. `unknown`: the "
+             "results carry no `config.bestofl.cost` (e.g. lm-eval's `hf`).", ""]
+
+    def generated(row: dict) -> str:
+        text = _count(row["gen_tokens"])
+        return f"{text} + {row['unknown_candidates']} unknown" if row["unknown_candidates"] else text
+
+    return lines + _table(["run", "docs", "accuracy %", "generated tokens", "verifier tokens", "seconds"],
+                          ([f"`{r['run']}`", str(r["docs"]), _pct(r["accuracy"]), generated(r),
+                            _count(r["verifier_tokens"]), _count(r["seconds"])] for r in costs))
+
+
+def run_costs_csv(costs: Sequence[dict]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=RUN_COSTS_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(costs)
+    return buffer.getvalue().encode("utf-8")
+
+
 def summary_markdown(runs: Sequence[Run], baseline: int, rows: list[dict], notes: list[str], *, iters: int,
-                     seed: int) -> str:
+                     seed: int, costs: Sequence[dict] = ()) -> str:
     base = runs[baseline].label
     lines = [f"# Paired comparison against `{base}`", "", "## Runs", ""]
     lines += _table(["run", "results file", "tasks", "docs"],
@@ -61,6 +91,7 @@ def summary_markdown(runs: Sequence[Run], baseline: int, rows: list[dict], notes
     lines += _table(["task", "lang", *(f"`{run.label}`" for run in runs)],
                     ([task, lang[task], *(f"{_pct(c['accuracy'])} ({c['docs']})" if (c := cell.get((task, run.label)))
                                           else "–" for run in runs)] for task in lang))
+    lines += _cost_table(costs) if costs else []
     for i, run in enumerate(runs):
         if i != baseline:
             lines += [f"## `{run.label}` vs `{base}`", ""]
@@ -69,6 +100,7 @@ def summary_markdown(runs: Sequence[Run], baseline: int, rows: list[dict], notes
     if notes:
         lines += ["## Notes", "", *(f"- {note}" for note in notes), ""]
     lines += ["## Files", "", f"- `{COMPARE_CSV}`: one row per task and run (accuracies as fractions)",
+              f"- `{RUN_COSTS_CSV}`: one row per run, accuracy and cost (empty: unknown)",
               f"- `{PLOT_PNG}`: difference to the baseline per task/language with its interval", ""]
     return "\n".join(lines)
 
