@@ -398,7 +398,7 @@ def build_report(data: ReportData, options: Options, show_progress: bool | None 
             report.curves += _rows(main.label, ctx.curves(view, view.codes, target_only, average=False)[0],
                                    len(view.rows))
         report.curves += _average_target_only(report.curves, targets)
-        cost_tables(report, main, target_views)
+        cost_tables(report, main, target_views, CROSS_METHODS, AVERAGE)
         exact = [m for m in cross if estimator(m) == EXACT]
         monte_carlo = [m for m in cross if estimator(m) == MONTE_CARLO]
         for kind, view in pools:

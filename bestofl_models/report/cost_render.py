@@ -7,6 +7,7 @@ import numpy as np
 
 from .build import AVERAGE, MONTE_CARLO, Report
 from .costs import GREEDY_MULTIPLES
+from .render_common import _MARKERS, _csv_bytes, _figure_bytes, _methods, _size_note, _table
 
 LANGUAGE_COSTS_CSV = "language_costs.csv"
 TOKEN_CURVES_CSV = "budget_tokens.csv"
@@ -21,8 +22,6 @@ def _number(value: float | None, digits: int = 1, scale: float = 1.0) -> str:
 
 def cost_markdown(report: Report) -> list[str]:
     """The summary's cost section: the per-language table and the compute-matched table."""
-    from .render import _methods, _table
-
     lines = ["## What the answers cost (generated tokens)", "",
              f"- Per pool language, over every stored candidate (`{LANGUAGE_COSTS_CSV}`): accuracy is one sample's; "
              "tokens count what the generator produced (recounted from the text for stores written before bestofl "
@@ -61,8 +60,6 @@ def tokens_figure(report: Report):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .render import _MARKERS, _methods, _size_note
-
     averaged = [r for r in report.token_curves if r["target"] == AVERAGE and not np.isnan(r["gen_tokens"])]
     fig, ax = plt.subplots(figsize=(8, 5))
     for index, method in enumerate(_methods(averaged)):
@@ -84,8 +81,6 @@ def tokens_figure(report: Report):
 
 def cost_files(report: Report) -> dict[str, bytes]:
     """The cost CSVs and plot, by file name."""
-    from .render import _csv_bytes, _figure_bytes
-
     return {LANGUAGE_COSTS_CSV: _csv_bytes(report.language_costs),
             TOKEN_CURVES_CSV: _csv_bytes(report.token_curves),
             COMPUTE_MATCHED_CSV: _csv_bytes(report.compute_matched),

@@ -120,12 +120,11 @@ def language_cost_rows(data, codes: Sequence[str]) -> list[dict]:
     return rows
 
 
-def cost_tables(report, main, target_views: dict) -> None:
+def cost_tables(report, main, target_views: dict, cross_methods: Sequence[str], average: str) -> None:
     """Fill ``report.language_costs``, ``report.token_curves`` (every curve row with its mean generated tokens
     per problem) and ``report.compute_matched``. ``main``/``target_views``: the report's main pool view and
-    target-language views (the problems each curve averages over)."""
-    from .build import AVERAGE, CROSS_METHODS
-
+    target-language views (the problems each curve averages over); ``cross_methods``: the methods that sample
+    over the pool; ``average``: the target name of the rows averaged over target languages."""
     data = report.data
     report.language_costs = language_cost_rows(data, report.pool)
 
@@ -136,16 +135,16 @@ def cost_tables(report, main, target_views: dict) -> None:
     pool_tokens = curve_tokens(main)
     target_tokens = {t: curve_tokens(view) for t, view in target_views.items()}
     for row in report.curves:
-        if row["method"] in CROSS_METHODS:
+        if row["method"] in cross_methods:
             tokens = pool_tokens[row["n"] - 1]
-        elif row["target"] == AVERAGE:
+        elif row["target"] == average:
             tokens = np.mean([curve[row["n"] - 1] for curve in target_tokens.values()])
         else:
             tokens = target_tokens[row["target"]][row["n"] - 1]
         report.token_curves.append({**row, "gen_tokens": float(tokens)})
     greedy = {t: curve[0] for t, curve in target_tokens.items()}
     if greedy:
-        greedy[AVERAGE] = float(np.mean(list(greedy.values())))
+        greedy[average] = float(np.mean(list(greedy.values())))
     report.compute_matched = compute_matched_rows(report.token_curves, greedy)
 
 

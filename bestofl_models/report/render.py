@@ -6,8 +6,6 @@ leaves a half-written file behind.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import shutil
 from collections.abc import Iterable, Sequence
@@ -18,10 +16,10 @@ from ..store.atomic import process_running
 from ..selection.methods import METHODS
 from .cost_render import COMPUTE_MATCHED_CSV, LANGUAGE_COSTS_CSV, TOKEN_CURVES_CSV, TOKENS_PLOT, cost_files, \
     cost_markdown
+from .render_common import _MARKERS, _csv_bytes, _figure_bytes, _methods, _size_note, _table
 from .build import (
     AVERAGE,
     CROSS_BASELINES,
-    METHOD_ORDER,
     MONTE_CARLO,
     TARGET_BASELINES,
     Report,
@@ -36,15 +34,6 @@ SUMMARY_MD = "summary.md"
 PLOTS = ("accuracy_vs_budget.png", "accuracy_heatmap.png", "selected_language.png", "pass_at_k.png",
          "pool_ablation.png")
 _Z95 = 1.96
-
-
-def _csv_bytes(rows: Sequence[dict]) -> bytes:
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8")
 
 
 class _Lookup:
@@ -62,17 +51,6 @@ def _percent(row: dict | None) -> str:
         return "–"
     text = f"{100 * row['accuracy']:.1f}"
     return f"{text} ± {100 * _Z95 * row['se']:.1f}" if row["estimator"] == MONTE_CARLO else text
-
-
-def _table(header: Sequence[str], body: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
-    return lines + [""]
-
-
-def _methods(rows: Sequence[dict]) -> list[str]:
-    present = {r["method"] for r in rows}
-    return [m for m in METHOD_ORDER if m in present]
 
 
 def _names(names) -> str:
@@ -207,24 +185,6 @@ def _per_target_table(report: Report, curves: _Lookup, methods: Sequence[str]) -
 
     return lines + _table(["target", *(f"{m} (n={budgets[m]})" for m in methods)],
                           ([t, *(cell(t, m) for m in methods)] for t in targets))
-
-
-def _figure_bytes(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-#: One marker per line, so that lines which coincide (methods often agree at small n) stay visible.
-_MARKERS = "osD^v<>ph*X"
-
-
-def _size_note(report: Report) -> str:
-    """``(P problems, C candidates)`` of the report's data, for every title."""
-    return f"({len(report.data.problem_ids)} problems, {int(report.data.stored.sum())} candidates)"
 
 
 def _offset_x(values: np.ndarray, index: int, count: int, log: bool) -> np.ndarray:
