@@ -33,7 +33,9 @@ class _InstantGenerator:
         self.tokenizer = tokenizer
 
     def generate(self, prompts, seeds, stops, settings):
-        return [f"Step one. Step two.\nThe answer is {seed % 7}." for seed in seeds]
+        from bestofl_models.generation.backends import Generation
+
+        return [Generation(f"Step one. Step two.\nThe answer is {seed % 7}.", 20, 12, False) for seed in seeds]
 
     def close(self):
         pass
