@@ -31,7 +31,15 @@ def test_tiny_experiment_writes_a_table_and_resumes(tmp_path, tiny_generator_dir
     assert first.returncode == 0, first.stderr[-4000:]
     result = json.loads((out / "results.json").read_text())
     table = result["table"]
-    assert (out / "results.md").read_text().count("\n| ") == len(table) + 1  # header + one line per row
+    costs = result["costs"]
+    # header + one line per row, then the cost table: header + one line per method
+    assert (out / "results.md").read_text().count("\n| ") == len(table) + 1 + 1 + len(costs)
+    assert set(costs) == {"greedy", "self-consistency", "multi-orm", "bestofl"}
+    for method, cost in costs.items():  # 2 test problems x 2 languages; n=2 samples of at most 8 tokens
+        # greedy's are recounted from decoded random tokens, which encode again into more tokens: no upper bound
+        assert cost["problems"] == 4 and 0 < cost["gen_tokens_per_problem"] <= (float("inf") if method == "greedy"
+                                                                                 else 16)
+        assert (cost["verifier_tokens_per_problem"] is None) == (method in ("greedy", "self-consistency"))
 
     numbers = [name for name in table if name.startswith(("accuracy", "single-sample", "oracle", "share"))]
     assert len(numbers) == 8

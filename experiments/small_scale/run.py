@@ -202,6 +202,46 @@ def _test_auc(candidates: Path, languages: tuple[str, ...]) -> dict[str, float |
             for name, group in groups.items()}
 
 
+def _greedy_tokens(exp: Experiment) -> tuple[int, int]:
+    """(problems, generated tokens) of the greedy ``hf`` run, recounted from its logged outputs with the
+    generator's tokenizer (lm-eval's ``hf`` records no token counts)."""
+    from transformers import AutoTokenizer
+
+    from bestofl_models.generation.embedded import resolve_pretrained
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_pretrained(exp.generator))
+    rows = [json.loads(line) for path in sorted((exp.out / "eval" / "greedy").rglob("samples_*.jsonl"))
+            for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = [row["resps"][0][0] for row in rows]
+    return len(rows), sum(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
+
+
+def method_costs(exp: Experiment) -> dict[str, dict]:
+    """Per method, over every test problem: mean accuracy, generated and verifier tokens per problem (our
+    models' results ``cost`` block; greedy recounted) and accuracy per 1k generated tokens."""
+    costs = {}
+    for method in METHODS:
+        record = json.loads(exp.results_file(method).read_text())
+        accuracy = _mean([r["exact_match,numeric"] for name, r in record["results"].items()
+                          if name.startswith("arith_xling_")])
+        if method == "greedy":
+            problems, generated = _greedy_tokens(exp)
+            verifier = None
+        else:
+            bestofl = record["config"]["bestofl"]
+            problems, cost = bestofl["samples_used"]["requests"], bestofl["cost"]
+            generated, verifier = cost["gen_tokens"]["total"], cost["verifier_tokens"]
+        per_problem = generated / problems if problems else None
+        costs[method] = {
+            "accuracy": accuracy, "problems": problems,
+            "gen_tokens_per_problem": round(per_problem, 1) if per_problem is not None else None,
+            "verifier_tokens_per_problem": round(verifier / problems, 1) if verifier is not None and problems else None,
+            "accuracy_per_1k_gen_tokens": round(1000 * accuracy / per_problem, 4) if accuracy is not None
+            and per_problem else None,
+        }
+    return costs
+
+
 def collect(exp: Experiment) -> dict:
     """Every number of the table, per language, from the stages' own outputs."""
     size, languages = exp.size, exp.size.languages
@@ -236,6 +276,7 @@ def collect(exp: Experiment) -> dict:
     timings = json.loads(exp.timings_path.read_text()) if exp.timings_path.is_file() else {}
     return {
         "table": table,
+        "costs": method_costs(exp),
         "settings": exp.settings,
         "auc_all_languages": {"validation": metrics.get("auc"), "validation_rows": metrics.get("n"),
                               "validation_positives": metrics.get("positives"),
@@ -264,6 +305,13 @@ def markdown(result: dict) -> str:
     ]
     for name, values in result["table"].items():
         lines.append(f"| {name} | " + " | ".join(_cell(values[k]) for k in [*languages, "mean"]) + " |")
+    lines += ["", "What each method's answers cost, over every test problem (greedy's tokens recounted from its "
+              "outputs; the others from the results' `cost` block):", "",
+              "| method | accuracy (mean) | generated tokens / problem | verifier tokens / problem | "
+              "accuracy points per 1k generated tokens |", "|---|---|---|---|---|"]
+    for method, cost in result["costs"].items():
+        lines.append(f"| {method} | {_cell(cost['accuracy'])} | {cost['gen_tokens_per_problem'] or '–'} | "
+                     f"{cost['verifier_tokens_per_problem'] or '–'} | {_cell(cost['accuracy_per_1k_gen_tokens'])} |")
     auc = result["auc_all_languages"]
     lines += ["", f"Verifier AUC over all languages: validation {_cell(auc['validation'])} ({auc['validation_rows']} "
               f"rows, {auc['validation_positives']} correct), all candidates of the validation problems "
