@@ -50,6 +50,10 @@ def test_the_quickstart_run_gives_a_best_of_l_result_offline(tmp_path):
     block = results["config"]["bestofl"]
     assert block["data_source"]["mgsm"].startswith("embedded")
     assert block["pool"] == ["en", "de", "fr", "zh"] and block["n"] == 4
+    cost = block["cost"]  # issue #27: what the answers cost, by pool language
+    assert cost["candidates_generated"] == 8 and set(cost["gen_tokens"]["by_lang"]) == {"en", "de", "fr", "zh"}
+    assert 0 < cost["gen_tokens"]["total"] == cost["gen_tokens_this_run"] <= 8 * 16
+    assert cost["verifier_tokens"] > 0 and cost["flops_estimate"]["generator"] > 0
 
 
 def first_hour_commands() -> list[str]:
@@ -105,9 +109,12 @@ def test_the_first_hour_runs_as_written_in_order(tmp_path, smollm2_dir):
 
     comparison = (work / "results" / "compare" / "summary.md").read_text(encoding="utf-8")
     assert "# Paired comparison against `hf smollm2-135m`" in comparison
+    assert "Accuracy and cost per run" in comparison  # issue #27: costs beside accuracies
     assert "| mgsm_xling_de | de | 2 |" in comparison  # both runs' 2 docs paired
 
     report = (work / "results" / "report" / "summary.md").read_text(encoding="utf-8")
+    for name in ("language_costs.csv", "compute_matched.csv", "accuracy_vs_tokens.png"):
+        assert (work / "results" / "report" / name).is_file(), name
     assert f"- Stores: {tmp_path / 'default-store'}" in report and "- Tasks: mgsm_xling_de" in report
     assert "target languages: de (" in report and "cross_orm (n=4)" in report
     with open(work / "results" / "report" / "selected_language.csv", newline="") as f:
