@@ -457,9 +457,12 @@ def test_vllm_backend_smoke(smollm2_dir, tmp_path):
     # The venv has bestofl installed editable from wherever it was set up: test this checkout's code.
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    result = subprocess.run([str(VLLM_PYTHON), str(REPO / "scripts" / "vllm_smoke.py"), "--model", str(smollm2_dir),
-                             "--store", str(tmp_path / "store")],
-                            capture_output=True, text=True, env=env, timeout=1500)
+    for attempt in range(2):  # vLLM CPU 0.32 once aborted in CI (SIGABRT, see README "Test"): one retry, then fail
+        result = subprocess.run([str(VLLM_PYTHON), str(REPO / "scripts" / "vllm_smoke.py"), "--model",
+                                 str(smollm2_dir), "--store", str(tmp_path / f"store{attempt}")],
+                                capture_output=True, text=True, env=env, timeout=1500)
+        if not (result.returncode == -6 and "terminate called without an active exception" in result.stderr):
+            break
     assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-3000:])
     report = json.loads(next(line for line in result.stdout.splitlines() if line.startswith('{"ok"')))
     assert report["ok"] and report["candidates"] == report["scored"] == report["expected"]
