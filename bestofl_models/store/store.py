@@ -114,22 +114,20 @@ class CandidateStore(Database):
 
     def scores_for(self, verifier: str, keys: Iterable[str]) -> dict[str, float | None]:
         """``verifier``'s scores (None: no usable number) of the stored texts of ``keys`` that it has scored."""
-        found: dict[str, float | None] = {}
-        for chunk in chunks(list(dict.fromkeys(keys)), 900):
-            marks = ",".join("?" * len(chunk))
-            query = ("SELECT s.key, s.score FROM scores s JOIN candidates c ON c.key = s.key AND c.text_hash = "
-                     f"s.text_hash WHERE s.verifier = ? AND s.key IN ({marks})")
-            found.update(self._db.execute(query, (verifier, *chunk)))
-        return found
+        return self._score_column("score", verifier, keys)
 
     def score_tokens(self, verifier: str, keys: Iterable[str]) -> dict[str, int | None]:
         """The verifier's input tokens for the scored stored texts of ``keys`` (None: not recorded)."""
-        if "input_tokens" in self.absent:
-            return {key: None for key in self.scores_for(verifier, keys)}
-        found: dict[str, int | None] = {}
+        return self._score_column("input_tokens", verifier, keys)
+
+    def _score_column(self, column: str, verifier: str, keys: Iterable[str]) -> dict[str, Any]:
+        """A column of ``verifier``'s score rows of the stored texts of ``keys``, by key (NULL where this store
+        predates the column)."""
+        selected = "NULL" if column in self.absent else f"s.{column}"
+        found: dict[str, Any] = {}
         for chunk in chunks(list(dict.fromkeys(keys)), 900):
             marks = ",".join("?" * len(chunk))
-            query = ("SELECT s.key, s.input_tokens FROM scores s JOIN candidates c ON c.key = s.key AND c.text_hash = "
+            query = (f"SELECT s.key, {selected} FROM scores s JOIN candidates c ON c.key = s.key AND c.text_hash = "
                      f"s.text_hash WHERE s.verifier = ? AND s.key IN ({marks})")
             found.update(self._db.execute(query, (verifier, *chunk)))
         return found
