@@ -71,6 +71,9 @@ def test_the_cost_block_adds_up_and_a_rerun_over_a_full_store_generates_nothing(
     tokens = lm.store.score_tokens(lm.verifier_id, [c.key for c in stored])
     assert first["verifier_tokens"] == sum(tokens.values()) > 0 and None not in tokens.values()
     assert first["unknown"] == {"candidates": 0, "scores": 0}
+    # 2 problems, one target: every answer used its own 4 candidates, so per answer is the total over 2
+    assert first["gen_tokens_per_answer"] == round(first["gen_tokens"]["total"] / 2, 2)
+    assert first["verifier_tokens_per_answer"] == round(first["verifier_tokens"] / 2, 2)
     assert first["seconds"]["sampling"] > 0 and first["seconds"]["scoring"] > 0
     # parameters counted from the loaded models: the files' own counts
     assert first["parameters"] == {"generator": safetensors_parameters(str(tiny_generator_dir)),
@@ -83,6 +86,21 @@ def test_the_cost_block_adds_up_and_a_rerun_over_a_full_store_generates_nothing(
     assert again["candidates_reused"] == 8
     for name in ("gen_tokens", "prompt_tokens", "verifier_tokens", "flops_estimate", "parameters"):
         assert again[name] == first[name], name
+
+
+def test_candidates_shared_by_two_targets_count_once_in_totals_and_in_each_answer(args):
+    """Best-of-L samples a problem's pool once for every target language: a run over de and fr targets of the
+    same problems uses each candidate twice."""
+    lm = harness.BestOfL(**args)
+    both = requests() + [Instance("generate_until", doc, ("ignored", {"until": ["Question:"]}), 0,
+                                  ("mgsm_xling_fr", i, 1)) for i, doc in enumerate(load_docs("mgsm", "fr")[:2])]
+    lm.generate_until(both, disable_tqdm=True)
+    cost = lm.get_model_info()["bestofl"]["cost"]
+    stored = lm.store.candidates()
+    assert len(stored) == 8 and cost["candidates_used"] == 8  # 2 problems x 4 pool samples, shared
+    assert cost["gen_tokens"]["total"] == sum(c.gen_tokens for c in stored)
+    assert cost["gen_tokens_per_answer"] == round(2 * cost["gen_tokens"]["total"] / 4, 2)  # 4 answers
+    lm.close()
 
 
 def test_self_consistency_has_no_verifier_cost(args):

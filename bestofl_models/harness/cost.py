@@ -3,7 +3,9 @@
 The stages add to a :class:`CostLedger` per ``simple_evaluate`` call: seconds per stage (``sampling``,
 ``scoring``, ``selection``, ``translation``), the tokens of what this run generated and scored, and, once the
 answers are chosen, the tokens of every candidate the answers used, made in this run or earlier (read from the
-store: a rerun over a full store reports the same ``gen_tokens`` and 0 ``gen_tokens_this_run``). A candidate or a
+store: a rerun over a full store reports the same ``gen_tokens`` and 0 ``gen_tokens_this_run``). Totals count each
+candidate once (Best-of-L's pool samples of a problem serve every target language of it); ``*_per_answer`` counts
+what one answer used, shared candidates included, which is what methods are compared by. A candidate or a
 score stored before bestofl recorded tokens counts as ``unknown``. ``flops_estimate`` is 2 x parameters x tokens
 (prompt plus generated tokens for the generator, input tokens for the verifier), with each model's parameters
 counted when it is loaded and kept in the store, so a rerun that loads nothing still has them.
@@ -37,6 +39,11 @@ class CostLedger:
     used: int = 0
     unknown_candidates: int = 0
     unknown_scores: int = 0
+    #: Per answer: the tokens of the candidates it used, a candidate shared by several answers (a problem's
+    #: pool samples serve every target language) counted in each.
+    answers: int = 0
+    answer_gen_tokens: int = 0
+    answer_verifier_tokens: int = 0
 
     @contextlib.contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -52,11 +59,16 @@ class CostLedger:
             self.gen_tokens_this_run += c.gen_tokens or 0
             self.prompt_tokens_this_run += c.prompt_tokens or 0
 
-    def add_used(self, used: Iterable[tuple[str | None, Candidate]], verifier_tokens: dict[str, int | None] | None
-                 ) -> None:
-        """The candidates the answers used, as (pool language, candidate), and the verifier's stored input tokens
-        per key (None: no verifier)."""
-        for lang, c in used:
+    def add_used(self, answers: list[list[tuple[str | None, Candidate]]],
+                 verifier_tokens: dict[str, int | None] | None) -> None:
+        """The candidates each answer used, as (pool language, candidate), and the verifier's stored input tokens
+        per key (None: no verifier). Totals count a candidate once; per-answer sums count it in every answer."""
+        for used in answers:
+            self.answers += 1
+            self.answer_gen_tokens += sum(c.gen_tokens or 0 for _, c in used)
+            self.answer_verifier_tokens += sum((verifier_tokens or {}).get(c.key) or 0 for _, c in used)
+        distinct = {c.key: (lang, c) for used in answers for lang, c in used}
+        for lang, c in distinct.values():
             self.used += 1
             if c.gen_tokens is None:
                 self.unknown_candidates += 1
@@ -79,7 +91,8 @@ class CostLedger:
                 total.seconds[stage] = max(total.seconds[stage], seconds)
             total.gen_tokens_by_lang.update(ledger.gen_tokens_by_lang)
             for name in ("gen_tokens_this_run", "prompt_tokens_this_run", "verifier_tokens_this_run", "prompt_tokens",
-                         "verifier_tokens", "hit_cap", "used", "unknown_candidates", "unknown_scores"):
+                         "verifier_tokens", "hit_cap", "used", "unknown_candidates", "unknown_scores", "answers",
+                         "answer_gen_tokens", "answer_verifier_tokens"):
                 setattr(total, name, getattr(total, name) + getattr(ledger, name))
         return total
 
@@ -95,6 +108,9 @@ class CostLedger:
         return {
             "gen_tokens": {"total": gen_total, "by_lang": dict(sorted(self.gen_tokens_by_lang.items()))},
             "gen_tokens_this_run": self.gen_tokens_this_run,
+            "gen_tokens_per_answer": round(self.answer_gen_tokens / self.answers, 2) if self.answers else None,
+            "verifier_tokens_per_answer": round(self.answer_verifier_tokens / self.answers, 2)
+            if self.answers and scored else None,
             "prompt_tokens": self.prompt_tokens,
             "verifier_tokens": verifier_tokens,
             "candidates_generated": counts["generated"],

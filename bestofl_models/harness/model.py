@@ -243,10 +243,11 @@ class BestOfLLM(LM):
         return answers
 
     def _count_used(self, slots: list[list[Slot]], candidates: dict[str, Candidate]) -> None:
-        """The cost of the candidates the answers used (each key once), then every rank's ledger added up."""
-        used = {slot.key: (slot.lang, candidates[slot.key]) for request_slots in slots for slot in request_slots}
-        tokens = self.store.score_tokens(self.verifier_id, used) if self.config.needs_verifier else None
-        self.cost.add_used(used.values(), tokens)
+        """The cost of the candidates the answers used, then every rank's ledger added up."""
+        answers = [[(slot.lang, candidates[slot.key]) for slot in request_slots] for request_slots in slots]
+        keys = {c.key for used in answers for _, c in used}
+        tokens = self.store.score_tokens(self.verifier_id, keys) if self.config.needs_verifier else None
+        self.cost.add_used(answers, tokens)
         self.cost_all = CostLedger().merged(self.group.all_gather([self.cost]))
 
     def _run(self, progress: bool) -> Run:

@@ -217,8 +217,9 @@ def _greedy_tokens(exp: Experiment) -> tuple[int, int]:
 
 
 def method_costs(exp: Experiment) -> dict[str, dict]:
-    """Per method, over every test problem: mean accuracy, generated and verifier tokens per problem (our
-    models' results ``cost`` block; greedy recounted) and accuracy per 1k generated tokens."""
+    """Per method, over every test problem and target language: mean accuracy, generated and verifier tokens per
+    answer (our models' results ``cost`` block, ``*_per_answer``: a pool sample shared by every target language
+    counts in each answer; greedy recounted) and accuracy per 1k generated tokens."""
     costs = {}
     for method in METHODS:
         record = json.loads(exp.results_file(method).read_text())
@@ -226,16 +227,15 @@ def method_costs(exp: Experiment) -> dict[str, dict]:
                           if name.startswith("arith_xling_")])
         if method == "greedy":
             problems, generated = _greedy_tokens(exp)
-            verifier = None
+            per_problem, verifier = generated / problems if problems else None, None
         else:
             bestofl = record["config"]["bestofl"]
             problems, cost = bestofl["samples_used"]["requests"], bestofl["cost"]
-            generated, verifier = cost["gen_tokens"]["total"], cost["verifier_tokens"]
-        per_problem = generated / problems if problems else None
+            per_problem, verifier = cost["gen_tokens_per_answer"], cost["verifier_tokens_per_answer"]
         costs[method] = {
             "accuracy": accuracy, "problems": problems,
             "gen_tokens_per_problem": round(per_problem, 1) if per_problem is not None else None,
-            "verifier_tokens_per_problem": round(verifier / problems, 1) if verifier is not None and problems else None,
+            "verifier_tokens_per_problem": round(verifier, 1) if verifier is not None else None,
             "accuracy_per_1k_gen_tokens": round(1000 * accuracy / per_problem, 4) if accuracy is not None
             and per_problem else None,
         }
@@ -305,9 +305,10 @@ def markdown(result: dict) -> str:
     ]
     for name, values in result["table"].items():
         lines.append(f"| {name} | " + " | ".join(_cell(values[k]) for k in [*languages, "mean"]) + " |")
-    lines += ["", "What each method's answers cost, over every test problem (greedy's tokens recounted from its "
-              "outputs; the others from the results' `cost` block):", "",
-              "| method | accuracy (mean) | generated tokens / problem | verifier tokens / problem | "
+    lines += ["", "What each method's answers cost, per answer over every test problem and target language "
+              "(greedy's tokens recounted from its outputs; the others from the results' `cost` block, where a pool "
+              "sample that serves several target languages counts in each answer):", "",
+              "| method | accuracy (mean) | generated tokens / answer | verifier tokens / answer | "
               "accuracy points per 1k generated tokens |", "|---|---|---|---|---|"]
     for method, cost in result["costs"].items():
         lines.append(f"| {method} | {_cell(cost['accuracy'])} | {cost['gen_tokens_per_problem'] or '–'} | "
