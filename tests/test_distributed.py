@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -292,6 +293,13 @@ def per_doc(out: Path) -> dict:
     return rows
 
 
+def _free_port() -> int:
+    """A port no process listens on now (the launcher's rendezvous; a fixed one may still be held)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def results(out: Path) -> dict:
     return json.loads(next(out.rglob("results_*.json")).read_text())["results"]
 
@@ -306,13 +314,16 @@ def test_accelerate_two_cpu_processes_match_one_process(tiny_generator_dir, tiny
     common = ["-m", "lm_eval", "--model", "bestofl", "--tasks", "mgsm_xling_de", "--limit", "8", "--log_samples"]
     runs = {"one": [str(bin_dir / "python")],
             "two": [str(bin_dir / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                    "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517"]}
+                    "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+                    str(_free_port())]}
     logs = {}
     for name, launcher in runs.items():
         command = [*launcher, *common, "--model_args", f"{args},store={tmp_path / name}", "--output_path",
                    str(tmp_path / f"out-{name}")]
         done = subprocess.run(command, capture_output=True, text=True, env=lm_eval_env(), timeout=900, cwd=tmp_path)
-        assert done.returncode == 0, done.stderr[-4000:]
+        # a failed rank's own lines first: the launcher's tail is mostly the other rank's broken connection
+        failed_rank = [line for line in done.stderr.splitlines() if line.startswith("[rank1]")][-40:]
+        assert done.returncode == 0, "\n".join(failed_rank) + "\n...\n" + done.stderr[-3000:]
         logs[name] = done.stderr
     one, two = per_doc(tmp_path / "out-one"), per_doc(tmp_path / "out-two")
     assert len(one) == 8 and two == one
