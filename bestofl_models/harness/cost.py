@@ -1,7 +1,7 @@
 """What a run's answers cost: the ``cost`` object of the results' ``bestofl`` block (names in CONTRACT.md).
 
 The stages add to a :class:`CostLedger` per ``simple_evaluate`` call: seconds per stage (``sampling``,
-``scoring``, ``selection``, ``translation``), the tokens of what this run generated and scored, and, once the
+``scoring``, ``selection``, ``translation``), the tokens of what this run generated, and, once the
 answers are chosen, the tokens of every candidate the answers used, made in this run or earlier (read from the
 store: a rerun over a full store reports the same ``gen_tokens`` and 0 ``gen_tokens_this_run``). Totals count each
 candidate once (Best-of-L's pool samples of a problem serve every target language of it); ``*_per_answer`` counts
@@ -27,10 +27,8 @@ STAGES = ("sampling", "scoring", "selection", "translation")
 @dataclass
 class CostLedger:
     seconds: collections.Counter = field(default_factory=collections.Counter)
-    #: This run's own work: tokens of the candidates it generated and of the texts it scored.
+    #: This run's own work: tokens of the candidates it generated.
     gen_tokens_this_run: int = 0
-    prompt_tokens_this_run: int = 0
-    verifier_tokens_this_run: int = 0
     #: The candidates the answers used (each distinct key once per call), made now or earlier.
     gen_tokens_by_lang: collections.Counter = field(default_factory=collections.Counter)
     prompt_tokens: int = 0
@@ -57,7 +55,6 @@ class CostLedger:
     def add_generated(self, made: Iterable[Candidate]) -> None:
         for c in made:
             self.gen_tokens_this_run += c.gen_tokens or 0
-            self.prompt_tokens_this_run += c.prompt_tokens or 0
 
     def add_used(self, answers: list[list[tuple[str | None, Candidate]]],
                  verifier_tokens: dict[str, int | None] | None) -> None:
@@ -90,8 +87,7 @@ class CostLedger:
             for stage, seconds in ledger.seconds.items():
                 total.seconds[stage] = max(total.seconds[stage], seconds)
             total.gen_tokens_by_lang.update(ledger.gen_tokens_by_lang)
-            for name in ("gen_tokens_this_run", "prompt_tokens_this_run", "verifier_tokens_this_run", "prompt_tokens",
-                         "verifier_tokens", "hit_cap", "used", "unknown_candidates", "unknown_scores", "answers",
+            for name in ("gen_tokens_this_run", "prompt_tokens", "verifier_tokens", "hit_cap", "used", "unknown_candidates", "unknown_scores", "answers",
                          "answer_gen_tokens", "answer_verifier_tokens"):
                 setattr(total, name, getattr(total, name) + getattr(ledger, name))
         return total

@@ -53,7 +53,6 @@ def score_missing(run: Run, planned: dict[str, Slot], candidates: dict[str, Cand
                 new = {slot.key: (text, score) for (slot, text), score in zip(chunk, scores)}
                 tokens = getattr(verifier, "last_input_tokens", None) or []
                 tokens = dict(zip((slot.key for slot, _ in chunk), tokens)) if len(tokens) == len(chunk) else {}
-                run.cost.verifier_tokens_this_run += sum(tokens.values())
                 keep_scores(run, new, candidates, done, tokens)
                 made.update(new)
                 bar.update(len(chunk))
